@@ -1,0 +1,112 @@
+# pam_totp_profile — build, test, install.
+#
+#   make               build the library, the PAM module and totpctl
+#   make check         unit tests, PAM/sshd integration tests, then the
+#                      same under ASan+UBSan (SANITIZE_CHECK=0 to skip)
+#   make check-asan    only the sanitizer run
+#   make install       DESTDIR, PREFIX, PAMDIR, STORE_USER honoured
+#   make bench         benchmarks (see bench/README.md)
+
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+MANDIR     ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+STOREDIR   ?= /var/lib/totp_profile
+STORE_USER ?= _totp
+PAMDIR     ?= $(shell pkg-config --variable=libdir pam 2>/dev/null || echo /lib)/security
+DESTDIR    ?=
+
+BUILD      ?= build
+CC         ?= cc
+SANITIZE   ?= 0
+
+WARN     = -Wall -Wextra -Wformat=2 -Wshadow -Wconversion -Wsign-conversion \
+           -Wstrict-prototypes -Wmissing-prototypes -Wvla -Werror
+HARDEN   = -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fstack-clash-protection \
+           -fno-strict-overflow -fcf-protection
+CPPFLAGS += -D_GNU_SOURCE -Ilib -I/usr/include/iniparser
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=c11 -fPIC $(WARN)
+LDFLAGS  += -Wl,-z,relro -Wl,-z,now -Wl,--as-needed
+
+ifeq ($(SANITIZE),1)
+CFLAGS   += -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+            -fno-sanitize-recover=all
+LDFLAGS  += -fsanitize=address,undefined
+else
+CFLAGS   += $(HARDEN)
+endif
+
+LIB_SRC  = $(wildcard lib/*.c)
+LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIBA     = $(BUILD)/libtotpprofile.a
+CORE_LIBS = -lconfig -liniparser -lcrypto
+
+PAM_SO   = $(BUILD)/pam_totp_profile.so
+PAM_OBJ  = $(patsubst %.c,$(BUILD)/%.o,$(wildcard pam_totp_profile/*.c))
+TOTPCTL  = $(BUILD)/totpctl
+CTL_OBJ  = $(patsubst %.c,$(BUILD)/%.o,$(wildcard totpctl/*.c))
+
+UNIT_SRC = $(wildcard tests/unit/test_*.c)
+UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+TEST_HELPERS = $(patsubst tests/helpers/%.c,$(BUILD)/tests/%,$(wildcard tests/helpers/*.c))
+
+.PHONY: all check check-unit check-integration check-asan install uninstall \
+        clean bench demo fuzz
+.SUFFIXES:
+
+all: $(LIBA) $(PAM_SO) $(TOTPCTL)
+
+$(BUILD)/%.o: %.c $(wildcard lib/*.h) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(LIBA): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(PAM_SO): $(PAM_OBJ) $(LIBA) pam_totp_profile/pam_totp_profile.map
+	$(CC) -shared $(CFLAGS) $(LDFLAGS) -Wl,--version-script=pam_totp_profile/pam_totp_profile.map \
+	    -o $@ $(PAM_OBJ) $(LIBA) -lpam $(CORE_LIBS)
+
+$(TOTPCTL): $(CTL_OBJ) $(LIBA)
+	$(CC) $(CFLAGS) -pie $(LDFLAGS) -o $@ $(CTL_OBJ) $(LIBA) -ljansson -lqrencode $(CORE_LIBS)
+
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(LIBA) tests/unit/unit.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) -Wno-conversion -Wno-sign-conversion -pie $(LDFLAGS) \
+	    -o $@ $< $(LIBA) -lcmocka -ldl -ljansson $(CORE_LIBS)
+
+$(BUILD)/tests/%: tests/helpers/%.c $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -pie $(LDFLAGS) -o $@ $< $(LIBA) -lpam -ldl $(CORE_LIBS)
+
+check: all $(UNIT_BIN) $(TEST_HELPERS)
+	BUILD=$(BUILD) tests/run.sh
+ifneq ($(SANITIZE_CHECK),0)
+	$(MAKE) --no-print-directory check-asan
+endif
+
+check-asan:
+	$(MAKE) --no-print-directory BUILD=build-asan SANITIZE=1 SANITIZE_CHECK=0 check
+
+install: all
+	install -d $(DESTDIR)$(PAMDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
+	    $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSCONFDIR)/totp_profile
+	install -m 0644 $(PAM_SO) $(DESTDIR)$(PAMDIR)/pam_totp_profile.so
+	install -m 0644 pam_totp_profile/pam_totp_profile.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 totpctl/totpctl.1 $(DESTDIR)$(MANDIR)/man1/
+	[ -e $(DESTDIR)$(SYSCONFDIR)/totp_profile/totp_profile.conf ] || \
+	    install -m 0644 conf/totp_profile.conf $(DESTDIR)$(SYSCONFDIR)/totp_profile/
+	DESTDIR="$(DESTDIR)" BINDIR="$(BINDIR)" STOREDIR="$(STOREDIR)" \
+	    STORE_USER="$(STORE_USER)" TOTPCTL="$(TOTPCTL)" scripts/install-totpctl.sh
+
+uninstall:
+	rm -f $(DESTDIR)$(PAMDIR)/pam_totp_profile.so $(DESTDIR)$(BINDIR)/totpctl \
+	    $(DESTDIR)$(MANDIR)/man8/pam_totp_profile.8 $(DESTDIR)$(MANDIR)/man1/totpctl.1
+
+demo: all $(TEST_HELPERS)
+	BUILD=$(BUILD) scripts/demo.sh
+
+clean:
+	rm -rf build build-asan build-fuzz

@@ -1,0 +1,530 @@
+/* Loading and validating the main configuration file. */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <libconfig.h>
+
+#include "config.h"
+#include "names.h"
+
+struct loader {
+	const char *path;
+	char *err;
+};
+
+/* "a.b.[2].c" for a setting, for error messages. */
+static void setting_path(const config_setting_t *s, char *buf, size_t len)
+{
+	char tmp[200];
+	const config_setting_t *parent = config_setting_parent(s);
+	const char *name = config_setting_name(s);
+
+	buf[0] = '\0';
+	if (parent == NULL)
+		return;          /* the root has no name */
+	setting_path(parent, tmp, sizeof(tmp));
+	/* truncation of a very deep path only shortens an error message */
+	if (name != NULL)
+		(void)!snprintf(buf, len, "%.190s%s%.50s", tmp, tmp[0] ? "." : "", name);
+	else
+		(void)!snprintf(buf, len, "%.190s[%d]", tmp, config_setting_index(s));
+}
+
+__attribute__((format(printf, 3, 4)))
+static enum tp_status fail(struct loader *ld, const config_setting_t *s,
+			   const char *fmt, ...)
+{
+	char what[512], where[256];
+	va_list ap;
+
+	if (ld->err != NULL)
+		return TP_EINVAL;        /* keep the first error */
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	setting_path(s, where, sizeof(where));
+	if (asprintf(&ld->err, "%s:%u: %s: %s", ld->path,
+		     config_setting_source_line(s), where[0] ? where : "(top)",
+		     what) < 0)
+		ld->err = NULL;
+	return TP_EINVAL;
+}
+
+/* Every member of group `g` must be one of `allowed` (NULL-terminated). */
+static enum tp_status only_known(struct loader *ld, const config_setting_t *g,
+				 const char *const *allowed)
+{
+	int n = config_setting_length(g);
+
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *m = config_setting_get_elem(g, (unsigned)i);
+		const char *name = config_setting_name(m);
+		bool known = false;
+		for (const char *const *a = allowed; *a != NULL; a++)
+			known = known || strcmp(*a, name) == 0;
+		if (!known)
+			return fail(ld, m, "unknown setting");
+	}
+	return TP_OK;
+}
+
+static enum tp_status get_group(struct loader *ld, const config_setting_t *parent,
+				const char *name, const config_setting_t **out)
+{
+	const config_setting_t *s = config_setting_get_member(parent, name);
+
+	*out = NULL;
+	if (s == NULL)
+		return TP_OK;
+	if (config_setting_type(s) != CONFIG_TYPE_GROUP)
+		return fail(ld, s, "must be a group { ... }");
+	*out = s;
+	return TP_OK;
+}
+
+/* Optional string; *out keeps its value when absent. */
+static enum tp_status get_string(struct loader *ld, const config_setting_t *g,
+				 const char *name, char **out)
+{
+	const config_setting_t *s;
+	char *copy;
+
+	if (g == NULL || (s = config_setting_get_member(g, name)) == NULL)
+		return TP_OK;
+	if (config_setting_type(s) != CONFIG_TYPE_STRING)
+		return fail(ld, s, "must be a string");
+	const char *v = config_setting_get_string(s);
+	if (v[0] == '\0')
+		return fail(ld, s, "must not be empty");
+	copy = strdup(v);
+	if (copy == NULL)
+		return TP_ENOMEM;
+	free(*out);
+	*out = copy;
+	return TP_OK;
+}
+
+static enum tp_status get_uint(struct loader *ld, const config_setting_t *g,
+			       const char *name, unsigned lo, unsigned hi,
+			       unsigned *out)
+{
+	const config_setting_t *s;
+	long long v;
+
+	if (g == NULL || (s = config_setting_get_member(g, name)) == NULL)
+		return TP_OK;
+	if (config_setting_type(s) == CONFIG_TYPE_INT)
+		v = config_setting_get_int(s);
+	else if (config_setting_type(s) == CONFIG_TYPE_INT64)
+		v = config_setting_get_int64(s);
+	else
+		return fail(ld, s, "must be an integer");
+	if (v < lo || v > hi)
+		return fail(ld, s, "must be between %u and %u", lo, hi);
+	*out = (unsigned)v;
+	return TP_OK;
+}
+
+static enum tp_status get_bool(struct loader *ld, const config_setting_t *g,
+			       const char *name, bool *out)
+{
+	const config_setting_t *s;
+
+	if (g == NULL || (s = config_setting_get_member(g, name)) == NULL)
+		return TP_OK;
+	if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+		return fail(ld, s, "must be true or false");
+	*out = config_setting_get_bool(s) != 0;
+	return TP_OK;
+}
+
+/* Optional array of valid account names. */
+static enum tp_status get_names(struct loader *ld, const config_setting_t *g,
+				const char *name, char ***out, size_t *count)
+{
+	const config_setting_t *s;
+	int n;
+
+	if ((s = config_setting_get_member(g, name)) == NULL)
+		return TP_OK;
+	if (config_setting_type(s) != CONFIG_TYPE_ARRAY &&
+	    config_setting_type(s) != CONFIG_TYPE_LIST)
+		return fail(ld, s, "must be a list of account names [ \"...\" ]");
+	n = config_setting_length(s);
+	*out = calloc((size_t)n + 1, sizeof(char *));
+	if (*out == NULL)
+		return TP_ENOMEM;
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		const char *v = config_setting_get_string(e);
+		if (v == NULL || !tp_valid_account(v))
+			return fail(ld, e, "not a valid account name");
+		if (((*out)[i] = strdup(v)) == NULL)
+			return TP_ENOMEM;
+		*count = (size_t)i + 1;
+	}
+	return TP_OK;
+}
+
+static enum tp_status load_owner(struct loader *ld, const config_setting_t *g,
+				 enum tp_scope scope, struct tp_owner *o)
+{
+	static const char *const cluster_keys[] = {
+		"name", "uuid", "totp_group", "totp_accounts", NULL };
+	static const char *const svm_keys[] = {
+		"name", "uuid", "members", "totp_group", "totp_accounts", NULL };
+	char *uuid = NULL;
+	enum tp_status st;
+
+	o->scope = scope;
+	if (config_setting_type(g) != CONFIG_TYPE_GROUP)
+		return fail(ld, g, "must be a group { name = ...; uuid = ...; }");
+	st = only_known(ld, g, scope == TP_SCOPE_CLUSTER ? cluster_keys : svm_keys);
+	if (st == TP_OK) st = get_string(ld, g, "name", &o->name);
+	if (st == TP_OK) st = get_string(ld, g, "uuid", &uuid);
+	if (st == TP_OK) st = get_string(ld, g, "totp_group", &o->totp_group);
+	if (st == TP_OK)
+		st = get_names(ld, g, "totp_accounts", &o->totp_accounts,
+			       &o->n_totp_accounts);
+	if (st == TP_OK && scope == TP_SCOPE_SVM)
+		st = get_names(ld, g, "members", &o->members, &o->n_members);
+	if (st != TP_OK)
+		goto out;
+	if (o->name == NULL || !tp_valid_owner_name(o->name))
+		st = fail(ld, g, "needs a valid name (letters, digits, '.', '_', '-')");
+	else if (uuid == NULL || !tp_valid_uuid(uuid))
+		st = fail(ld, g, "needs a uuid like 02c9e252-41be-11e9-81d5-00a0986138f7 (lower case)");
+	else
+		memcpy(o->uuid, uuid, TP_UUID_LEN + 1);
+out:
+	free(uuid);
+	return st;
+}
+
+static enum tp_status load_owners(struct loader *ld, const config_setting_t *root,
+				  struct tp_config *cfg)
+{
+	const config_setting_t *cluster = config_setting_get_member(root, "cluster");
+	const config_setting_t *svms = config_setting_get_member(root, "svms");
+	int n_svms = 0;
+	enum tp_status st;
+
+	if (cluster == NULL)
+		return fail(ld, root, "the 'cluster' owner { name; uuid; } is required");
+	if (svms != NULL) {
+		if (config_setting_type(svms) != CONFIG_TYPE_LIST)
+			return fail(ld, svms, "must be a list ( { ... }, ... )");
+		n_svms = config_setting_length(svms);
+	}
+	cfg->owners = calloc((size_t)n_svms + 1, sizeof(*cfg->owners));
+	if (cfg->owners == NULL)
+		return TP_ENOMEM;
+	cfg->n_owners = 1;
+	st = load_owner(ld, cluster, TP_SCOPE_CLUSTER, &cfg->owners[0]);
+	for (int i = 0; st == TP_OK && i < n_svms; i++) {
+		const config_setting_t *g = config_setting_get_elem(svms, (unsigned)i);
+		struct tp_owner *o = &cfg->owners[cfg->n_owners++];
+		st = load_owner(ld, g, TP_SCOPE_SVM, o);
+		for (size_t j = 0; st == TP_OK && j + 1 < cfg->n_owners; j++) {
+			if (strcmp(cfg->owners[j].name, o->name) == 0 ||
+			    strcmp(cfg->owners[j].uuid, o->uuid) == 0)
+				st = fail(ld, g, "name or uuid already used by owner '%s'",
+					  cfg->owners[j].name);
+		}
+	}
+	return st;
+}
+
+static enum tp_status load_root(struct loader *ld, const config_setting_t *root,
+				struct tp_config *cfg)
+{
+	static const char *const top_keys[] = {
+		"store", "admin_group", "issuer", "totp", "emergency_codes",
+		"lockout", "disabled_profile", "cluster", "svms", NULL };
+	static const char *const store_keys[] = { "path", "user", NULL };
+	static const char *const totp_keys[] = {
+		"algorithm", "digits", "period", "window", NULL };
+	static const char *const ec_keys[] = { "count", "warn_at", NULL };
+	static const char *const lockout_keys[] = {
+		"max_failures", "seconds", "reveal", NULL };
+	const config_setting_t *store, *totp, *ec, *lockout, *s;
+	char *alg = NULL, *disabled = NULL;
+	enum tp_status st;
+
+	st = only_known(ld, root, top_keys);
+	if (st == TP_OK) st = get_group(ld, root, "store", &store);
+	if (st == TP_OK) st = get_group(ld, root, "totp", &totp);
+	if (st == TP_OK) st = get_group(ld, root, "emergency_codes", &ec);
+	if (st == TP_OK) st = get_group(ld, root, "lockout", &lockout);
+	if (st != TP_OK)
+		return st;
+	if (store != NULL && (st = only_known(ld, store, store_keys)) != TP_OK)
+		return st;
+	if (totp != NULL && (st = only_known(ld, totp, totp_keys)) != TP_OK)
+		return st;
+	if (ec != NULL && (st = only_known(ld, ec, ec_keys)) != TP_OK)
+		return st;
+	if (lockout != NULL && (st = only_known(ld, lockout, lockout_keys)) != TP_OK)
+		return st;
+
+	st = get_string(ld, store, "path", &cfg->store_path);
+	if (st == TP_OK) st = get_string(ld, store, "user", &cfg->store_user);
+	if (st == TP_OK) st = get_string(ld, root, "admin_group", &cfg->admin_group);
+	if (st == TP_OK) st = get_string(ld, root, "issuer", &cfg->issuer);
+	if (st == TP_OK) st = get_string(ld, totp, "algorithm", &alg);
+	if (st == TP_OK)
+		st = get_uint(ld, totp, "digits", TP_DIGITS_MIN, TP_DIGITS_MAX,
+			      &cfg->totp.digits);
+	if (st == TP_OK) st = get_uint(ld, totp, "period", 1, 300, &cfg->totp.period);
+	if (st == TP_OK) st = get_uint(ld, totp, "window", 0, 10, &cfg->window);
+	if (st == TP_OK)
+		st = get_uint(ld, ec, "count", 0, TP_EMERGENCY_MAX, &cfg->emergency_codes);
+	if (st == TP_OK)
+		st = get_uint(ld, ec, "warn_at", 0, TP_EMERGENCY_MAX, &cfg->emergency_warn);
+	if (st == TP_OK)
+		st = get_uint(ld, lockout, "max_failures", 0, 1000, &cfg->max_failures);
+	if (st == TP_OK)
+		st = get_uint(ld, lockout, "seconds", 1, 86400 * 7, &cfg->lockout_seconds);
+	if (st == TP_OK) st = get_bool(ld, lockout, "reveal", &cfg->reveal_lockout);
+	if (st == TP_OK) st = get_string(ld, root, "disabled_profile", &disabled);
+	if (st != TP_OK)
+		goto out;
+	if (alg != NULL && tp_algorithm_parse(alg, &cfg->totp.alg) != TP_OK) {
+		s = config_setting_get_member(totp, "algorithm");
+		st = fail(ld, s, "must be \"SHA1\", \"SHA256\" or \"SHA512\"");
+		goto out;
+	}
+	if (disabled != NULL) {
+		s = config_setting_get_member(root, "disabled_profile");
+		if (strcmp(disabled, "allow") == 0)
+			cfg->disabled_action = TP_DISABLED_ALLOW;
+		else if (strcmp(disabled, "deny") == 0)
+			cfg->disabled_action = TP_DISABLED_DENY;
+		else {
+			st = fail(ld, s, "must be \"allow\" or \"deny\"");
+			goto out;
+		}
+	}
+	if (cfg->store_path[0] != '/') {
+		st = fail(ld, config_setting_get_member(store, "path"),
+			  "must be an absolute path");
+		goto out;
+	}
+	st = load_owners(ld, root, cfg);
+out:
+	free(alg);
+	free(disabled);
+	return st;
+}
+
+static enum tp_status set_defaults(struct tp_config *cfg)
+{
+	char host[256];
+
+	cfg->totp.alg = TP_SHA1;
+	cfg->totp.digits = 6;
+	cfg->totp.period = 30;
+	cfg->window = 1;
+	cfg->emergency_codes = 5;
+	cfg->emergency_warn = 2;
+	cfg->max_failures = 5;
+	cfg->lockout_seconds = 300;
+	cfg->disabled_action = TP_DISABLED_ALLOW;
+	cfg->store_path = strdup(TP_DEFAULT_STORE);
+	if (gethostname(host, sizeof(host)) != 0)
+		strcpy(host, "localhost");
+	host[sizeof(host) - 1] = '\0';
+	cfg->issuer = strdup(host);
+	return cfg->store_path && cfg->issuer ? TP_OK : TP_ENOMEM;
+}
+
+/* Open the file safely: no symlink, regular, trusted owner, not writable
+ * by group or others (anyone who can write it controls the second factor). */
+static enum tp_status open_checked(const char *path, FILE **out, char **err)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+	const char *why = NULL;
+
+	if (fd < 0) {
+		int e = errno;
+		if (asprintf(err, "%s: cannot open: %s", path,
+			     e == ELOOP ? "is a symbolic link" : strerror(e)) < 0)
+			*err = NULL;
+		return e == ENOENT ? TP_ENOENT : TP_EPERM;
+	}
+	if (fstat(fd, &st) != 0)
+		why = "cannot stat";
+	else if (!S_ISREG(st.st_mode))
+		why = "not a regular file";
+	else if (st.st_uid != 0 && st.st_uid != geteuid())
+		why = "must be owned by root";
+	else if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
+		why = "must not be writable by group or others";
+	if (why != NULL) {
+		close(fd);
+		if (asprintf(err, "%s: %s", path, why) < 0)
+			*err = NULL;
+		return TP_EPERM;
+	}
+	*out = fdopen(fd, "r");
+	if (*out == NULL) {
+		close(fd);
+		return TP_ENOMEM;
+	}
+	return TP_OK;
+}
+
+enum tp_status tp_config_load(const char *path, struct tp_config **out,
+			      char **err)
+{
+	struct loader ld = { .path = path, .err = NULL };
+	struct tp_config *cfg = NULL;
+	FILE *f = NULL;
+	config_t lc;
+	enum tp_status st;
+	char *open_err = NULL;
+
+	*out = NULL;
+	if (err != NULL)
+		*err = NULL;
+	config_init(&lc);
+	st = open_checked(path, &f, &open_err);
+	if (st != TP_OK) {
+		ld.err = open_err;
+		goto out;
+	}
+	if (config_read(&lc, f) != CONFIG_TRUE) {
+		if (asprintf(&ld.err, "%s:%d: %s", path, config_error_line(&lc),
+			     config_error_text(&lc)) < 0)
+			ld.err = NULL;
+		st = TP_EINVAL;
+		goto out;
+	}
+	cfg = calloc(1, sizeof(*cfg));
+	if (cfg == NULL || (cfg->path = strdup(path)) == NULL) {
+		st = TP_ENOMEM;
+		goto out;
+	}
+	st = set_defaults(cfg);
+	if (st == TP_OK)
+		st = load_root(&ld, config_root_setting(&lc), cfg);
+out:
+	if (f != NULL)
+		fclose(f);
+	config_destroy(&lc);
+	if (st != TP_OK) {
+		tp_config_free(cfg);
+		cfg = NULL;
+		if (ld.err == NULL && st == TP_ENOMEM)
+			ld.err = strdup("out of memory");
+	}
+	if (err != NULL)
+		*err = ld.err;
+	else
+		free(ld.err);
+	*out = cfg;
+	return st;
+}
+
+static void free_names(char **v, size_t n)
+{
+	for (size_t i = 0; v != NULL && i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+void tp_config_free(struct tp_config *cfg)
+{
+	if (cfg == NULL)
+		return;
+	for (size_t i = 0; i < cfg->n_owners; i++) {
+		struct tp_owner *o = &cfg->owners[i];
+		free(o->name);
+		free(o->totp_group);
+		free_names(o->members, o->n_members);
+		free_names(o->totp_accounts, o->n_totp_accounts);
+	}
+	free(cfg->owners);
+	free(cfg->path);
+	free(cfg->store_path);
+	free(cfg->store_user);
+	free(cfg->admin_group);
+	free(cfg->issuer);
+	free(cfg);
+}
+
+const struct tp_owner *tp_config_owner(const struct tp_config *cfg,
+				       const char *name_or_uuid)
+{
+	if (name_or_uuid == NULL)
+		return &cfg->owners[0];
+	for (size_t i = 0; i < cfg->n_owners; i++) {
+		if (strcmp(cfg->owners[i].name, name_or_uuid) == 0 ||
+		    strcmp(cfg->owners[i].uuid, name_or_uuid) == 0)
+			return &cfg->owners[i];
+	}
+	return NULL;
+}
+
+static bool listed(char *const *v, size_t n, const char *s)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i], s) == 0)
+			return true;
+	return false;
+}
+
+bool tp_owner_has_account(const struct tp_owner *owner, const char *account)
+{
+	if (!tp_valid_account(account))
+		return false;
+	if (owner->scope == TP_SCOPE_SVM)
+		return listed(owner->members, owner->n_members, account);
+	return getpwnam(account) != NULL;
+}
+
+bool tp_owner_requires_totp(const struct tp_owner *owner, const char *account)
+{
+	if (!tp_owner_has_account(owner, account))
+		return false;
+	if (listed(owner->totp_accounts, owner->n_totp_accounts, account))
+		return true;
+	return owner->totp_group != NULL && tp_user_in_group(account, owner->totp_group);
+}
+
+bool tp_user_in_group(const char *user, const char *group)
+{
+	struct group *gr = getgrnam(group);
+	struct passwd *pw;
+
+	if (gr == NULL)
+		return false;
+	for (char **m = gr->gr_mem; m != NULL && *m != NULL; m++)
+		if (strcmp(*m, user) == 0)
+			return true;
+	gid_t gid = gr->gr_gid;          /* getpwnam may reuse gr's buffer */
+	pw = getpwnam(user);
+	return pw != NULL && pw->pw_gid == gid;
+}
+
+bool tp_config_is_admin(const struct tp_config *cfg, uid_t uid)
+{
+	struct passwd *pw;
+	char name[TP_NAME_MAX + 2];
+
+	if (uid == 0)
+		return true;
+	if (cfg->admin_group == NULL || (pw = getpwuid(uid)) == NULL ||
+	    strlen(pw->pw_name) > TP_NAME_MAX)
+		return false;
+	strcpy(name, pw->pw_name);
+	return tp_user_in_group(name, cfg->admin_group);
+}

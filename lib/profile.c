@@ -1,0 +1,517 @@
+/* The profile record: generation, emergency codes, and its file format. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <iniparser.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "base32.h"
+#include "names.h"
+#include "profile.h"
+#include "secret.h"
+
+#define FORMAT_VERSION 1
+#define PROFILE_KEYS 15     /* keys of [profile] in format 1 */
+
+void tp_profile_wipe(struct tp_profile *p)
+{
+	tp_wipe(p, sizeof(*p));
+}
+
+static enum tp_status hash_code(const unsigned char salt[TP_SALT_LEN],
+				const char *code, unsigned char out[TP_HASH_LEN])
+{
+	unsigned char buf[TP_SALT_LEN + TP_EMERGENCY_DIGITS];
+	unsigned int len = 0;
+	int ok;
+
+	memcpy(buf, salt, TP_SALT_LEN);
+	memcpy(buf + TP_SALT_LEN, code, TP_EMERGENCY_DIGITS);
+	ok = EVP_Digest(buf, sizeof(buf), out, &len, EVP_sha256(), NULL);
+	tp_wipe(buf, sizeof(buf));
+	return ok == 1 && len == TP_HASH_LEN ? TP_OK : TP_ECRYPTO;
+}
+
+/* A uniformly random 8-digit code (leading zeros allowed). */
+static enum tp_status random_code(char out[TP_EMERGENCY_DIGITS + 1])
+{
+	const uint32_t range = 100000000u;
+	const uint32_t limit = UINT32_MAX - (UINT32_MAX % range);   /* reject above */
+	uint32_t v;
+
+	do {
+		if (RAND_bytes((unsigned char *)&v, sizeof(v)) != 1)
+			return TP_ECRYPTO;
+	} while (v >= limit);
+	v %= range;
+	for (int i = TP_EMERGENCY_DIGITS - 1; i >= 0; i--) {
+		out[i] = (char)('0' + v % 10u);
+		v /= 10u;
+	}
+	out[TP_EMERGENCY_DIGITS] = '\0';
+	return TP_OK;
+}
+
+enum tp_status tp_profile_generate(struct tp_profile *p, const char *owner_uuid,
+				   const char *account,
+				   const struct tp_totp_params *params,
+				   size_t secret_len, unsigned n_codes,
+				   char codes[][TP_EMERGENCY_DIGITS + 1])
+{
+	enum tp_status st = TP_OK;
+
+	memset(p, 0, sizeof(*p));
+	if (!tp_valid_uuid(owner_uuid) || !tp_valid_account(account) ||
+	    secret_len < 16 || secret_len > TP_SECRET_MAX ||
+	    n_codes > TP_EMERGENCY_MAX)
+		return TP_EINVAL;
+	memcpy(p->owner_uuid, owner_uuid, TP_UUID_LEN + 1);
+	strcpy(p->account, account);
+	p->totp = *params;
+	p->enabled = true;
+	p->created = (int64_t)time(NULL);
+	p->last_step = -1;
+	p->secret_len = secret_len;
+	if (RAND_bytes(p->secret, (int)secret_len) != 1 ||
+	    RAND_bytes(p->ec_salt, TP_SALT_LEN) != 1)
+		st = TP_ECRYPTO;
+	for (unsigned i = 0; st == TP_OK && i < n_codes; i++) {
+		st = random_code(codes[i]);
+		if (st == TP_OK)
+			st = hash_code(p->ec_salt, codes[i], p->ec_hash[i]);
+	}
+	p->ec_count = n_codes;
+	if (st != TP_OK)
+		tp_profile_wipe(p);
+	return st;
+}
+
+static void to_hex(const unsigned char *in, size_t len, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	for (size_t i = 0; i < len; i++) {
+		out[2 * i] = hex[in[i] >> 4];
+		out[2 * i + 1] = hex[in[i] & 15u];
+	}
+	out[2 * len] = '\0';
+}
+
+static bool from_hex(const char *in, unsigned char *out, size_t len)
+{
+	if (strlen(in) != 2 * len)
+		return false;
+	for (size_t i = 0; i < 2 * len; i++) {
+		char c = in[i];
+		unsigned v;
+		if (c >= '0' && c <= '9') v = (unsigned)(c - '0');
+		else if (c >= 'a' && c <= 'f') v = (unsigned)(c - 'a' + 10);
+		else return false;
+		if (i % 2 == 0) out[i / 2] = (unsigned char)(v << 4);
+		else out[i / 2] |= (unsigned char)v;
+	}
+	return true;
+}
+
+enum tp_status tp_profile_fingerprint(const struct tp_profile *p,
+				      char out[TP_FINGERPRINT_HEX + 1])
+{
+	unsigned char md[TP_HASH_LEN];
+	unsigned int len = 0;
+
+	if (EVP_Digest(p->secret, p->secret_len, md, &len, EVP_sha256(), NULL) != 1)
+		return TP_ECRYPTO;
+	to_hex(md, sizeof(md), out);
+	return TP_OK;
+}
+
+enum tp_status tp_profile_match_emergency(const struct tp_profile *p,
+					  const char *code, unsigned *slot)
+{
+	unsigned char h[TP_HASH_LEN];
+	bool found = false;
+	enum tp_status st;
+
+	if (code == NULL || strnlen(code, TP_EMERGENCY_DIGITS + 1) != TP_EMERGENCY_DIGITS)
+		return TP_EINVAL;
+	for (unsigned i = 0; i < TP_EMERGENCY_DIGITS; i++)
+		if (code[i] < '0' || code[i] > '9')
+			return TP_EINVAL;
+	st = hash_code(p->ec_salt, code, h);
+	if (st != TP_OK)
+		return st;
+	/* compare against every slot; no early exit */
+	for (unsigned i = 0; i < p->ec_count && i < TP_EMERGENCY_MAX; i++) {
+		int eq = tp_equal(h, p->ec_hash[i], TP_HASH_LEN);
+		if (eq && !p->ec_spent[i] && !found) {
+			*slot = i;
+			found = true;
+		}
+	}
+	tp_wipe(h, sizeof(h));
+	return found ? TP_OK : TP_EINVAL;
+}
+
+unsigned tp_profile_emergency_left(const struct tp_profile *p)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < p->ec_count && i < TP_EMERGENCY_MAX; i++)
+		n += !p->ec_spent[i];
+	return n;
+}
+
+bool tp_valid_comment(const char *s)
+{
+	size_t n = strlen(s);
+	const unsigned char *u = (const unsigned char *)s;
+
+	if (n > TP_COMMENT_MAX)
+		return false;
+	for (size_t i = 0; i < n;) {
+		unsigned c = u[i];
+		size_t extra;
+		if (c < 0x20 || c == 0x7f)
+			return false;
+		if (c < 0x80) { i++; continue; }
+		if (c >= 0xc2 && c <= 0xdf) extra = 1;
+		else if (c >= 0xe0 && c <= 0xef) extra = 2;
+		else if (c >= 0xf0 && c <= 0xf4) extra = 3;
+		else return false;
+		for (size_t k = 1; k <= extra; k++)
+			if (i + k >= n || (u[i + k] & 0xc0u) != 0x80u)
+				return false;
+		i += extra + 1;
+	}
+	return true;
+}
+
+/* The comment is stored percent-encoded so that no INI syntax (quotes,
+ * ';', '#', '=', surrounding spaces) can reach the parser. */
+static void comment_encode(const char *in, char *out)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	for (const unsigned char *c = (const unsigned char *)in; *c; c++) {
+		if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+		    (*c >= '0' && *c <= '9') || strchr("-_.,:/()@+", *c) != NULL) {
+			*out++ = (char)*c;
+		} else {
+			*out++ = '%';
+			*out++ = hex[*c >> 4];
+			*out++ = hex[*c & 15u];
+		}
+	}
+	*out = '\0';
+}
+
+static bool comment_decode(const char *in, char *out, size_t outsz)
+{
+	size_t o = 0;
+	for (const char *c = in; *c; c++) {
+		char ch = *c;
+		if (ch == '%') {
+			unsigned v = 0;
+			for (int k = 1; k <= 2; k++) {
+				char h = c[k];
+				v <<= 4;
+				if (h >= '0' && h <= '9') v |= (unsigned)(h - '0');
+				else if (h >= 'A' && h <= 'F') v |= (unsigned)(h - 'A' + 10);
+				else return false;
+			}
+			ch = (char)v;
+			c += 2;
+		}
+		if (o + 1 >= outsz)
+			return false;
+		out[o++] = ch;
+	}
+	out[o] = '\0';
+	return tp_valid_comment(out);
+}
+
+/* Appends into one fixed allocation: no realloc leaves a stray copy of the
+ * secret in freed memory. */
+struct text {
+	char *buf;
+	size_t len, cap;
+	bool overflow;
+};
+
+__attribute__((format(printf, 2, 3)))
+static void put(struct text *t, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (t->overflow)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= t->cap - t->len)
+		t->overflow = true;
+	else
+		t->len += (size_t)n;
+}
+
+enum tp_status tp_profile_to_ini(const struct tp_profile *p, char **text,
+				 size_t *len)
+{
+	char secret[TP_SECRET_MAX * 2];
+	char comment[TP_COMMENT_MAX * 3 + 1];
+	char salt[TP_SALT_LEN * 2 + 1], hash[TP_HASH_LEN * 2 + 1];
+	struct text t = { .cap = TP_PROFILE_FILE_MAX };
+	enum tp_status st;
+
+	if (!tp_valid_comment(p->comment) || p->ec_count > TP_EMERGENCY_MAX)
+		return TP_EINVAL;
+	st = tp_base32_encode(p->secret, p->secret_len, secret, sizeof(secret));
+	if (st != TP_OK)
+		return st;
+	t.buf = malloc(t.cap);
+	if (t.buf == NULL) {
+		tp_wipe(secret, sizeof(secret));
+		return TP_ENOMEM;
+	}
+	comment_encode(p->comment, comment);
+	to_hex(p->ec_salt, TP_SALT_LEN, salt);
+	put(&t, "# TOTP profile; written by pam_totp_profile. Do not edit.\n"
+		"[profile]\n"
+		"format = %d\nowner = %s\naccount = %s\nsecret = %s\n"
+		"algorithm = %s\ndigits = %u\nperiod = %u\ncomment = %s\n"
+		"enabled = %s\ncreated = %" PRId64 "\nlast_step = %" PRId64 "\n"
+		"failures = %u\nlock_until = %" PRId64 "\n"
+		"emergency_salt = %s\nemergency_count = %u\n"
+		"[emergency]\n",
+		FORMAT_VERSION, p->owner_uuid, p->account, secret,
+		tp_algorithm_name(p->totp.alg), p->totp.digits, p->totp.period,
+		comment, p->enabled ? "true" : "false", p->created,
+		p->last_step, p->failures, p->lock_until, salt, p->ec_count);
+	for (unsigned i = 0; i < p->ec_count; i++) {
+		to_hex(p->ec_hash[i], TP_HASH_LEN, hash);
+		put(&t, "code%u = %s\n", i + 1, p->ec_spent[i] ? "spent" : hash);
+	}
+	tp_wipe(secret, sizeof(secret));
+	if (t.overflow) {
+		tp_wipe(t.buf, t.cap);
+		free(t.buf);
+		return TP_EINVAL;
+	}
+	*text = t.buf;
+	*len = t.len;
+	return TP_OK;
+}
+
+static int ini_quiet(const char *fmt, ...)
+{
+	(void)fmt;
+	return 0;
+}
+
+static bool parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out)
+{
+	char *end;
+	long long v;
+
+	if (s == NULL || *s == '\0' || (*s != '-' && (*s < '0' || *s > '9')))
+		return false;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < lo || v > hi)
+		return false;
+	*out = v;
+	return true;
+}
+
+static bool parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
+{
+	int64_t v;
+	if (!parse_i64(s, lo, hi, &v))
+		return false;
+	*out = (unsigned)v;
+	return true;
+}
+
+/* Number of "key = value" lines: iniparser keeps the last of duplicate
+ * keys silently, so a count mismatch reveals duplicates. */
+static int count_key_lines(const char *text, size_t len)
+{
+	int n = 0;
+	size_t i = 0;
+
+	while (i < len) {
+		size_t j = i;
+		while (j < len && text[j] != '\n')
+			j++;
+		size_t k = i;
+		while (k < j && (text[k] == ' ' || text[k] == '\t'))
+			k++;
+		if (k < j && text[k] != '#' && text[k] != ';' && text[k] != '[' &&
+		    text[k] != '\r')
+			n++;
+		i = j + 1;
+	}
+	return n;
+}
+
+static enum tp_status parse_dict(const dictionary *d, struct tp_profile *p)
+{
+	const char *v;
+	char key[32];
+	unsigned format;
+	size_t slen = 0;
+
+	if (iniparser_getnsec(d) != 2 ||
+	    iniparser_find_entry(d, "profile") == 0 ||
+	    iniparser_find_entry(d, "emergency") == 0 ||
+	    iniparser_getsecnkeys(d, "profile") != PROFILE_KEYS)
+		return TP_ECORRUPT;
+#define GET(k) iniparser_getstring(d, "profile:" k, NULL)
+	if (!parse_uint(GET("format"), FORMAT_VERSION, FORMAT_VERSION, &format))
+		return TP_ECORRUPT;
+	v = GET("owner");
+	if (!tp_valid_uuid(v))
+		return TP_ECORRUPT;
+	memcpy(p->owner_uuid, v, TP_UUID_LEN + 1);
+	v = GET("account");
+	if (!tp_valid_account(v))
+		return TP_ECORRUPT;
+	strcpy(p->account, v);
+	v = GET("secret");
+	if (v == NULL || tp_base32_decode(v, p->secret, sizeof(p->secret), &slen) != TP_OK ||
+	    slen < 16)
+		return TP_ECORRUPT;
+	p->secret_len = slen;
+	if (tp_algorithm_parse(GET("algorithm"), &p->totp.alg) != TP_OK ||
+	    !parse_uint(GET("digits"), TP_DIGITS_MIN, TP_DIGITS_MAX, &p->totp.digits) ||
+	    !parse_uint(GET("period"), 1, 300, &p->totp.period))
+		return TP_ECORRUPT;
+	v = GET("comment");
+	if (v == NULL || !comment_decode(v, p->comment, sizeof(p->comment)))
+		return TP_ECORRUPT;
+	v = GET("enabled");
+	if (v != NULL && strcmp(v, "true") == 0)
+		p->enabled = true;
+	else if (v != NULL && strcmp(v, "false") == 0)
+		p->enabled = false;
+	else
+		return TP_ECORRUPT;
+	if (!parse_i64(GET("created"), 0, INT64_MAX / 2, &p->created) ||
+	    !parse_i64(GET("last_step"), -1, INT64_MAX / 2, &p->last_step) ||
+	    !parse_uint(GET("failures"), 0, 1000000, &p->failures) ||
+	    !parse_i64(GET("lock_until"), 0, INT64_MAX / 2, &p->lock_until) ||
+	    !from_hex(GET("emergency_salt") ? GET("emergency_salt") : "",
+		      p->ec_salt, TP_SALT_LEN) ||
+	    !parse_uint(GET("emergency_count"), 0, TP_EMERGENCY_MAX, &p->ec_count))
+		return TP_ECORRUPT;
+#undef GET
+	if (iniparser_getsecnkeys(d, "emergency") != (int)p->ec_count)
+		return TP_ECORRUPT;
+	for (unsigned i = 0; i < p->ec_count; i++) {
+		snprintf(key, sizeof(key), "emergency:code%u", i + 1);
+		v = iniparser_getstring(d, key, NULL);
+		if (v != NULL && strcmp(v, "spent") == 0) {
+			p->ec_spent[i] = true;
+			memset(p->ec_hash[i], 0, TP_HASH_LEN);
+		} else if (v == NULL || !from_hex(v, p->ec_hash[i], TP_HASH_LEN)) {
+			return TP_ECORRUPT;
+		}
+	}
+	return TP_OK;
+}
+
+enum tp_status tp_profile_from_fd(int fd, struct tp_profile *p)
+{
+	char text[TP_PROFILE_FILE_MAX + 1];
+	char procpath[64];
+	size_t len = 0;
+	dictionary *d;
+	enum tp_status st;
+
+	memset(p, 0, sizeof(*p));
+	if (lseek(fd, 0, SEEK_SET) != 0)
+		return TP_EIO;
+	for (;;) {
+		ssize_t r = read(fd, text + len, sizeof(text) - len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return TP_EIO;
+		if (r == 0)
+			break;
+		len += (size_t)r;
+		if (len > TP_PROFILE_FILE_MAX) {
+			tp_wipe(text, sizeof(text));
+			return TP_ECORRUPT;         /* over-large */
+		}
+	}
+	if (len == 0 || memchr(text, '\0', len) != NULL) {
+		tp_wipe(text, len);
+		return TP_ECORRUPT;
+	}
+	int key_lines = count_key_lines(text, len);
+	tp_wipe(text, len);
+
+	/* iniparser 4.1 only loads from a path: reopen this very inode */
+	snprintf(procpath, sizeof(procpath), "/proc/self/fd/%d", fd);
+	iniparser_set_error_callback(ini_quiet);
+	d = iniparser_load(procpath);
+	if (d == NULL)
+		return TP_ECORRUPT;
+	st = iniparser_getsecnkeys(d, "profile") + iniparser_getsecnkeys(d, "emergency") ==
+	     key_lines ? parse_dict(d, p) : TP_ECORRUPT;
+	/* the dictionary held the secret: wipe its values before freeing */
+	for (ssize_t i = 0; i < d->size; i++)
+		if (d->val != NULL && d->val[i] != NULL)
+			tp_wipe(d->val[i], strlen(d->val[i]));
+	iniparser_freedict(d);
+	if (st != TP_OK)
+		tp_profile_wipe(p);
+	return st;
+}
+
+static void url_escape(struct text *t, const char *s)
+{
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+		if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+		    (*c >= '0' && *c <= '9') || strchr("-._~", *c) != NULL)
+			put(t, "%c", *c);
+		else
+			put(t, "%%%02X", *c);
+	}
+}
+
+enum tp_status tp_profile_install_url(const struct tp_profile *p,
+				      const char *issuer, char **url)
+{
+	char secret[TP_SECRET_MAX * 2];
+	struct text t = { .cap = 2048 };
+
+	if (tp_base32_encode(p->secret, p->secret_len, secret, sizeof(secret)) != TP_OK)
+		return TP_EINVAL;
+	t.buf = malloc(t.cap);
+	if (t.buf == NULL) {
+		tp_wipe(secret, sizeof(secret));
+		return TP_ENOMEM;
+	}
+	put(&t, "otpauth://totp/");
+	url_escape(&t, issuer);
+	put(&t, ":");
+	url_escape(&t, p->account);
+	put(&t, "?secret=%s&issuer=", secret);
+	url_escape(&t, issuer);
+	put(&t, "&algorithm=%s&digits=%u&period=%u",
+	    tp_algorithm_name(p->totp.alg), p->totp.digits, p->totp.period);
+	tp_wipe(secret, sizeof(secret));
+	if (t.overflow) {
+		tp_wipe(t.buf, t.cap);
+		free(t.buf);
+		return TP_EINVAL;
+	}
+	*url = t.buf;
+	return TP_OK;
+}

@@ -1,0 +1,74 @@
+/* One TOTP profile: the record the store keeps per (owner uuid, account). */
+#ifndef TP_PROFILE_H
+#define TP_PROFILE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stddef.h>
+#include "config.h"
+#include "totp.h"
+
+#define TP_SECRET_MAX 64
+#define TP_SALT_LEN 16
+#define TP_HASH_LEN 32
+#define TP_COMMENT_MAX 256
+#define TP_EMERGENCY_DIGITS 8
+#define TP_FINGERPRINT_HEX (2 * TP_HASH_LEN)
+
+/* Fixed size on purpose: one tp_profile_wipe() clears every secret. */
+struct tp_profile {
+	char owner_uuid[TP_UUID_LEN + 1];
+	char account[TP_NAME_MAX + 2];
+	unsigned char secret[TP_SECRET_MAX];
+	size_t secret_len;
+	struct tp_totp_params totp;
+	char comment[TP_COMMENT_MAX + 1];
+	bool enabled;
+	int64_t created;
+	int64_t last_step;          /* last accepted TOTP step; -1: none */
+	unsigned failures;          /* consecutive failures */
+	int64_t lock_until;         /* Unix time; 0: not locked */
+	unsigned char ec_salt[TP_SALT_LEN];
+	unsigned ec_count;
+	unsigned char ec_hash[TP_EMERGENCY_MAX][TP_HASH_LEN];
+	bool ec_spent[TP_EMERGENCY_MAX];
+};
+
+void tp_profile_wipe(struct tp_profile *p);
+
+/* Fresh profile with a random secret of secret_len bytes and n emergency
+ * codes; the plaintext codes are written to codes[i] (wipe them after
+ * showing).  created is now. */
+enum tp_status tp_profile_generate(struct tp_profile *p, const char *owner_uuid,
+				   const char *account,
+				   const struct tp_totp_params *params,
+				   size_t secret_len, unsigned n_codes,
+				   char codes[][TP_EMERGENCY_DIGITS + 1]);
+
+/* Hex SHA-256 of the secret key. */
+enum tp_status tp_profile_fingerprint(const struct tp_profile *p,
+				      char out[TP_FINGERPRINT_HEX + 1]);
+
+/* Try `code` as an unspent emergency code; constant time over all codes.
+ * On TP_OK the code's slot index is in *slot (not yet marked spent). */
+enum tp_status tp_profile_match_emergency(const struct tp_profile *p,
+					  const char *code, unsigned *slot);
+
+unsigned tp_profile_emergency_left(const struct tp_profile *p);
+
+/* Comment validation: printable, at most TP_COMMENT_MAX bytes, valid UTF-8. */
+bool tp_valid_comment(const char *s);
+
+/* Serialise to / parse from the INI text of a profile file.  Parsing is
+ * strict: every key present once, every value in range, nothing unknown. */
+enum tp_status tp_profile_to_ini(const struct tp_profile *p, char **text,
+				 size_t *len);
+/* fd: an open, already-checked profile file (read from offset 0). */
+enum tp_status tp_profile_from_fd(int fd, struct tp_profile *p);
+#define TP_PROFILE_FILE_MAX 8192    /* larger files are refused as corrupt */
+
+/* otpauth:// URL for authenticator apps (never a third-party chart URL). */
+enum tp_status tp_profile_install_url(const struct tp_profile *p,
+				      const char *issuer, char **url);
+
+#endif
