@@ -24,7 +24,8 @@ WARN     = -Wall -Wextra -Wformat=2 -Wshadow -Wconversion -Wsign-conversion \
            -Wstrict-prototypes -Wmissing-prototypes -Wvla -Werror
 HARDEN   = -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fstack-clash-protection \
            -fno-strict-overflow -fcf-protection
-CPPFLAGS += -D_GNU_SOURCE -Ilib -I/usr/include/iniparser
+CPPFLAGS += -D_GNU_SOURCE -Ilib -I/usr/include/iniparser \
+            -DTP_DEFAULT_CONFIG='"$(SYSCONFDIR)/totp_profile/totp_profile.conf"'
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 -fPIC $(WARN)
 LDFLAGS  += -Wl,-z,relro -Wl,-z,now -Wl,--as-needed
@@ -49,7 +50,7 @@ CTL_OBJ  = $(patsubst %.c,$(BUILD)/%.o,$(wildcard totpctl/*.c))
 
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
-TEST_HELPERS = $(patsubst tests/helpers/%.c,$(BUILD)/tests/%,$(wildcard tests/helpers/*.c))
+TEST_HELPERS = $(BUILD)/tests/tp_mkprofile $(BUILD)/tests/syslog_capture.so
 
 .PHONY: all check check-unit check-integration check-asan install uninstall \
         clean bench demo fuzz
@@ -76,6 +77,10 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(LIBA) tests/unit/unit.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) -Wno-conversion -Wno-sign-conversion -pie $(LDFLAGS) \
 	    -o $@ $< $(LIBA) -lcmocka -ldl -ljansson $(CORE_LIBS)
+
+$(BUILD)/tests/syslog_capture.so: tests/helpers/syslog_capture.c
+	@mkdir -p $(dir $@)
+	$(CC) -shared -fPIC -O2 -o $@ $<
 
 $(BUILD)/tests/%: tests/helpers/%.c $(LIBA)
 	@mkdir -p $(dir $@)

@@ -9,7 +9,9 @@
 #include "tp_status.h"
 #include "totp.h"
 
+#ifndef TP_DEFAULT_CONFIG
 #define TP_DEFAULT_CONFIG "/etc/totp_profile/totp_profile.conf"
+#endif
 #define TP_DEFAULT_STORE  "/var/lib/totp_profile"
 #define TP_UUID_LEN 36
 #define TP_NAME_MAX 32              /* login and owner names */

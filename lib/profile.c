@@ -84,11 +84,26 @@ enum tp_status tp_profile_generate(struct tp_profile *p, const char *owner_uuid,
 	for (unsigned i = 0; st == TP_OK && i < n_codes; i++) {
 		st = random_code(codes[i]);
 		if (st == TP_OK)
-			st = hash_code(p->ec_salt, codes[i], p->ec_hash[i]);
+			st = tp_profile_add_emergency(p, codes[i]);
 	}
-	p->ec_count = n_codes;
 	if (st != TP_OK)
 		tp_profile_wipe(p);
+	return st;
+}
+
+enum tp_status tp_profile_add_emergency(struct tp_profile *p, const char *code)
+{
+	enum tp_status st;
+
+	if (p->ec_count >= TP_EMERGENCY_MAX ||
+	    strnlen(code, TP_EMERGENCY_DIGITS + 1) != TP_EMERGENCY_DIGITS ||
+	    strspn(code, "0123456789") != TP_EMERGENCY_DIGITS)
+		return TP_EINVAL;
+	st = hash_code(p->ec_salt, code, p->ec_hash[p->ec_count]);
+	if (st == TP_OK) {
+		p->ec_spent[p->ec_count] = false;
+		p->ec_count++;
+	}
 	return st;
 }
 

@@ -45,6 +45,9 @@ enum tp_status tp_profile_generate(struct tp_profile *p, const char *owner_uuid,
 				   size_t secret_len, unsigned n_codes,
 				   char codes[][TP_EMERGENCY_DIGITS + 1]);
 
+/* Append one emergency code (8 digits) to p, stored as its salted hash. */
+enum tp_status tp_profile_add_emergency(struct tp_profile *p, const char *code);
+
 /* Hex SHA-256 of the secret key. */
 enum tp_status tp_profile_fingerprint(const struct tp_profile *p,
 				      char out[TP_FINGERPRINT_HEX + 1]);

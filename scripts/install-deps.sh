@@ -8,7 +8,7 @@ PACKAGES="
 build-essential pkg-config clang libclang-rt-14-dev
 libpam0g-dev libssl-dev libconfig-dev libiniparser-dev libjansson-dev
 libqrencode-dev libcmocka-dev
-pamtester libpam-wrapper openssh-server openssh-client
+pamtester libpam-wrapper libnss-wrapper openssh-server openssh-client
 faketime oathtool valgrind python3 util-linux procps
 "
 if [ "${1:-}" = "--bench" ]; then

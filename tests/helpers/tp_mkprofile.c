@@ -1,0 +1,92 @@
+/* Test helper: write a profile with a known secret straight into a store,
+ * and read profile state back, without going through totpctl.
+ *
+ *   tp_mkprofile CONFIG OWNER_UUID ACCOUNT BASE32_SECRET [key=value ...]
+ *       keys: alg, digits, period, enabled (0/1), last_step, failures,
+ *             lock_until, codes (comma-separated 8-digit emergency codes)
+ *   tp_mkprofile --get CONFIG OWNER_UUID ACCOUNT
+ *       prints: enabled last_step failures lock_until emergency_left
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/rand.h>
+
+#include "base32.h"
+#include "config.h"
+#include "profile.h"
+#include "store.h"
+
+static int die(const char *what, const char *detail)
+{
+	fprintf(stderr, "tp_mkprofile: %s%s%s\n", what, detail ? ": " : "",
+		detail ? detail : "");
+	return 2;
+}
+
+int main(int argc, char **argv)
+{
+	struct tp_config *cfg;
+	struct tp_store *store;
+	struct tp_profile p;
+	char *err = NULL;
+	bool get = argc > 1 && strcmp(argv[1], "--get") == 0;
+	int a = get ? 2 : 1;
+	enum tp_status st;
+
+	if (argc < a + (get ? 3 : 4))
+		return die("usage: see the comment at the top of tp_mkprofile.c", NULL);
+	if (tp_config_load(argv[a], &cfg, &err) != TP_OK)
+		return die("config", err);
+	if (tp_store_open(cfg, &store, &err) != TP_OK)
+		return die("store", err);
+	if (get) {
+		st = tp_store_get(store, argv[a + 1], argv[a + 2], &p);
+		if (st != TP_OK)
+			return die(tp_status_str(st), tp_store_detail(store));
+		printf("%d %lld %u %lld %u\n", p.enabled, (long long)p.last_step,
+		       p.failures, (long long)p.lock_until, tp_profile_emergency_left(&p));
+		return 0;
+	}
+	memset(&p, 0, sizeof(p));
+	snprintf(p.owner_uuid, sizeof(p.owner_uuid), "%s", argv[a + 1]);
+	snprintf(p.account, sizeof(p.account), "%s", argv[a + 2]);
+	if (tp_base32_decode(argv[a + 3], p.secret, sizeof(p.secret), &p.secret_len) != TP_OK)
+		return die("bad base32 secret", argv[a + 3]);
+	p.totp = cfg->totp;
+	p.enabled = true;
+	p.created = 1;
+	p.last_step = -1;
+	if (RAND_bytes(p.ec_salt, TP_SALT_LEN) != 1)
+		return die("RAND_bytes", NULL);
+	for (int i = a + 4; i < argc; i++) {
+		char *eq = strchr(argv[i], '=');
+		if (eq == NULL)
+			return die("expected key=value", argv[i]);
+		*eq = '\0';
+		const char *k = argv[i], *v = eq + 1;
+		if (strcmp(k, "alg") == 0) {
+			if (tp_algorithm_parse(v, &p.totp.alg) != TP_OK)
+				return die("bad alg", v);
+		} else if (strcmp(k, "digits") == 0) p.totp.digits = (unsigned)atoi(v);
+		else if (strcmp(k, "period") == 0) p.totp.period = (unsigned)atoi(v);
+		else if (strcmp(k, "enabled") == 0) p.enabled = atoi(v) != 0;
+		else if (strcmp(k, "last_step") == 0) p.last_step = atoll(v);
+		else if (strcmp(k, "failures") == 0) p.failures = (unsigned)atoi(v);
+		else if (strcmp(k, "lock_until") == 0) p.lock_until = atoll(v);
+		else if (strcmp(k, "codes") == 0) {
+			char *save = NULL, *copy = strdup(v);
+			for (char *c = strtok_r(copy, ",", &save); c != NULL;
+			     c = strtok_r(NULL, ",", &save))
+				if (tp_profile_add_emergency(&p, c) != TP_OK)
+					return die("bad emergency code", c);
+			free(copy);
+		} else return die("unknown key", k);
+	}
+	st = tp_store_put(store, &p);
+	if (st != TP_OK)
+		return die(tp_status_str(st), tp_store_detail(store));
+	tp_store_close(store);
+	tp_config_free(cfg);
+	return 0;
+}

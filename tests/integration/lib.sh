@@ -1,0 +1,130 @@
+# Shared helpers for the integration tests.  Source it; it creates a
+# throwaway world in $T (config, store, PAM service dir, fake users) and
+# removes it on exit.  Nothing outside $T is touched: users come from
+# nss_wrapper files, PAM services from pam_wrapper's service dir.
+set -u
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BUILD=${BUILD:-build}
+case "$BUILD" in /*) ;; *) BUILD="$TOP/$BUILD" ;; esac
+MODULE="$BUILD/pam_totp_profile.so"
+TOTPCTL="$BUILD/totpctl"
+MKPROFILE="$BUILD/tests/tp_mkprofile"
+SYSLOG_SHIM="$BUILD/tests/syslog_capture.so"
+MULTIARCH=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
+PAM_WRAPPER_LIB=/usr/lib/$MULTIARCH/libpam_wrapper.so
+NSS_WRAPPER_LIB=/usr/lib/$MULTIARCH/libnss_wrapper.so
+# ASan must come first in LD_PRELOAD when the module is built with it
+ASAN_LIB=""
+if nm -D "$MODULE" 2>/dev/null | grep -q __asan_init; then
+	ASAN_LIB="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)"
+	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=1}
+fi
+
+CLUSTER_UUID=11111111-2222-4333-8444-555555555555
+SVM_UUID=aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee
+# a well-known test secret (RFC 4226's key, base32)
+SECRET=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ
+
+T=$(mktemp -d /tmp/tp-test.XXXXXX)
+chmod 0755 "$T"
+trap 'tp_cleanup' EXIT
+tp_cleanup() {
+	[ -n "${SSHD_PID:-}" ] && kill "$SSHD_PID" 2>/dev/null
+	rm -rf "$T"
+}
+
+TP_CONF="$T/totp_profile.conf"
+TP_STORE="$T/store"
+TP_SYSLOG="$T/syslog"
+export TP_TEST_SYSLOG="$TP_SYSLOG"
+mkdir -p "$TP_STORE" "$T/pam.d"
+chmod 0755 "$TP_STORE"
+: > "$TP_SYSLOG"
+
+# Fake users: alice, bob (totp group), carol (svm member), dave (no totp),
+# tpadmin (admin group).  uids are real numbers so setpriv can use them.
+cat > "$T/passwd" <<PW
+root:x:0:0:root:/root:/bin/bash
+alice:x:4001:4001:Alice:$T:/bin/sh
+bob:x:4002:4002:Bob:$T:/bin/sh
+carol:x:4003:4003:Carol:$T:/bin/sh
+dave:x:4004:4004:Dave:$T:/bin/sh
+tpadmin:x:4005:4005:Admin:$T:/bin/sh
+PW
+cat > "$T/group" <<GR
+root:x:0:
+alice:x:4001:
+bob:x:4002:
+carol:x:4003:
+dave:x:4004:
+tpadmin:x:4005:
+totp:x:4100:alice,bob,carol,tpadmin
+totpadmin:x:4101:tpadmin
+GR
+export NSS_WRAPPER_PASSWD="$T/passwd" NSS_WRAPPER_GROUP="$T/group"
+
+# write_config [EXTRA_TOP_LEVEL_SETTINGS...]
+write_config() {
+	{
+		echo "store = { path = \"$TP_STORE\"; };"
+		echo "admin_group = \"totpadmin\";"
+		echo "issuer = \"testhost\";"
+		echo "cluster = { name = \"cluster1\"; uuid = \"$CLUSTER_UUID\"; totp_group = \"totp\"; };"
+		echo "svms = ( { name = \"vs0\"; uuid = \"$SVM_UUID\"; members = [ \"carol\", \"erin\" ];"
+		echo "           totp_accounts = [ \"carol\" ]; } );"
+		for line in "$@"; do echo "$line"; done
+	} > "$TP_CONF"
+	chmod 0644 "$TP_CONF"
+}
+write_config
+
+# mkprofile ACCOUNT [key=value ...]   (owner: cluster unless owner=UUID first)
+mkprofile() {
+	local owner=$CLUSTER_UUID
+	case "${1:-}" in owner=*) owner=${1#owner=}; shift ;; esac
+	local account=$1; shift
+	"$MKPROFILE" "$TP_CONF" "$owner" "$account" "$SECRET" "$@"
+}
+# profile_state ACCOUNT [OWNER_UUID] -> "enabled last_step failures lock_until emergency_left"
+profile_state() {
+	"$MKPROFILE" --get "$TP_CONF" "${2:-$CLUSTER_UUID}" "$1"
+}
+
+# code [OFFSET_STEPS [SECRET [EXTRA_OATHTOOL_ARGS]]] : TOTP code now + offset steps
+code() {
+	local off=${1:-0} secret=${2:-$SECRET}
+	shift $(( $# > 2 ? 2 : $# ))
+	oathtool --totp -b "$@" -N "@$(( $(date +%s) + off * 30 ))" "$secret"
+}
+
+# pam_service NAME MODULE_ARGS...  -> auth stack: our module, then pam_permit
+pam_service() {
+	local name=$1; shift
+	printf 'auth required %s %s\naccount required pam_permit.so\n' "$MODULE" "$*" \
+		> "$T/pam.d/$name"
+}
+
+# pam_auth SERVICE USER [INPUT...]: each INPUT is one answer to a prompt.
+# Exit status: pamtester's (0 = authenticated).  Output in $T/pam.out.
+pam_auth() {
+	local svc=$1 user=$2; shift 2
+	printf '%s\n' "$@" | env LD_PRELOAD="$ASAN_LIB $PAM_WRAPPER_LIB $NSS_WRAPPER_LIB $SYSLOG_SHIM" \
+		PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$T/pam.d" \
+		timeout 20 pamtester -v "$svc" "$user" authenticate > "$T/pam.out" 2>&1
+}
+
+# check NAME COMMAND...: one test case
+check() {
+	local name=$1; shift
+	if "$@"; then
+		echo "ok - $name"
+	else
+		echo "not ok - $name"
+		[ -s "$T/pam.out" ] && sed 's/^/#   pam: /' "$T/pam.out" | tail -n 5
+		tail -n 3 "$TP_SYSLOG" | sed 's/^/#   log: /'
+	fi
+}
+skip() { echo "skip - $1: $2"; }
+fails() { ! "$@"; }
+logged() { grep -q -- "$1" "$TP_SYSLOG"; }
+clear_log() { : > "$TP_SYSLOG"; }

@@ -1,0 +1,61 @@
+#!/bin/bash
+# Run every unit test binary (cmocka) and every integration script, then
+# print one summary line: "N passed, N failed, N skipped".
+#
+# Integration scripts report each case as a line "ok - NAME",
+# "not ok - NAME" or "skip - NAME: why" (see tests/integration/lib.sh).
+set -u
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+export BUILD
+ONLY=${ONLY:-}              # e.g. ONLY=pam runs tests whose file name contains "pam"
+passed=0 failed=0 skipped=0
+failures=()
+
+for t in "$BUILD"/tests/test_*; do
+	[ -x "$t" ] || continue
+	case "$t" in *"$ONLY"*) ;; *) continue ;; esac
+	out=$("$t" 2>&1)
+	rc=$?
+	printf '%s\n' "$out"
+	p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' <<<"$out" | tail -n 1)
+	f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' <<<"$out" | tail -n 1)
+	passed=$((passed + ${p:-0}))
+	failed=$((failed + ${f:-0}))
+	if [ -n "${f:-}" ] && [ "$f" -gt 0 ]; then
+		failures+=("$(basename "$t")")
+	elif [ "$rc" -ne 0 ]; then
+		failed=$((failed + 1))            # crashed before its summary
+		failures+=("$(basename "$t") (exit $rc)")
+	fi
+done
+
+for s in tests/integration/*.sh; do
+	case "$s" in */lib.sh) continue ;; esac
+	case "$s" in *"$ONLY"*) ;; *) continue ;; esac
+	echo "=== $s"
+	out=$(bash "$s" 2>&1)
+	rc=$?
+	printf '%s\n' "$out"
+	p=$(grep -c '^ok - ' <<<"$out")
+	f=$(grep -c '^not ok - ' <<<"$out")
+	k=$(grep -c '^skip - ' <<<"$out")
+	passed=$((passed + p))
+	failed=$((failed + f))
+	skipped=$((skipped + k))
+	[ "$f" -gt 0 ] && failures+=("$(basename "$s")")
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		failed=$((failed + 1))
+		failures+=("$(basename "$s") (exit $rc)")
+	fi
+done
+
+if [ "${#failures[@]}" -gt 0 ]; then
+	echo "failed in: ${failures[*]}"
+fi
+if [ $((passed + failed)) -eq 0 ]; then
+	echo "no test was run" >&2
+	failed=1
+fi
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]
