@@ -109,7 +109,7 @@ pam_service() {
 pam_auth() {
 	local svc=$1 user=$2; shift 2
 	printf '%s\n' "$@" | env LD_PRELOAD="$ASAN_LIB $PAM_WRAPPER_LIB $NSS_WRAPPER_LIB $SYSLOG_SHIM" \
-		PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$T/pam.d" \
+		PAM_WRAPPER=1 PAM_WRAPPER_USE_SYSLOG=1 PAM_WRAPPER_SERVICE_DIR="$T/pam.d" \
 		timeout 20 pamtester -v "$svc" "$user" authenticate > "$T/pam.out" 2>&1
 }
 

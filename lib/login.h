@@ -1,0 +1,41 @@
+/* The login decision: one attempt applied to one profile record.  Pure
+ * (no I/O): the caller runs it inside the store's locked update, so the
+ * record it sees is current and its changes are written before anyone
+ * else can try. */
+#ifndef TP_LOGIN_H
+#define TP_LOGIN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "profile.h"
+
+enum tp_login_outcome {
+	TP_LOGIN_TOTP = 0,     /* accepted: TOTP code, its step recorded */
+	TP_LOGIN_EMERGENCY,    /* accepted: emergency code, now spent */
+	TP_LOGIN_REPLAY,       /* refused: TOTP step already used */
+	TP_LOGIN_WRONG,        /* refused: no match (or not a code at all) */
+	TP_LOGIN_LOCKED,       /* refused: too many failures, lock running */
+	TP_LOGIN_ERROR         /* refused: crypto failure */
+};
+
+struct tp_login_policy {
+	unsigned window;           /* steps either side of now */
+	unsigned max_failures;     /* 0: never lock */
+	unsigned lockout_seconds;
+};
+
+/* Try `code` against p at time `now`; updates p (last step, spent code,
+ * failure count, lock) as the outcome requires.  *changed tells whether
+ * p must be written back. */
+enum tp_login_outcome tp_login_attempt(struct tp_profile *p,
+				       const struct tp_login_policy *policy,
+				       const char *code, int64_t now,
+				       bool *changed);
+
+/* Is this string shaped like a code this profile could accept (6-8
+ * digits)?  Used to decide whether a PAM_AUTHTOK is worth trying. */
+bool tp_login_code_shaped(const char *code);
+
+const char *tp_login_outcome_name(enum tp_login_outcome o);
+
+#endif
