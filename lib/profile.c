@@ -193,11 +193,21 @@ bool tp_valid_comment(const char *s)
 		if (c < 0x20 || c == 0x7f)
 			return false;
 		if (c < 0x80) { i++; continue; }
+		/* strict UTF-8 (RFC 3629): no overlong forms, no surrogates,
+		 * nothing above U+10FFFF -- JSON encoders refuse those */
+		unsigned lo = 0x80u, hi = 0xbfu;      /* range of the 2nd byte */
 		if (c >= 0xc2 && c <= 0xdf) extra = 1;
 		else if (c >= 0xe0 && c <= 0xef) extra = 2;
 		else if (c >= 0xf0 && c <= 0xf4) extra = 3;
 		else return false;
-		for (size_t k = 1; k <= extra; k++)
+		if (c == 0xc2) lo = 0xa0u;             /* C1 controls: not printable */
+		else if (c == 0xe0) lo = 0xa0u;
+		else if (c == 0xed) hi = 0x9fu;
+		else if (c == 0xf0) lo = 0x90u;
+		else if (c == 0xf4) hi = 0x8fu;
+		if (i + 1 >= n || u[i + 1] < lo || u[i + 1] > hi)
+			return false;
+		for (size_t k = 2; k <= extra; k++)
 			if (i + k >= n || (u[i + k] & 0xc0u) != 0x80u)
 				return false;
 		i += extra + 1;
