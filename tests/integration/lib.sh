@@ -83,6 +83,8 @@ mkprofile() {
 	local owner=$CLUSTER_UUID
 	case "${1:-}" in owner=*) owner=${1#owner=}; shift ;; esac
 	local account=$1; shift
+	# start from scratch even if a test left the file corrupt on purpose
+	rm -f "$TP_STORE/$owner/$account.ini"
 	"$MKPROFILE" "$TP_CONF" "$owner" "$account" "$SECRET" "$@"
 }
 # profile_state ACCOUNT [OWNER_UUID] -> "enabled last_step failures lock_until emergency_left"
@@ -94,7 +96,8 @@ profile_state() {
 code() {
 	local off=${1:-0} secret=${2:-$SECRET}
 	shift $(( $# > 2 ? 2 : $# ))
-	oathtool --totp -b "$@" -N "@$(( $(date +%s) + off * 30 ))" "$secret"
+	[ $# -gt 0 ] || set -- --totp
+	oathtool -b "$@" -N "@$(( $(date +%s) + off * 30 ))" "$secret"
 }
 
 # pam_service NAME MODULE_ARGS...  -> auth stack: our module, then pam_permit
@@ -104,14 +107,43 @@ pam_service() {
 		> "$T/pam.d/$name"
 }
 
+# pam_stack NAME LINE...: a service file written verbatim
+pam_stack() {
+	local name=$1; shift
+	printf '%s\n' "$@" > "$T/pam.d/$name"
+}
+
 # pam_auth SERVICE USER [INPUT...]: each INPUT is one answer to a prompt.
 # Exit status: pamtester's (0 = authenticated).  Output in $T/pam.out.
+#   PAM_ENV="K=V ..."   extra environment (e.g. PAM_AUTHTOK for pam_set_items.so)
+#   AT=UNIX_TIME        run with the clock frozen at that time (libfaketime)
+#   PAM_OP=setcred      another pamtester operation
+FAKETIME_LIB=/usr/lib/$MULTIARCH/faketime/libfaketime.so.1
 pam_auth() {
 	local svc=$1 user=$2; shift 2
-	printf '%s\n' "$@" | env LD_PRELOAD="$ASAN_LIB $PAM_WRAPPER_LIB $NSS_WRAPPER_LIB $SYSLOG_SHIM" \
+	local preload="$ASAN_LIB $PAM_WRAPPER_LIB $NSS_WRAPPER_LIB $SYSLOG_SHIM"
+	local -a extra=()
+	if [ -n "${AT:-}" ]; then
+		preload="$preload $FAKETIME_LIB"
+		# no leading "@": the clock stands still at that time
+		extra+=("FAKETIME=$(date -u -d "@$AT" '+%Y-%m-%d %H:%M:%S')" FAKETIME_NO_CACHE=1 TZ=UTC)
+	fi
+	# shellcheck disable=SC2206
+	[ -n "${PAM_ENV:-}" ] && extra+=($PAM_ENV)
+	printf '%s\n' "$@" | env LD_PRELOAD="$preload" \
 		PAM_WRAPPER=1 PAM_WRAPPER_USE_SYSLOG=1 PAM_WRAPPER_SERVICE_DIR="$T/pam.d" \
-		timeout 20 pamtester -v "$svc" "$user" authenticate > "$T/pam.out" 2>&1
+		"${extra[@]}" timeout 20 pamtester -v "$svc" "$user" "${PAM_OP:-authenticate}" \
+		> "$T/pam.out" 2>&1
 }
+# code_at UNIX_TIME [SECRET [OATHTOOL_ARGS]]: the code at a given time
+# (OATHTOOL_ARGS default to --totp, i.e. SHA1, 6 digits, 30 s)
+code_at() {
+	local at=$1 secret=${2:-$SECRET}
+	shift $(( $# > 2 ? 2 : $# ))
+	[ $# -gt 0 ] || set -- --totp
+	oathtool -b "$@" -N "@$at" "$secret"
+}
+prompted() { grep -q -- "${1:-Verification code: }" "$T/pam.out"; }
 
 # check NAME COMMAND...: one test case
 check() {

@@ -1,0 +1,272 @@
+#!/bin/bash
+# The PAM module through the real libpam: pamtester under pam_wrapper, the
+# module loaded by absolute path, users from nss_wrapper.  Each case checks
+# what a user or an admin would see: the login result, the prompt, the
+# stored state and the log line.
+source "$(dirname "$0")/lib.sh"
+
+NOW=1800000000                       # a fixed clock for edge cases
+C0=$(code_at $NOW)
+pam_service svc config="$TP_CONF"
+
+# --- codes ---------------------------------------------------------------
+mkprofile alice
+AT=$NOW pam_auth svc alice "$C0"
+check "right TOTP code is accepted" test $? -eq 0
+check "the prompt is 'Verification code: '" prompted
+check "acceptance is logged without the code" \
+	bash -c "grep -q 'user=alice owner=cluster1: accepted TOTP code' '$TP_SYSLOG' && ! grep -q '$C0' '$TP_SYSLOG'"
+check "accepted step is recorded" test "$(profile_state alice | cut -d' ' -f2)" -eq $((NOW / 30))
+
+AT=$NOW pam_auth svc alice "$C0"
+check "same code again (replay of the step) is refused" test $? -ne 0
+check "replay is logged as such" logged "alice owner=cluster1: refused: replayed TOTP code"
+
+AT=$NOW pam_auth svc alice 000000
+check "wrong code is refused" test $? -ne 0
+check "wrong code is logged" logged "refused: wrong code"
+
+mkprofile bob
+AT=$NOW pam_auth svc bob "$(code_at $((NOW - 30)))"
+check "code of the previous step (window edge -1) is accepted" test $? -eq 0
+AT=$NOW pam_auth svc bob "$(code_at $((NOW + 30)))"
+check "code of the next step (window edge +1) is accepted" test $? -eq 0
+AT=$NOW pam_auth svc bob "$C0"
+check "code of a step before the last accepted one is refused" test $? -ne 0
+mkprofile bob
+AT=$NOW pam_auth svc bob "$(code_at $((NOW - 60)))"
+check "code two steps old (outside window 1) is refused" test $? -ne 0
+AT=$NOW pam_auth svc bob "$(code_at $((NOW + 60)))"
+check "code two steps ahead (outside window 1) is refused" test $? -ne 0
+
+write_config "totp = { window = 2; };"
+mkprofile bob
+AT=$NOW pam_auth svc bob "$(code_at $((NOW - 60)))"
+check "window = 2 accepts a code two steps old" test $? -eq 0
+write_config
+
+for alg in SHA256 SHA512; do
+	mkprofile bob alg=$alg digits=8 period=60
+	AT=$NOW pam_auth svc bob "$(code_at $NOW "$SECRET" --totp=$alg --digits=8 --time-step-size=60s)"
+	check "$alg, 8 digits, 60 s period profile accepts its code" test $? -eq 0
+done
+
+# --- emergency codes -----------------------------------------------------
+mkprofile alice codes=12345678,87654321,00000042
+AT=$NOW pam_auth svc alice 00000042
+check "emergency code (leading zeros) is accepted" test $? -eq 0
+check "emergency acceptance is logged" logged "alice owner=cluster1: accepted emergency code"
+check "two emergency codes are left" test "$(profile_state alice | cut -d' ' -f5)" -eq 2
+check "low count is announced after login" prompted "2 emergency codes left"
+AT=$NOW pam_auth svc alice 00000042
+check "the same emergency code is refused the second time" test $? -ne 0
+AT=$NOW pam_auth svc alice 12345679
+check "a wrong 8-digit code is refused" test $? -ne 0
+
+# --- lockout -------------------------------------------------------------
+write_config "lockout = { max_failures = 3; seconds = 120; };"
+mkprofile alice
+for i in 1 2 3; do AT=$NOW pam_auth svc alice 111111; done
+AT=$NOW pam_auth svc alice "$C0"
+check "after max_failures even the right code is refused" test $? -ne 0
+check "the lock is logged" logged "refused: profile locked after repeated failures"
+check "the user is not told about the lock by default" fails grep -qi "try again later" "$T/pam.out"
+AT=$((NOW + 119)) pam_auth svc alice "$(code_at $((NOW + 119)))"
+check "still locked one second before expiry" test $? -ne 0
+AT=$((NOW + 121)) pam_auth svc alice "$(code_at $((NOW + 121)))"
+check "the lock expires and the right code works again" test $? -eq 0
+
+mkprofile alice
+AT=$NOW pam_auth svc alice 111111
+AT=$NOW pam_auth svc alice 111111
+AT=$NOW pam_auth svc alice "$C0"
+AT=$((NOW + 30)) pam_auth svc alice 111111
+AT=$((NOW + 30)) pam_auth svc alice 111111
+AT=$((NOW + 30)) pam_auth svc alice "$(code_at $((NOW + 30)))"
+check "a success resets the failure count" test $? -eq 0
+
+write_config "lockout = { max_failures = 2; seconds = 120; reveal = true; };"
+mkprofile alice
+for i in 1 2; do AT=$NOW pam_auth svc alice 111111; done
+AT=$NOW pam_auth svc alice "$C0"
+check "with lockout.reveal the user is told about the lock" prompted "try again later"
+write_config
+
+# --- disabled, missing, unknown ------------------------------------------
+mkprofile alice enabled=0
+AT=$NOW pam_auth svc alice
+check "disabled profile: login succeeds on the first factor" test $? -eq 0
+check "disabled profile: no code is asked" fails prompted
+check "disabled profile is logged" logged "profile disabled by an admin: second factor skipped"
+write_config 'disabled_profile = "deny";'
+AT=$NOW pam_auth svc alice
+check "disabled_profile = deny refuses a disabled profile" test $? -ne 0
+write_config
+
+AT=$NOW pam_auth svc dave 123456
+check "no profile: refused" test $? -ne 0
+check "no profile: still prompted (nothing to tell accounts apart)" prompted
+check "no profile is logged" logged "user=dave owner=cluster1: refused: no TOTP profile"
+pam_stack nullok "auth required $MODULE config=$TP_CONF nullok" "auth required pam_permit.so"
+AT=$NOW pam_auth nullok dave
+check "no profile with nullok: the module steps aside (PAM_IGNORE)" test $? -eq 0
+check "nullok: no prompt" fails prompted
+pam_stack nullok_only "auth required $MODULE config=$TP_CONF nullok"
+AT=$NOW pam_auth nullok_only dave
+check "nullok alone in the stack does not authenticate anyone" test $? -ne 0
+mkprofile alice
+AT=$NOW pam_auth nullok alice 000000
+check "nullok still requires the code of a user with a profile" \
+	bash -c "grep -q 'Verification code' '$T/pam.out' && ! grep -q 'successfully' '$T/pam.out'"
+
+AT=$NOW pam_auth svc mallory 123456
+check "unknown user: refused" test $? -ne 0
+check "unknown user: prompted like everyone else" prompted
+AT=$NOW pam_auth svc '../../etc/passwd' 123456
+check "hostile user name: refused" test $? -ne 0
+check "hostile user name is not echoed into the log" logged "user=(invalid user name)"
+
+# --- options -------------------------------------------------------------
+mkprofile owner=$SVM_UUID carol
+pam_service svm config="$TP_CONF" owner=vs0
+AT=$NOW pam_auth svm carol "$C0"
+check "owner=NAME: SVM account logs in" test $? -eq 0
+pam_service svm_uuid config="$TP_CONF" owner=$SVM_UUID
+AT=$((NOW + 30)) pam_auth svm_uuid carol "$(code_at $((NOW + 30)))"
+check "owner=UUID: SVM account logs in" test $? -eq 0
+mkprofile alice
+AT=$NOW pam_auth svm alice "$C0"
+check "owner=vs0: a cluster account that is not an SVM member is refused" test $? -ne 0
+pam_service badowner config="$TP_CONF" owner=nosuchsvm
+AT=$NOW pam_auth badowner alice "$C0"
+check "owner= naming no owner: refused" test $? -ne 0
+check "owner= naming no owner: logged" logged "owner=nosuchsvm is not in"
+
+pam_service typo config="$TP_CONF" nullokk
+mkprofile alice
+AT=$NOW pam_auth typo alice "$C0"
+check "unknown option: refused (fail closed)" test $? -ne 0
+check "unknown option: logged" logged 'unknown or malformed module option "nullokk"'
+pam_service relconf config=relative.conf
+AT=$NOW pam_auth relconf alice "$C0"
+check "config= with a relative path: refused" test $? -ne 0
+
+pam_service prompt config="$TP_CONF" "prompt=OTP:"
+AT=$NOW pam_auth prompt alice "$C0"
+check "prompt= changes the prompt" prompted "OTP:"
+
+clear_log
+pam_service dbg config="$TP_CONF" debug
+mkprofile alice
+AT=$NOW pam_auth dbg alice "$C0"
+check "debug: extra log line" logged "alice owner=cluster1: asking for a code"
+check "debug: never logs the code or the secret" \
+	bash -c "! grep -q -e '$C0' -e '$SECRET' '$TP_SYSLOG'"
+
+mkprofile alice
+pam_stack usefirst "auth required $(dirname "$PAM_WRAPPER_LIB")/pam_wrapper/pam_set_items.so" \
+	"auth required $MODULE config=$TP_CONF use_first_pass"
+PAM_ENV="PAM_AUTHTOK=$C0" AT=$NOW pam_auth usefirst alice
+check "use_first_pass: the code from PAM_AUTHTOK is accepted" test $? -eq 0
+check "use_first_pass: no prompt" fails prompted
+PAM_ENV="PAM_AUTHTOK=000000" AT=$((NOW + 30)) pam_auth usefirst alice
+check "use_first_pass: a wrong PAM_AUTHTOK is refused without a prompt" \
+	bash -c "! grep -q 'Verification code' '$T/pam.out' && ! grep -q 'successfully authenticated' '$T/pam.out'"
+PAM_ENV=$'PAM_AUTHTOK=\b\n\r\177INCORRECT' AT=$((NOW + 30)) pam_auth usefirst alice
+check "sshd's fake password for invalid users is a failure" test $? -ne 0
+
+mkprofile alice
+pam_stack tryfirst "auth required $(dirname "$PAM_WRAPPER_LIB")/pam_wrapper/pam_set_items.so" \
+	"auth required $MODULE config=$TP_CONF try_first_pass"
+PAM_ENV="PAM_AUTHTOK=$C0" AT=$NOW pam_auth tryfirst alice
+check "try_first_pass: a good PAM_AUTHTOK needs no prompt" bash -c "! grep -q 'Verification code' '$T/pam.out' && grep -q 'successfully authenticated' '$T/pam.out'"
+PAM_ENV="PAM_AUTHTOK=hunter2" AT=$((NOW + 30)) pam_auth tryfirst alice "$(code_at $((NOW + 30)))"
+check "try_first_pass: a password in PAM_AUTHTOK falls back to the prompt" test $? -eq 0
+check "try_first_pass: ...and the prompt was shown" prompted
+
+mkprofile alice codes=55554444
+pam_service fwd config="$TP_CONF" forward_pass
+AT=$NOW pam_auth fwd alice "hunter2$C0"
+check "forward_pass: password+code in one answer is accepted" test $? -eq 0
+check "forward_pass: the combined prompt is shown" prompted "Password & verification code: "
+AT=$((NOW + 30)) pam_auth fwd alice "hunter2000000"
+check "forward_pass: password+wrong code is refused" test $? -ne 0
+AT=$((NOW + 30)) pam_auth fwd alice "hunter255554444"
+check "forward_pass: password+emergency code is accepted" test $? -eq 0
+
+PAM_OP=setcred pam_auth svc alice
+check "pam_sm_setcred returns success" test $? -eq 0
+
+# --- faults: every one refuses the login and says why in the log ---------
+mkprofile alice
+pam_service missingconf config="$T/nope.conf"
+AT=$NOW pam_auth missingconf alice "$C0"
+check "missing config: refused" test $? -ne 0
+check "missing config: logged" logged "configuration error, refusing login: $T/nope.conf"
+
+chmod 0666 "$TP_CONF"
+AT=$NOW pam_auth svc alice "$C0"
+check "group/world-writable config: refused" test $? -ne 0
+check "group/world-writable config: logged" logged "must not be writable by group or others"
+write_config
+
+echo 'store = { path = "/x"; }; bogus = 1;' > "$T/bad.conf"; chmod 0644 "$T/bad.conf"
+pam_service badconf config="$T/bad.conf"
+AT=$NOW pam_auth badconf alice "$C0"
+check "config with an unknown setting: refused, file:line:setting logged" logged "$T/bad.conf:1: bogus: unknown setting"
+
+P="$TP_STORE/$CLUSTER_UUID/alice.ini"
+mkprofile alice
+head -c 100 "$P" > "$T/trunc" && cat "$T/trunc" > "$P"
+AT=$NOW pam_auth svc alice "$C0"
+check "truncated profile: refused" test $? -ne 0
+check "truncated profile: logged" logged "corrupt, truncated or over-large profile file"
+check "truncated profile: left as it was" cmp -s "$P" "$T/trunc"
+
+mkprofile alice
+head -c 9000 /dev/urandom | base64 -w 70 >> "$P"
+AT=$NOW pam_auth svc alice "$C0"
+check "over-large profile: refused" test $? -ne 0
+
+mkprofile alice
+chmod 0644 "$P"
+AT=$NOW pam_auth svc alice "$C0"
+check "profile with mode 0644: refused" test $? -ne 0
+check "profile with mode 0644: logged" logged "mode 0600"
+
+mkprofile alice
+chown 4001 "$P"
+AT=$NOW pam_auth svc alice "$C0"
+check "profile owned by another uid: refused" test $? -ne 0
+rm -f "$P"
+
+mkprofile bob
+ln -s "$TP_STORE/$CLUSTER_UUID/bob.ini" "$P"
+AT=$NOW pam_auth svc alice "$C0"
+check "symlinked profile: refused" test $? -ne 0
+check "symlinked profile: logged" logged "is a symbolic link"
+rm -f "$P"
+
+mkprofile alice
+ln "$P" "$T/hardlink"
+AT=$NOW pam_auth svc alice "$C0"
+check "hard-linked profile: refused" test $? -ne 0
+rm -f "$T/hardlink"
+
+mv "$TP_STORE" "$T/store.away"
+AT=$NOW pam_auth svc alice "$C0"
+check "missing store: refused" test $? -ne 0
+check "missing store: logged" logged "profile store unavailable"
+mv "$T/store.away" "$TP_STORE"
+
+mkprofile alice
+before=$(sha256sum < "$P")
+if mount --bind "$TP_STORE" "$TP_STORE" 2>/dev/null && mount -o remount,ro,bind "$TP_STORE" 2>/dev/null; then
+	AT=$NOW pam_auth svc alice "$C0"
+	check "read-only store: a login that cannot record its step is refused" test $? -ne 0
+	check "read-only store: logged" logged "cannot record the attempt: store is read-only"
+	umount "$TP_STORE"
+	check "read-only store: profile untouched" test "$(sha256sum < "$P")" = "$before"
+else
+	skip "read-only store" "cannot bind-mount here (needs root with CAP_SYS_ADMIN)"
+fi
