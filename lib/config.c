@@ -197,10 +197,13 @@ static enum tp_status load_owner(struct loader *ld, const config_setting_t *g,
 		st = get_names(ld, g, "members", &o->members, &o->n_members);
 	if (st != TP_OK)
 		goto out;
+	/* point at the bad setting itself (its line), or the group if absent */
 	if (o->name == NULL || !tp_valid_owner_name(o->name))
-		st = fail(ld, g, "needs a valid name (letters, digits, '.', '_', '-')");
+		st = fail(ld, o->name ? config_setting_get_member(g, "name") : g,
+			  "needs a valid name (letters, digits, '.', '_', '-')");
 	else if (uuid == NULL || !tp_valid_uuid(uuid))
-		st = fail(ld, g, "needs a uuid like 02c9e252-41be-11e9-81d5-00a0986138f7 (lower case)");
+		st = fail(ld, uuid ? config_setting_get_member(g, "uuid") : g,
+			  "needs a uuid like 02c9e252-41be-11e9-81d5-00a0986138f7 (lower case)");
 	else
 		memcpy(o->uuid, uuid, TP_UUID_LEN + 1);
 out:
