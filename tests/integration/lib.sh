@@ -121,7 +121,7 @@ pam_stack() {
 FAKETIME_LIB=/usr/lib/$MULTIARCH/faketime/libfaketime.so.1
 pam_auth() {
 	local svc=$1 user=$2; shift 2
-	local preload="$ASAN_LIB $PAM_WRAPPER_LIB $NSS_WRAPPER_LIB $SYSLOG_SHIM"
+	local preload="$ASAN_LIB $SYSLOG_SHIM $PAM_WRAPPER_LIB $NSS_WRAPPER_LIB"
 	local -a extra=()
 	if [ -n "${AT:-}" ]; then
 		preload="$preload $FAKETIME_LIB"

@@ -1,0 +1,108 @@
+#!/bin/bash
+# End to end through a real sshd on 127.0.0.1: generated config and host
+# key, publickey then keyboard-interactive, the PAM service from
+# pam_wrapper's service dir, and the real ssh client answering the prompt
+# through SSH_ASKPASS.  The login account is root (the one account that
+# exists on every machine), so nothing under /etc is touched.
+source "$(dirname "$0")/lib.sh"
+
+SSHD=/usr/sbin/sshd
+if [ "$(id -u)" -ne 0 ]; then
+	skip "sshd end to end" "needs root to start sshd with privilege separation"
+	exit 0
+fi
+mkdir -p /run/sshd                   # sshd's privilege separation folder
+chmod 0755 /run/sshd
+
+ssh-keygen -q -t ed25519 -N '' -f "$T/host_key"
+ssh-keygen -q -t ed25519 -N '' -f "$T/client_key"
+cp "$T/client_key.pub" "$T/authorized_keys"
+
+# pick a free port on loopback
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat > "$T/sshd_config" <<CONF
+ListenAddress 127.0.0.1
+Port $PORT
+HostKey $T/host_key
+PidFile $T/sshd.pid
+AuthorizedKeysFile $T/authorized_keys
+StrictModes no
+PermitRootLogin yes
+UsePAM yes
+KbdInteractiveAuthentication yes
+PasswordAuthentication no
+AuthenticationMethods publickey,keyboard-interactive
+MaxAuthTries 10
+LogLevel VERBOSE
+CONF
+printf '%s\n' "auth required $MODULE config=$TP_CONF" \
+	"account required pam_permit.so" "session required pam_permit.so" \
+	"password required pam_deny.so" > "$T/pam.d/sshd"
+
+# root is in no SVM, so give the cluster owner an explicit TOTP list
+write_config
+sed -i 's/totp_group = "totp";/totp_group = "totp"; totp_accounts = [ "root" ];/' "$TP_CONF"
+mkprofile root codes=24681357
+
+env LD_PRELOAD="$ASAN_LIB $SYSLOG_SHIM $PAM_WRAPPER_LIB" PAM_WRAPPER=1 \
+	PAM_WRAPPER_USE_SYSLOG=1 PAM_WRAPPER_SERVICE_DIR="$T/pam.d" \
+	"$SSHD" -D -e -f "$T/sshd_config" 2> "$T/sshd.log" &
+SSHD_PID=$!
+for _ in $(seq 50); do
+	grep -q "Server listening" "$T/sshd.log" && break
+	sleep 0.1
+done
+if ! grep -q "Server listening" "$T/sshd.log"; then
+	echo "not ok - sshd starts on 127.0.0.1"
+	sed 's/^/#   sshd: /' "$T/sshd.log"
+	exit 1
+fi
+
+# ASKPASS answers every prompt with the contents of $T/answer and records it
+cat > "$T/askpass" <<'ASK'
+#!/bin/sh
+echo "$1" >> "$(dirname "$0")/prompts"
+cat "$(dirname "$0")/answer"
+ASK
+chmod 0755 "$T/askpass"
+
+# ssh_login ANSWER: run a command over ssh; its output in $T/ssh.out
+ssh_login() {
+	printf '%s\n' "$1" > "$T/answer"
+	: > "$T/prompts"
+	SSH_ASKPASS="$T/askpass" SSH_ASKPASS_REQUIRE=force DISPLAY=none \
+	timeout 30 setsid -w ssh -F /dev/null -p "$PORT" -i "$T/client_key" \
+		-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+		-o PreferredAuthentications=publickey,keyboard-interactive \
+		-o NumberOfPasswordPrompts=1 -o ConnectTimeout=10 \
+		root@127.0.0.1 'echo LOGIN-OK-$((6*7))' > "$T/ssh.out" 2>&1 < /dev/null
+}
+
+# wait for the start of a fresh 30 s step if we are close to its end, so
+# the code does not expire between computing and using it
+s=$(( 30 - $(date +%s) % 30 )); [ "$s" -lt 5 ] && sleep "$s"
+C=$(code 0)
+ssh_login "$C"
+check "right code: the remote command runs" grep -q "LOGIN-OK-42" "$T/ssh.out"
+check "the client was asked 'Verification code: '" grep -q "Verification code" "$T/prompts"
+check "sshd's PAM stack logged the acceptance" logged "user=root owner=cluster1: accepted TOTP code"
+
+ssh_login "$C"
+check "replayed code: refused" fails grep -q "LOGIN-OK" "$T/ssh.out"
+check "replayed code: logged" logged "user=root owner=cluster1: refused: replayed TOTP code"
+
+ssh_login 000000
+check "wrong code: refused" fails grep -q "LOGIN-OK" "$T/ssh.out"
+
+ssh_login 24681357
+check "emergency code: the remote command runs" grep -q "LOGIN-OK-42" "$T/ssh.out"
+ssh_login 24681357
+check "spent emergency code: refused" fails grep -q "LOGIN-OK" "$T/ssh.out"
+
+cp "$T/client_key.pub" "$T/unused.pub"; : > "$T/authorized_keys"
+s=$(( 30 - $(date +%s) % 30 )); [ "$s" -lt 5 ] && sleep "$s"
+ssh_login "$(code 1)"
+check "without the first factor (public key) the code alone does not log in" \
+	fails grep -q "LOGIN-OK" "$T/ssh.out"
+check "sshd is still running after all of this" kill -0 "$SSHD_PID"
+[ -n "${KEEP:-}" ] && cp "$T/sshd.log" /tmp/sshd.log
