@@ -1,0 +1,378 @@
+/* The profile record: generation, emergency codes, fingerprint, install
+ * URL and the strict file format. */
+#include <sys/mman.h>
+#include <openssl/evp.h>
+
+#include "unit.h"
+#include "profile.h"
+#include "secret.h"
+
+#define OWNER "02c9e252-41be-11e9-81d5-00a0986138f7"
+
+static const struct tp_totp_params sha1_6_30 = { TP_SHA1, 6, 30 };
+
+static bool all_digits(const char *s)
+{
+	return strspn(s, "0123456789") == strlen(s);
+}
+
+static void test_generate(void **state)
+{
+	struct tp_profile p, q;
+	char codes[TP_EMERGENCY_MAX][TP_EMERGENCY_DIGITS + 1];
+	const unsigned char zero[TP_SECRET_MAX] = { 0 };
+	time_t before = time(NULL);
+
+	(void)state;
+	memset(codes, 'x', sizeof(codes));
+	assert_int_equal(tp_profile_generate(&p, OWNER, "alice", &sha1_6_30, 20, 5,
+					     codes), TP_OK);
+	assert_string_equal(p.owner_uuid, OWNER);
+	assert_string_equal(p.account, "alice");
+	assert_int_equal(p.secret_len, 20);
+	assert_memory_not_equal(p.secret, zero, 20);
+	/* nothing beyond secret_len */
+	assert_memory_equal(p.secret + 20, zero, TP_SECRET_MAX - 20);
+	assert_int_equal(p.totp.alg, TP_SHA1);
+	assert_int_equal(p.totp.digits, 6);
+	assert_int_equal(p.totp.period, 30);
+	assert_true(p.enabled);
+	assert_int_equal(p.last_step, -1);
+	assert_int_equal(p.failures, 0);
+	assert_int_equal(p.lock_until, 0);
+	assert_true(p.created >= (int64_t)before && p.created <= (int64_t)time(NULL));
+	assert_int_equal(p.ec_count, 5);
+	assert_int_equal(tp_profile_emergency_left(&p), 5);
+	for (unsigned i = 0; i < 5; i++) {
+		assert_int_equal(strlen(codes[i]), TP_EMERGENCY_DIGITS);
+		assert_true(all_digits(codes[i]));
+		assert_false(p.ec_spent[i]);
+	}
+	/* only hashes are kept: no code appears in the record in clear */
+	for (unsigned i = 0; i < 5; i++)
+		assert_null(memmem(&p, sizeof(p), codes[i], TP_EMERGENCY_DIGITS));
+
+	/* a second profile gets another secret, salt and codes */
+	char codes2[TP_EMERGENCY_MAX][TP_EMERGENCY_DIGITS + 1];
+	struct tp_totp_params p8 = { TP_SHA512, 8, 60 };
+	assert_int_equal(tp_profile_generate(&q, OWNER, "bob", &p8, 64, 10, codes2),
+			 TP_OK);
+	assert_int_equal(q.secret_len, 64);
+	assert_int_equal(q.ec_count, 10);
+	assert_int_equal(q.totp.alg, TP_SHA512);
+	assert_memory_not_equal(p.secret, q.secret, 20);
+	assert_memory_not_equal(p.ec_salt, q.ec_salt, TP_SALT_LEN);
+	assert_string_not_equal(codes[0], codes2[0]);
+
+	/* zero codes is allowed (count = 0 in the config) */
+	assert_int_equal(tp_profile_generate(&q, OWNER, "bob", &p8, 16, 0, codes2),
+			 TP_OK);
+	assert_int_equal(q.ec_count, 0);
+	assert_int_equal(tp_profile_emergency_left(&q), 0);
+	tp_profile_wipe(&p);
+	tp_profile_wipe(&q);
+	tp_wipe(codes, sizeof(codes));
+}
+
+static void test_generate_refuses(void **state)
+{
+	struct tp_profile p;
+	char codes[TP_EMERGENCY_MAX + 1][TP_EMERGENCY_DIGITS + 1];
+
+	(void)state;
+	assert_int_equal(tp_profile_generate(&p, OWNER, "alice", &sha1_6_30, 15, 5,
+					     codes), TP_EINVAL);
+	assert_int_equal(tp_profile_generate(&p, OWNER, "alice", &sha1_6_30,
+					     TP_SECRET_MAX + 1, 5, codes), TP_EINVAL);
+	assert_int_equal(tp_profile_generate(&p, OWNER, "alice", &sha1_6_30, 20,
+					     TP_EMERGENCY_MAX + 1, codes), TP_EINVAL);
+	assert_int_equal(tp_profile_generate(&p, "02C9E252-41BE-11E9-81D5-00A0986138F7",
+					     "alice", &sha1_6_30, 20, 5, codes), TP_EINVAL);
+	assert_int_equal(tp_profile_generate(&p, OWNER, "../alice", &sha1_6_30, 20, 5,
+					     codes), TP_EINVAL);
+	assert_int_equal(tp_profile_generate(&p, OWNER, "", &sha1_6_30, 20, 5, codes),
+			 TP_EINVAL);
+}
+
+static void test_emergency_codes_single_use(void **state)
+{
+	struct tp_profile p;
+	char codes[5][TP_EMERGENCY_DIGITS + 1];
+	unsigned slot;
+
+	(void)state;
+	assert_int_equal(tp_profile_generate(&p, OWNER, "alice", &sha1_6_30, 20, 5,
+					     codes), TP_OK);
+	for (unsigned i = 0; i < 5; i++) {
+		slot = 99;
+		assert_int_equal(tp_profile_match_emergency(&p, codes[i], &slot), TP_OK);
+		assert_int_equal(slot, i);
+		/* matching alone does not spend it */
+		assert_int_equal(tp_profile_match_emergency(&p, codes[i], &slot), TP_OK);
+		p.ec_spent[slot] = true;
+		slot = 99;
+		assert_int_equal(tp_profile_match_emergency(&p, codes[i], &slot), TP_EINVAL);
+		assert_int_equal(slot, 99);
+		assert_int_equal(tp_profile_emergency_left(&p), 4 - i);
+		/* the others still work */
+		for (unsigned j = i + 1; j < 5; j++)
+			assert_int_equal(tp_profile_match_emergency(&p, codes[j], &slot), TP_OK);
+	}
+	tp_profile_wipe(&p);
+}
+
+static void test_emergency_codes_refused(void **state)
+{
+	struct tp_profile p;
+	char codes[3][TP_EMERGENCY_DIGITS + 1], other[TP_EMERGENCY_DIGITS + 1];
+	unsigned slot = 99;
+	static const char *const malformed[] = {
+		"", "1234567", "123456789", "1234567a", " 1234567", "12345678 ",
+		"-1234567", "１２３４５６７８",
+	};
+
+	(void)state;
+	assert_int_equal(tp_profile_generate(&p, OWNER, "alice", &sha1_6_30, 20, 3,
+					     codes), TP_OK);
+	for (size_t i = 0; i < sizeof(malformed) / sizeof(malformed[0]); i++)
+		assert_int_equal(tp_profile_match_emergency(&p, malformed[i], &slot),
+				 TP_EINVAL);
+	assert_int_equal(tp_profile_match_emergency(&p, NULL, &slot), TP_EINVAL);
+	/* a well-formed code that is not one of them */
+	memcpy(other, codes[0], sizeof(other));
+	other[7] = other[7] == '9' ? '0' : (char)(other[7] + 1);
+	if (strcmp(other, codes[1]) != 0 && strcmp(other, codes[2]) != 0)
+		assert_int_equal(tp_profile_match_emergency(&p, other, &slot), TP_EINVAL);
+	assert_int_equal(slot, 99);
+	/* another profile's salt: the same code does not match */
+	struct tp_profile q;
+	char qcodes[1][TP_EMERGENCY_DIGITS + 1];
+	assert_int_equal(tp_profile_generate(&q, OWNER, "bob", &sha1_6_30, 20, 1,
+					     qcodes), TP_OK);
+	assert_int_equal(tp_profile_add_emergency(&p, qcodes[0]), TP_OK);
+	assert_int_equal(tp_profile_match_emergency(&p, qcodes[0], &slot), TP_OK);
+	assert_int_equal(slot, 3);
+	assert_int_equal(tp_profile_match_emergency(&q, codes[0], &slot), TP_EINVAL);
+	tp_profile_wipe(&p);
+	tp_profile_wipe(&q);
+}
+
+/* The same code twice: each slot is spent on its own. */
+static void test_emergency_duplicate_code(void **state)
+{
+	struct tp_profile p;
+	char none[1][TP_EMERGENCY_DIGITS + 1];
+	unsigned slot = 99;
+
+	(void)state;
+	assert_int_equal(tp_profile_generate(&p, OWNER, "alice", &sha1_6_30, 20, 0, none),
+			 TP_OK);
+	assert_int_equal(tp_profile_add_emergency(&p, "01234567"), TP_OK);
+	assert_int_equal(tp_profile_add_emergency(&p, "01234567"), TP_OK);
+	assert_int_equal(tp_profile_add_emergency(&p, "1234567"), TP_EINVAL);
+	assert_int_equal(tp_profile_add_emergency(&p, "0123456x"), TP_EINVAL);
+	assert_int_equal(p.ec_count, 2);
+	assert_int_equal(tp_profile_match_emergency(&p, "01234567", &slot), TP_OK);
+	assert_int_equal(slot, 0);
+	p.ec_spent[0] = true;
+	assert_int_equal(tp_profile_match_emergency(&p, "01234567", &slot), TP_OK);
+	assert_int_equal(slot, 1);
+	p.ec_spent[1] = true;
+	assert_int_equal(tp_profile_match_emergency(&p, "01234567", &slot), TP_EINVAL);
+	/* no more than TP_EMERGENCY_MAX */
+	for (unsigned i = 2; i < TP_EMERGENCY_MAX; i++)
+		assert_int_equal(tp_profile_add_emergency(&p, "76543210"), TP_OK);
+	assert_int_equal(tp_profile_add_emergency(&p, "76543210"), TP_EINVAL);
+	tp_profile_wipe(&p);
+}
+
+static void test_fingerprint(void **state)
+{
+	struct tp_profile p;
+	char codes[1][TP_EMERGENCY_DIGITS + 1];
+	char fp[TP_FINGERPRINT_HEX + 1], expect[TP_FINGERPRINT_HEX + 1];
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+
+	(void)state;
+	assert_int_equal(tp_profile_generate(&p, OWNER, "alice", &sha1_6_30, 32, 1,
+					     codes), TP_OK);
+	assert_int_equal(EVP_Digest(p.secret, p.secret_len, md, &mdlen, EVP_sha256(),
+				    NULL), 1);
+	assert_int_equal(mdlen, 32);
+	for (unsigned i = 0; i < mdlen; i++)
+		snprintf(expect + 2 * i, 3, "%02x", md[i]);
+	assert_int_equal(tp_profile_fingerprint(&p, fp), TP_OK);
+	assert_int_equal(strlen(fp), TP_FINGERPRINT_HEX);
+	assert_string_equal(fp, expect);
+
+	/* a known value: printf 12345678901234567890 | sha256sum */
+	memcpy(p.secret, "12345678901234567890", 20);
+	p.secret_len = 20;
+	assert_int_equal(tp_profile_fingerprint(&p, fp), TP_OK);
+	assert_string_equal(fp, "6ed645ef0e1abea1bf1e4e935ff04f9e18d39812387f63cda3415b46240f0405");
+	tp_profile_wipe(&p);
+}
+
+static void test_install_url(void **state)
+{
+	struct tp_profile p;
+	char none[1][TP_EMERGENCY_DIGITS + 1];
+	struct tp_totp_params params = { TP_SHA256, 8, 60 };
+	char *url = NULL;
+
+	(void)state;
+	assert_int_equal(tp_profile_generate(&p, OWNER, "joe.smith$", &params, 20, 0,
+					     none), TP_OK);
+	memcpy(p.secret, "12345678901234567890", 20);
+	assert_int_equal(tp_profile_install_url(&p, "ACME Corp & Co:/?#=", &url), TP_OK);
+	assert_non_null(url);
+	assert_true(strncmp(url, "otpauth://totp/", 15) == 0);
+	assert_contains(url, "secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ");
+	assert_contains(url, "issuer=");
+	assert_contains(url, "algorithm=SHA256");
+	assert_contains(url, "digits=8");
+	assert_contains(url, "period=60");
+	assert_string_equal(url,
+		"otpauth://totp/ACME%20Corp%20%26%20Co%3A%2F%3F%23%3D:joe.smith%24"
+		"?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
+		"&issuer=ACME%20Corp%20%26%20Co%3A%2F%3F%23%3D"
+		"&algorithm=SHA256&digits=8&period=60");
+	/* never a third-party chart URL */
+	assert_not_contains(url, "http");
+	assert_not_contains(url, "chart");
+	free(url);
+
+	/* unicode issuer: percent-encoded UTF-8 */
+	assert_int_equal(tp_profile_install_url(&p, "M\xc3\xbcller", &url), TP_OK);
+	assert_contains(url, "otpauth://totp/M%C3%BCller:joe.smith%24?");
+	assert_contains(url, "&issuer=M%C3%BCller&");
+	free(url);
+	tp_profile_wipe(&p);
+}
+
+static void test_valid_comment(void **state)
+{
+	char long_ok[TP_COMMENT_MAX + 1], too_long[TP_COMMENT_MAX + 2];
+	static const char *const good[] = {
+		"", "work phone", "He said \"hi\"; #not = a comment",
+		"caf\xc3\xa9 \xe2\x9c\x93 \xf0\x9f\x94\x91",
+	};
+	static const char *const bad[] = {
+		"tab\there", "new\nline", "bell\a", "del\x7f", "\xc3", "\xc0\xaf",
+		"\xed\xa0\x80", "\xf4\x90\x80\x80", "\xc2\x9b" "31m", "\xff",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		assert_true(tp_valid_comment(good[i]));
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (tp_valid_comment(bad[i]))
+			fail_msg("comment %zu accepted", i);
+	}
+	memset(long_ok, 'a', TP_COMMENT_MAX);
+	long_ok[TP_COMMENT_MAX] = '\0';
+	assert_true(tp_valid_comment(long_ok));
+	memset(too_long, 'a', TP_COMMENT_MAX + 1);
+	too_long[TP_COMMENT_MAX + 1] = '\0';
+	assert_false(tp_valid_comment(too_long));
+}
+
+/* Serialise and parse back through a memory file: every field survives. */
+static int text_fd(const char *text, size_t len)
+{
+	int fd = memfd_create("profile", MFD_CLOEXEC);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, len), (ssize_t)len);
+	return fd;
+}
+
+static void test_ini_round_trip(void **state)
+{
+	struct tp_profile p, q;
+	char codes[4][TP_EMERGENCY_DIGITS + 1];
+	struct tp_totp_params params = { TP_SHA512, 7, 45 };
+	char *text = NULL;
+	size_t len = 0;
+	int fd;
+
+	(void)state;
+	assert_int_equal(tp_profile_generate(&p, OWNER, "alice", &params, 40, 4, codes),
+			 TP_OK);
+	strcpy(p.comment, "He said \"hi\"; #x = y [s] % caf\xc3\xa9 \xe2\x9c\x93  ");
+	p.enabled = false;
+	p.created = 1700000000;
+	p.last_step = 56666666;
+	p.failures = 3;
+	p.lock_until = 1700000300;
+	p.ec_spent[2] = true;
+	assert_int_equal(tp_profile_to_ini(&p, &text, &len), TP_OK);
+	assert_int_equal(strlen(text), len);
+	/* the secret is stored base32, never the emergency codes */
+	for (unsigned i = 0; i < 4; i++)
+		assert_not_contains(text, codes[i]);
+	fd = text_fd(text, len);
+	assert_int_equal(tp_profile_from_fd(fd, &q), TP_OK);
+	close(fd);
+	assert_string_equal(q.owner_uuid, p.owner_uuid);
+	assert_string_equal(q.account, p.account);
+	assert_int_equal(q.secret_len, 40);
+	assert_memory_equal(q.secret, p.secret, 40);
+	assert_int_equal(q.totp.alg, TP_SHA512);
+	assert_int_equal(q.totp.digits, 7);
+	assert_int_equal(q.totp.period, 45);
+	assert_string_equal(q.comment, p.comment);
+	assert_false(q.enabled);
+	assert_int_equal(q.created, 1700000000);
+	assert_int_equal(q.last_step, 56666666);
+	assert_int_equal(q.failures, 3);
+	assert_int_equal(q.lock_until, 1700000300);
+	assert_memory_equal(q.ec_salt, p.ec_salt, TP_SALT_LEN);
+	assert_int_equal(q.ec_count, 4);
+	for (unsigned i = 0; i < 4; i++) {
+		unsigned slot = 99;
+		assert_int_equal(q.ec_spent[i], i == 2);
+		assert_int_equal(tp_profile_match_emergency(&q, codes[i], &slot),
+				 i == 2 ? TP_EINVAL : TP_OK);
+		if (i != 2)
+			assert_int_equal(slot, i);
+	}
+	tp_wipe(text, len);
+	free(text);
+	tp_profile_wipe(&p);
+	tp_profile_wipe(&q);
+}
+
+static void test_to_ini_refuses_bad_comment(void **state)
+{
+	struct tp_profile p;
+	char none[1][TP_EMERGENCY_DIGITS + 1];
+	char *text = NULL;
+	size_t len = 0;
+
+	(void)state;
+	assert_int_equal(tp_profile_generate(&p, OWNER, "alice", &sha1_6_30, 20, 0, none),
+			 TP_OK);
+	strcpy(p.comment, "line\nbreak = injected");
+	assert_int_equal(tp_profile_to_ini(&p, &text, &len), TP_EINVAL);
+	assert_null(text);
+	tp_profile_wipe(&p);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_generate),
+		cmocka_unit_test(test_generate_refuses),
+		cmocka_unit_test(test_emergency_codes_single_use),
+		cmocka_unit_test(test_emergency_codes_refused),
+		cmocka_unit_test(test_emergency_duplicate_code),
+		cmocka_unit_test(test_fingerprint),
+		cmocka_unit_test(test_install_url),
+		cmocka_unit_test(test_valid_comment),
+		cmocka_unit_test(test_ini_round_trip),
+		cmocka_unit_test(test_to_ini_refuses_bad_comment),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
