@@ -46,7 +46,8 @@ CORE_LIBS = -lconfig -liniparser -lcrypto
 PAM_SO   = $(BUILD)/pam_totp_profile.so
 PAM_OBJ  = $(patsubst %.c,$(BUILD)/%.o,$(wildcard pam_totp_profile/*.c))
 TOTPCTL  = $(BUILD)/totpctl
-CTL_OBJ  = $(patsubst %.c,$(BUILD)/%.o,$(wildcard totpctl/*.c))
+# objects beside, not under, $(BUILD)/totpctl: that name is the binary
+CTL_OBJ  = $(patsubst totpctl/%.c,$(BUILD)/totpctl.obj/%.o,$(wildcard totpctl/*.c))
 
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -69,6 +70,10 @@ $(LIBA): $(LIB_OBJ)
 $(PAM_SO): $(PAM_OBJ) $(LIBA) pam_totp_profile/pam_totp_profile.map
 	$(CC) -shared $(CFLAGS) $(LDFLAGS) -Wl,--version-script=pam_totp_profile/pam_totp_profile.map \
 	    -o $@ $(PAM_OBJ) $(LIBA) -lpam $(CORE_LIBS)
+
+$(BUILD)/totpctl.obj/%.o: totpctl/%.c totpctl/totpctl.h $(wildcard lib/*.h) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(TOTPCTL): $(CTL_OBJ) $(LIBA)
 	$(CC) $(CFLAGS) -pie $(LDFLAGS) -o $@ $(CTL_OBJ) $(LIBA) -ljansson -lqrencode $(CORE_LIBS)

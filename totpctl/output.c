@@ -1,0 +1,348 @@
+/* Everything totpctl prints: the API's JSON bodies, tables for people,
+ * error lines, and the install URL as a QR code.  Runs only after the
+ * store user's identity is given up for good.
+ *
+ * stdout goes through a buffer of our own so that the secret, the codes
+ * and the QR code can be wiped from it once printed. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <jansson.h>
+#include <qrencode.h>
+
+#include "api_json.h"
+#include "secret.h"
+#include "totpctl.h"
+
+#define QUIET_ZONE 2                 /* modules of margin around the code */
+
+static char out_buf[1 << 16];
+
+void ctl_output_init(void)
+{
+	(void)setvbuf(stdout, out_buf, _IOFBF, sizeof(out_buf));
+}
+
+void ctl_output_done(void)
+{
+	(void)fflush(stdout);
+	tp_wipe(out_buf, sizeof(out_buf));
+}
+
+/* Wipe every string of a JSON value, then free it. */
+static void wipe_strings(json_t *j)
+{
+	const char *key;
+	json_t *v;
+	size_t i;
+
+	if (json_is_string(j)) {
+		tp_wipe((char *)json_string_value(j), json_string_length(j));
+	} else if (json_is_object(j)) {
+		json_object_foreach(j, key, v)
+			wipe_strings(v);
+	} else if (json_is_array(j)) {
+		json_array_foreach(j, i, v)
+			wipe_strings(v);
+	}
+}
+
+void ctl_json_free(json_t *j)
+{
+	if (j == NULL)
+		return;
+	if (j->refcount == 1)
+		wipe_strings(j);
+	json_decref(j);
+}
+
+static void print_json(const json_t *j)
+{
+	char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+
+	if (s == NULL) {
+		fputs("totpctl: cannot format the JSON body\n", stderr);
+		return;
+	}
+	fputs(s, stdout);
+	fputc('\n', stdout);
+	tp_free_str(s);
+}
+
+static const char *str_at(const json_t *rec, const char *obj, const char *key)
+{
+	const json_t *o = obj ? json_object_get(rec, obj) : rec;
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s ? s : "";
+}
+
+/* ---- tables ---- */
+
+struct column {
+	unsigned field;              /* enum tp_field */
+	const char *title;
+	const char *obj, *key;       /* where the value is in a record */
+};
+
+static const struct column columns[] = {
+	{ TP_F_OWNER_NAME,  "Owner",           "owner", "name" },
+	{ TP_F_OWNER_UUID,  "Owner UUID",      "owner", "uuid" },
+	{ TP_F_ACCOUNT,     "Account",         "account", "name" },
+	{ TP_F_SCOPE,       "Scope",           NULL, "scope" },
+	{ TP_F_ENABLED,     "Enabled",         NULL, "enabled" },
+	{ TP_F_COMMENT,     "Comment",         NULL, "comment" },
+	{ TP_F_FINGERPRINT, "SHA Fingerprint", NULL, "sha_fingerprint" },
+};
+#define N_COLUMNS (sizeof(columns) / sizeof(columns[0]))
+
+static const char *cell(const json_t *rec, const struct column *c)
+{
+	const json_t *v = json_object_get(c->obj ? json_object_get(rec, c->obj) : rec,
+					  c->key);
+
+	if (json_is_boolean(v))
+		return json_is_true(v) ? "true" : "false";
+	return json_string_value(v) ? json_string_value(v) : "-";
+}
+
+/* Display width: count UTF-8 lead bytes (comments are validated UTF-8). */
+static size_t width(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++)
+		n += ((unsigned char)*s & 0xc0u) != 0x80u;
+	return n;
+}
+
+static void pad(const char *s, size_t w, bool last)
+{
+	fputs(s, stdout);
+	if (!last)
+		for (size_t n = width(s); n < w + 2; n++)
+			fputc(' ', stdout);
+}
+
+/* People see the owner by name; the uuid column only when asked for
+ * (--fields owner.uuid without owner.name). */
+static bool shown(const struct column *c, unsigned fields)
+{
+	if (c->field == TP_F_OWNER_UUID)
+		return (fields & TP_F_OWNER_UUID) && !(fields & TP_F_OWNER_NAME);
+	return (fields & c->field) != 0;
+}
+
+static void print_table(const json_t *records, unsigned fields, unsigned skipped)
+{
+	size_t w[N_COLUMNS], n = json_array_size(records), last = 0;
+	const json_t *rec;
+	size_t i;
+
+	for (size_t c = 0; c < N_COLUMNS; c++) {
+		w[c] = width(columns[c].title);
+		if (shown(&columns[c], fields))
+			last = c;
+		json_array_foreach(records, i, rec)
+			if (width(cell(rec, &columns[c])) > w[c])
+				w[c] = width(cell(rec, &columns[c]));
+	}
+	if (n > 0) {
+		for (size_t c = 0; c < N_COLUMNS; c++)
+			if (shown(&columns[c], fields))
+				pad(columns[c].title, w[c], c == last);
+		fputc('\n', stdout);
+		for (size_t c = 0; c < N_COLUMNS; c++) {
+			if (!shown(&columns[c], fields))
+				continue;
+			char dashes[80];
+			size_t k = w[c] < sizeof(dashes) - 1 ? w[c] : sizeof(dashes) - 1;
+			memset(dashes, '-', k);
+			dashes[k] = '\0';
+			pad(dashes, w[c], c == last);
+		}
+		fputc('\n', stdout);
+	}
+	json_array_foreach(records, i, rec) {
+		for (size_t c = 0; c < N_COLUMNS; c++)
+			if (shown(&columns[c], fields))
+				pad(cell(rec, &columns[c]), w[c], c == last);
+		fputc('\n', stdout);
+	}
+	printf("%zu %s displayed.\n", n, n == 1 ? "entry was" : "entries were");
+	if (skipped > 0)
+		fprintf(stderr, "totpctl: warning: %u unreadable profile%s skipped "
+			"(see the store's files; an admin can delete them)\n",
+			skipped, skipped == 1 ? "" : "s");
+}
+
+/* show: one field per line, like the storage OS CLI's "show -instance". */
+static void print_record(const json_t *rec, unsigned fields)
+{
+	for (size_t c = 0; c < N_COLUMNS; c++) {
+		if (!(fields & columns[c].field))
+			continue;
+		printf("%17s: %s\n", columns[c].title, cell(rec, &columns[c]));
+	}
+}
+
+/* ---- the QR code ---- */
+
+static bool dark(const QRcode *qr, int x, int y)
+{
+	if (x < 0 || y < 0 || x >= qr->width || y >= qr->width)
+		return false;
+	return (qr->data[(size_t)y * (size_t)qr->width + (size_t)x] & 1u) != 0;
+}
+
+/* Two module rows per text line with half blocks.  Light modules are
+ * drawn (as qrencode -t UTF8 does) so the code reads on a dark terminal;
+ * on a terminal we also force white on black so it reads on a light one. */
+static void print_qr(const char *url)
+{
+	QRcode *qr = QRcode_encodeString(url, 0, QR_ECLEVEL_L, QR_MODE_8, 1);
+	bool tty = isatty(STDOUT_FILENO) == 1;
+
+	if (qr == NULL) {
+		fputs("totpctl: cannot draw the QR code; enter the secret key by hand\n",
+		      stderr);
+		return;
+	}
+	for (int y = -QUIET_ZONE; y < qr->width + QUIET_ZONE; y += 2) {
+		if (tty)
+			fputs("\033[40;97m", stdout);
+		for (int x = -QUIET_ZONE; x < qr->width + QUIET_ZONE; x++) {
+			bool top = !dark(qr, x, y), bottom = !dark(qr, x, y + 1);
+			if (y + 1 >= qr->width + QUIET_ZONE)
+				bottom = false;
+			fputs(top && bottom ? "\u2588" : top ? "\u2580" :
+			      bottom ? "\u2584" : " ", stdout);
+		}
+		fputs(tty ? "\033[0m\n" : "\n", stdout);
+	}
+	tp_wipe(qr->data, (size_t)qr->width * (size_t)qr->width);
+	QRcode_free(qr);
+}
+
+static void print_created(const struct ctl_opts *o, const struct ctl_result *r)
+{
+	const json_t *rec = json_array_get(json_object_get(r->body, "records"), 0);
+	const json_t *codes = json_object_get(rec, "emergency_codes");
+	const json_t *c;
+	size_t i;
+
+	printf("%s\n\n", r->done);
+	printf("%17s: %s\n", "Owner", str_at(rec, "owner", "name"));
+	printf("%17s: %s\n", "Account", str_at(rec, "account", "name"));
+	printf("%17s: %s\n", "Scope", str_at(rec, NULL, "scope"));
+	printf("%17s: %s\n", "Comment", str_at(rec, NULL, "comment"));
+	printf("%17s: %s\n", "Secret key", str_at(rec, NULL, "secret_key"));
+	printf("%17s: %s\n", "Install URL", str_at(rec, NULL, "install_url"));
+	printf("%17s: %s\n", "Verification code", str_at(rec, NULL, "verification_code"));
+	printf("%17s:", "Emergency codes");
+	json_array_foreach(codes, i, c)
+		printf(" %s", json_string_value(c));
+	printf("\n%17s: %s\n", "SHA fingerprint", str_at(rec, NULL, "sha_fingerprint"));
+	if (!o->no_qr) {
+		fputc('\n', stdout);
+		print_qr(str_at(rec, NULL, "install_url"));
+	}
+	printf("\nScan the QR code (or type the secret key) into your authenticator app "
+	       "and check that it shows the verification code above.\n"
+	       "Keep the emergency codes somewhere safe: each one works once, and "
+	       "they are not shown again.\n");
+}
+
+static void print_error(const struct ctl_opts *o, const struct ctl_result *r)
+{
+	const char *detail = r->detail[0] ? r->detail : NULL;
+
+	fprintf(stderr, "totpctl: error %s: %s", tp_api_error_code(r->err),
+		tp_api_error_message(r->err));
+	if (r->target != NULL)
+		fprintf(stderr, " (%s)", r->target);
+	fputc('\n', stderr);
+	if (detail != NULL)
+		fprintf(stderr, "totpctl: %s\n", detail);
+	if (r->usage)
+		fputs("Try 'totpctl --help'.\n", stderr);
+	if (o->json) {
+		json_t *body = tp_json_error(r->err, r->target, detail);
+		if (body == NULL)
+			fputs("totpctl: cannot format the JSON error body\n", stderr);
+		else
+			print_json(body);
+		json_decref(body);
+	}
+}
+
+void ctl_print_result(const struct ctl_opts *o, const struct ctl_result *r)
+{
+	if (r->failed) {
+		print_error(o, r);
+		return;
+	}
+	if (o->json) {
+		/* modify and delete answer with an empty body in the API */
+		if (r->body != NULL)
+			print_json(r->body);
+		else
+			fputs("{}\n", stdout);
+		if (r->skipped > 0)
+			fprintf(stderr, "totpctl: warning: %u unreadable profile%s skipped\n",
+				r->skipped, r->skipped == 1 ? "" : "s");
+		return;
+	}
+	switch (o->verb) {
+	case CTL_CREATE:
+		print_created(o, r);
+		break;
+	case CTL_SHOW:
+		print_record(r->body, r->fields);
+		break;
+	case CTL_LIST:
+		print_table(json_object_get(r->body, "records"), r->fields, r->skipped);
+		break;
+	case CTL_MODIFY:
+	case CTL_DELETE:
+		printf("%s\n", r->done);
+		break;
+	case CTL_NONE:
+		break;
+	}
+}
+
+void ctl_print_help(void)
+{
+	fputs(
+"Usage: totpctl VERB [OPTIONS]\n"
+"Manage TOTP second-factor profiles for SSH logins (see totpctl(1)).\n"
+"\n"
+"Verbs (the REST API method in brackets):\n"
+"  create [--owner NAME|UUID] [--account NAME] [--comment TEXT] [--no-qr]\n"
+"        create your own profile (POST); prints the secret key, install URL,\n"
+"        verification code, emergency codes and a QR code, once\n"
+"  modify --owner NAME|UUID --account NAME [--comment TEXT] [--enabled true|false]\n"
+"        change a profile (PATCH); only an admin may change --enabled\n"
+"  show --owner NAME|UUID --account NAME [--fields LIST]\n"
+"        one profile (GET); never shows the secret or emergency codes\n"
+"  list [--owner NAME|UUID] [--account PATTERN] [--enabled true|false]\n"
+"       [--scope cluster|svm] [--fields LIST]\n"
+"        profiles (GET collection): an admin sees all, a user their own\n"
+"  delete --owner NAME|UUID --account NAME\n"
+"        remove a profile (DELETE)\n"
+"\n"
+"Options:\n"
+"  --owner, -vserver NAME|UUID    the cluster (default for create) or an SVM\n"
+"  --account, -username NAME      the login name (create: yourself)\n"
+"  --fields LIST                  e.g. comment,enabled or * (the API's fields=)\n"
+"  --json                         print the API's JSON bodies\n"
+"  --no-qr                        create: do not draw the QR code\n"
+"  --config PATH                  another config file (refused when setuid)\n"
+"  --help                         this text\n"
+"\n"
+"Errors print 'totpctl: error CODE: MESSAGE (TARGET)' on stderr, with the\n"
+"API's codes; exit status 1 on an API error, 2 on a command-line error.\n",
+	      stdout);
+}

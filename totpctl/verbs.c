@@ -1,0 +1,591 @@
+/* The five verbs.  Each one checks its input and the caller's rights
+ * first, then touches the store with the store user's identity held only
+ * around the store calls, and leaves either an API error or the API's
+ * response body in the result.  Nothing is printed here: output happens
+ * after the privilege is dropped for good (main.c). */
+#include <fnmatch.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api_json.h"
+#include "base32.h"
+#include "names.h"
+#include "profile.h"
+#include "secret.h"
+#include "store.h"
+#include "totp.h"
+#include "totpctl.h"
+
+#define SECRET_BYTES 20              /* 160 bits, RFC 4226's recommendation */
+#define LIST_HREF "/api/security/login/totps"
+
+/* Printable ASCII only: details can carry user input and go to terminals
+ * and into JSON (which must be valid UTF-8). */
+static void safe_copy(char *out, size_t outsz, const char *in)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+
+	for (const unsigned char *c = (const unsigned char *)in; *c && o + 5 < outsz; c++) {
+		if (*c >= 0x20 && *c < 0x7f) {
+			out[o++] = (char)*c;
+		} else {
+			out[o++] = '\\';
+			out[o++] = 'x';
+			out[o++] = hex[*c >> 4];
+			out[o++] = hex[*c & 15u];
+		}
+	}
+	out[o] = '\0';
+}
+
+void ctl_fail(struct ctl_result *r, enum tp_api_error e, const char *target,
+	      const char *fmt, ...)
+{
+	char raw[sizeof(r->detail)];
+	va_list ap;
+
+	if (r->failed)
+		return;                  /* the first error is the one reported */
+	r->failed = true;
+	r->err = e;
+	r->target = target;
+	raw[0] = '\0';
+	if (fmt != NULL) {
+		va_start(ap, fmt);
+		vsnprintf(raw, sizeof(raw), fmt, ap);
+		va_end(ap);
+	}
+	safe_copy(r->detail, sizeof(r->detail), raw);
+}
+
+static void store_fail(struct ctl_result *r, enum tp_status st,
+		       const struct tp_store *s, const char *what)
+{
+	const char *d = tp_store_detail(s);
+
+	ctl_fail(r, TP_API_INTERNAL, NULL, "%s: %s%s%s", what, tp_status_str(st),
+		 d[0] ? ": " : "", d);
+}
+
+/* The store, opened with the store user's identity. */
+static struct tp_store *store_open(const struct tp_config *cfg,
+				   const struct ctl_priv *pv, struct ctl_result *r)
+{
+	struct tp_store *s = NULL;
+	char *err = NULL;
+	enum tp_status st;
+
+	if (ctl_priv_raise(pv) != 0) {
+		ctl_fail(r, TP_API_INTERNAL, NULL, "cannot switch to the store user");
+		return NULL;
+	}
+	st = tp_store_open(cfg, &s, &err);
+	if (st != TP_OK) {
+		ctl_fail(r, TP_API_INTERNAL, NULL, "%s", err ? err : tp_status_str(st));
+		free(err);
+		s = NULL;
+	}
+	return s;
+}
+
+static void store_close(struct tp_store *s, const struct ctl_priv *pv,
+			struct ctl_result *r)
+{
+	tp_store_close(s);
+	if (ctl_priv_lower(pv) != 0)
+		ctl_fail(r, TP_API_INTERNAL, NULL, "cannot switch back to the caller's uid");
+}
+
+static const struct tp_owner *find_owner(const struct tp_config *cfg,
+					 const char *name, struct ctl_result *r)
+{
+	const struct tp_owner *owner = tp_config_owner(cfg, name);
+
+	if (owner == NULL)
+		ctl_fail(r, TP_API_INVALID, "owner.name",
+			 "no owner named '%s' (the cluster or an SVM name or uuid from %s)",
+			 name, cfg->path);
+	return owner;
+}
+
+static bool valid_account(const char *account, struct ctl_result *r)
+{
+	if (tp_valid_account(account))
+		return true;
+	ctl_fail(r, TP_API_INVALID, "account.name",
+		 "'%s' is not a valid account name", account);
+	return false;
+}
+
+static bool valid_comment(const char *comment, struct ctl_result *r)
+{
+	if (comment == NULL || tp_valid_comment(comment))
+		return true;
+	ctl_fail(r, TP_API_INVALID, "comment",
+		 "a comment is printable UTF-8 text of at most %d bytes", TP_COMMENT_MAX);
+	return false;
+}
+
+/* "true" or "false", as the API's boolean; anything else is refused. */
+static bool parse_bool(const char *s, bool *out)
+{
+	if (strcmp(s, "true") == 0)
+		*out = true;
+	else if (strcmp(s, "false") == 0)
+		*out = false;
+	else
+		return false;
+	return true;
+}
+
+/* A non-admin acts only on their own account (in any owner). */
+static bool may_touch(const struct ctl_caller *caller, const char *account,
+		      struct ctl_result *r)
+{
+	if (caller->admin || strcmp(caller->name, account) == 0)
+		return true;
+	ctl_fail(r, TP_API_PERMISSION, "account.name",
+		 "only an admin may act on another user's profile (you are '%s')",
+		 caller->name);
+	return false;
+}
+
+/* modify/show/delete name one profile: both keys are required. */
+static const struct tp_owner *profile_key(const struct tp_config *cfg,
+					  const struct ctl_opts *o,
+					  struct ctl_result *r)
+{
+	if (o->owner == NULL) {
+		ctl_fail(r, TP_API_INVALID, "owner.name",
+			 "give --owner NAME|UUID (or -vserver NAME)");
+		return NULL;
+	}
+	if (o->account == NULL) {
+		ctl_fail(r, TP_API_INVALID, "account.name",
+			 "give --account NAME (or -username NAME)");
+		return NULL;
+	}
+	const struct tp_owner *owner = find_owner(cfg, o->owner, r);
+	if (owner == NULL || !valid_account(o->account, r))
+		return NULL;
+	return owner;
+}
+
+/* ---- create (POST) ---- */
+
+struct create_ctx {
+	const struct tp_profile *fresh;
+	bool replaced;
+};
+
+/* Under the account's lock: a duplicate check and the write are atomic. */
+static enum tp_update_action create_cb(struct tp_profile *p, bool exists,
+				       void *ctx, enum tp_status *fail)
+{
+	struct create_ctx *c = ctx;
+
+	if (exists && p->enabled) {
+		*fail = TP_EEXIST;
+		return TP_UPDATE_KEEP;
+	}
+	c->replaced = exists;        /* a disabled profile: re-enrolment */
+	*p = *c->fresh;
+	return TP_UPDATE_WRITE;
+}
+
+/* The totp_post record: the stored fields plus what is shown only once. */
+static json_t *create_record(const struct tp_config *cfg, const struct tp_owner *owner,
+			     const struct tp_profile *p,
+			     char codes[][TP_EMERGENCY_DIGITS + 1], unsigned n_codes,
+			     struct ctl_result *r)
+{
+	char secret[TP_SECRET_MAX * 2], now_code[TP_CODE_MAX + 1];
+	char *url = NULL;
+	json_t *rec = NULL, *ec = NULL;
+	int64_t step = tp_totp_step((int64_t)time(NULL), p->totp.period);
+	enum tp_status st;
+
+	st = tp_base32_encode(p->secret, p->secret_len, secret, sizeof(secret));
+	if (st == TP_OK)
+		st = tp_profile_install_url(p, cfg->issuer, &url);
+	if (st == TP_OK)
+		st = tp_hotp(p->secret, p->secret_len, p->totp.alg, p->totp.digits,
+			     (uint64_t)step, now_code);
+	if (st != TP_OK) {
+		ctl_fail(r, TP_API_INTERNAL, NULL, "cannot prepare the new key: %s",
+			 tp_status_str(st));
+		goto out;
+	}
+	rec = tp_json_profile(p, owner, TP_F_ALL);
+	ec = json_array();
+	if (rec == NULL || ec == NULL)
+		goto nomem;
+	for (unsigned i = 0; i < n_codes; i++)
+		if (json_array_append_new(ec, json_string(codes[i])) != 0)
+			goto nomem;
+	if (json_object_set_new(rec, "secret_key", json_string(secret)) != 0 ||
+	    json_object_set_new(rec, "install_url", json_string(url)) != 0 ||
+	    json_object_set_new(rec, "verification_code", json_string(now_code)) != 0 ||
+	    json_object_set(rec, "emergency_codes", ec) != 0)
+		goto nomem;
+	goto out;
+nomem:
+	ctl_fail(r, TP_API_INTERNAL, NULL, "out of memory");
+	ctl_json_free(rec);
+	rec = NULL;
+out:
+	ctl_json_free(ec);
+	tp_wipe(secret, sizeof(secret));
+	tp_wipe(now_code, sizeof(now_code));
+	tp_free_str(url);
+	return rec;
+}
+
+static void do_create(const struct tp_config *cfg, const struct ctl_caller *caller,
+		      const struct ctl_opts *o, const struct ctl_priv *pv,
+		      struct ctl_result *r)
+{
+	char codes[TP_EMERGENCY_MAX][TP_EMERGENCY_DIGITS + 1];
+	const struct tp_owner *owner = find_owner(cfg, o->owner, r);
+	const char *account = o->account ? o->account : caller->name;
+	struct tp_profile fresh;
+	struct create_ctx ctx = { .fresh = &fresh };
+	struct tp_store *store = NULL;
+	json_t *rec = NULL;
+	enum tp_status st;
+
+	memset(&fresh, 0, sizeof(fresh));
+	memset(codes, 0, sizeof(codes));
+	if (owner == NULL || !valid_account(account, r) || !valid_comment(o->comment, r))
+		goto out;
+	/* the API: "You are only allowed to create a TOTP profile for
+	 * yourself, not for others.  Admin cannot create TOTP profiles for
+	 * any users." */
+	if (strcmp(account, caller->name) != 0) {
+		ctl_fail(r, TP_API_PERMISSION, "account.name",
+			 "a profile can only be created for yourself (you are '%s')",
+			 caller->name);
+		goto out;
+	}
+	if (!tp_owner_has_account(owner, account)) {
+		ctl_fail(r, TP_API_INVALID, "account.name",
+			 "'%s' is not an account of owner '%s'", account, owner->name);
+		goto out;
+	}
+	if (!tp_owner_requires_totp(owner, account)) {
+		ctl_fail(r, TP_API_TOTP_NOT_CONFIGURED, "account.name",
+			 "TOTP is not a second factor of '%s' in owner '%s' (see %s)",
+			 account, owner->name, cfg->path);
+		goto out;
+	}
+	st = tp_profile_generate(&fresh, owner->uuid, account, &cfg->totp,
+				 SECRET_BYTES, cfg->emergency_codes, codes);
+	if (st != TP_OK) {
+		ctl_fail(r, TP_API_INTERNAL, NULL, "cannot generate a key: %s",
+			 tp_status_str(st));
+		goto out;
+	}
+	if (o->comment != NULL)
+		memcpy(fresh.comment, o->comment, strlen(o->comment) + 1);
+
+	store = store_open(cfg, pv, r);
+	if (store == NULL)
+		goto out;
+	st = tp_store_update(store, owner->uuid, account, create_cb, &ctx);
+	if (st == TP_EEXIST)
+		ctl_fail(r, TP_API_DUPLICATE, "account.name",
+			 "'%s' already has an enabled profile in owner '%s'; an admin "
+			 "must disable it before a new one can be created",
+			 account, owner->name);
+	else if (st != TP_OK)
+		store_fail(r, st, store, "cannot write the profile");
+	store_close(store, pv, r);
+	if (r->failed)
+		goto out;
+
+	rec = create_record(cfg, owner, &fresh, codes, cfg->emergency_codes, r);
+	if (rec == NULL)
+		goto out;
+	r->body = json_pack("{s:i,s:[o]}", "num_records", 1, "records", rec);
+	if (r->body == NULL) {
+		ctl_json_free(rec);
+		ctl_fail(r, TP_API_INTERNAL, NULL, "out of memory");
+		goto out;
+	}
+	r->fields = TP_F_ALL;
+	snprintf(r->done, sizeof(r->done), "Created the TOTP profile of %s in %s%s.",
+		 account, owner->name,
+		 ctx.replaced ? " (it replaces the disabled one)" : "");
+out:
+	tp_profile_wipe(&fresh);
+	tp_wipe(codes, sizeof(codes));
+}
+
+/* ---- modify (PATCH) ---- */
+
+struct modify_ctx {
+	const char *comment;
+	bool set_enabled, enabled;
+};
+
+static enum tp_update_action modify_cb(struct tp_profile *p, bool exists,
+				       void *ctx, enum tp_status *fail)
+{
+	const struct modify_ctx *c = ctx;
+
+	if (!exists) {
+		*fail = TP_ENOENT;
+		return TP_UPDATE_KEEP;
+	}
+	if (c->comment != NULL)
+		memcpy(p->comment, c->comment, strlen(c->comment) + 1);
+	if (c->set_enabled)
+		p->enabled = c->enabled;
+	return TP_UPDATE_WRITE;
+}
+
+static void do_modify(const struct tp_config *cfg, const struct ctl_caller *caller,
+		      const struct ctl_opts *o, const struct ctl_priv *pv,
+		      struct ctl_result *r)
+{
+	const struct tp_owner *owner = profile_key(cfg, o, r);
+	struct modify_ctx ctx = { .comment = o->comment };
+	struct tp_store *store;
+	enum tp_status st;
+
+	if (owner == NULL)
+		return;
+	/* The value is checked before the caller's role: a malformed request
+	 * is refused the same way whoever sends it. */
+	if (o->enabled != NULL) {
+		if (!parse_bool(o->enabled, &ctx.enabled)) {
+			ctl_fail(r, TP_API_ENABLED_INVALID, "enabled",
+				 "'%s' is not a boolean: use true or false", o->enabled);
+			return;
+		}
+		ctx.set_enabled = true;
+	}
+	if (!valid_comment(o->comment, r))
+		return;
+	if (o->comment == NULL && !ctx.set_enabled) {
+		ctl_fail(r, TP_API_INVALID, "comment",
+			 "nothing to modify: give --comment and/or --enabled");
+		return;
+	}
+	if (ctx.set_enabled && !caller->admin) {
+		ctl_fail(r, TP_API_ENABLED_ADMIN_ONLY, "enabled", NULL);
+		return;
+	}
+	if (!may_touch(caller, o->account, r))
+		return;
+
+	store = store_open(cfg, pv, r);
+	if (store == NULL)
+		return;
+	st = tp_store_update(store, owner->uuid, o->account, modify_cb, &ctx);
+	if (st == TP_ENOENT)
+		ctl_fail(r, TP_API_NOTHING_TO_MODIFY, "account.name",
+			 "no profile for '%s' in owner '%s'", o->account, owner->name);
+	else if (st != TP_OK)
+		store_fail(r, st, store, "cannot modify the profile");
+	store_close(store, pv, r);
+	if (!r->failed)
+		snprintf(r->done, sizeof(r->done), "Modified the TOTP profile of %s in %s.",
+			 o->account, owner->name);
+}
+
+/* ---- show (GET one) ---- */
+
+static bool parse_fields(const struct ctl_opts *o, unsigned dflt, unsigned *mask,
+			 struct ctl_result *r)
+{
+	const char *bad = NULL;
+
+	*mask = dflt;
+	if (o->fields == NULL)
+		return true;
+	if (tp_fields_parse(o->fields, mask, &bad) == TP_OK)
+		return true;
+	ctl_fail(r, TP_API_INVALID, "fields", "unknown field '%s' (known: owner, "
+		 "owner.name, owner.uuid, account, account.name, comment, enabled, "
+		 "scope, sha_fingerprint, _links, *)", bad ? bad : "");
+	return false;
+}
+
+static void do_show(const struct tp_config *cfg, const struct ctl_caller *caller,
+		    const struct ctl_opts *o, const struct ctl_priv *pv,
+		    struct ctl_result *r)
+{
+	const struct tp_owner *owner = profile_key(cfg, o, r);
+	struct tp_profile p;
+	struct tp_store *store;
+	enum tp_status st;
+
+	if (owner == NULL || !parse_fields(o, TP_F_ALL, &r->fields, r) ||
+	    !may_touch(caller, o->account, r))
+		return;
+	store = store_open(cfg, pv, r);
+	if (store == NULL)
+		return;
+	st = tp_store_get(store, owner->uuid, o->account, &p);
+	if (st == TP_ENOENT)
+		ctl_fail(r, TP_API_NO_ENTRY, "account.name",
+			 "no profile for '%s' in owner '%s'", o->account, owner->name);
+	else if (st != TP_OK)
+		store_fail(r, st, store, "cannot read the profile");
+	store_close(store, pv, r);
+	if (st == TP_OK && !r->failed) {
+		/* tp_json_profile never includes the secret or the codes */
+		r->body = tp_json_profile(&p, owner, r->fields);
+		if (r->body == NULL)
+			ctl_fail(r, TP_API_INTERNAL, NULL, "out of memory");
+	}
+	tp_profile_wipe(&p);
+}
+
+/* ---- list (GET collection) ---- */
+
+struct list_ctx {
+	const struct tp_config *cfg;
+	const struct ctl_caller *caller;
+	const char *pattern;
+	bool by_enabled, enabled;
+	bool by_scope;
+	enum tp_scope scope;
+	unsigned fields;
+	json_t *records;
+	bool nomem;
+};
+
+static int list_cb(const struct tp_profile *p, void *ctx)
+{
+	struct list_ctx *c = ctx;
+	const struct tp_owner *owner = tp_config_owner(c->cfg, p->owner_uuid);
+	json_t *rec;
+
+	if (!c->caller->admin && strcmp(p->account, c->caller->name) != 0)
+		return 0;
+	if (c->pattern != NULL && fnmatch(c->pattern, p->account, 0) != 0)
+		return 0;
+	if (c->by_enabled && p->enabled != c->enabled)
+		return 0;
+	if (c->by_scope && (owner == NULL || owner->scope != c->scope))
+		return 0;
+	rec = tp_json_profile(p, owner, c->fields);
+	if (rec == NULL || json_array_append_new(c->records, rec) != 0) {
+		c->nomem = true;
+		return 1;
+	}
+	return 0;
+}
+
+static void do_list(const struct tp_config *cfg, const struct ctl_caller *caller,
+		    const struct ctl_opts *o, const struct ctl_priv *pv,
+		    struct ctl_result *r)
+{
+	struct list_ctx ctx = { .cfg = cfg, .caller = caller, .pattern = o->account };
+	const struct tp_owner *owner = NULL;
+	struct tp_store *store;
+	enum tp_status st;
+	/* JSON: the API lists the keys (plus the scope); a person gets a
+	 * more useful table by default */
+	unsigned dflt = o->json ? TP_F_KEYS | TP_F_SCOPE
+				: TP_F_KEYS | TP_F_SCOPE | TP_F_ENABLED | TP_F_COMMENT;
+
+	if (o->owner != NULL && (owner = find_owner(cfg, o->owner, r)) == NULL)
+		return;
+	if (o->enabled != NULL) {
+		if (!parse_bool(o->enabled, &ctx.enabled)) {
+			ctl_fail(r, TP_API_INVALID, "enabled",
+				 "'%s' is not a boolean: use true or false", o->enabled);
+			return;
+		}
+		ctx.by_enabled = true;
+	}
+	if (o->scope != NULL) {
+		ctx.by_scope = true;
+		if (strcmp(o->scope, "cluster") == 0)
+			ctx.scope = TP_SCOPE_CLUSTER;
+		else if (strcmp(o->scope, "svm") == 0)
+			ctx.scope = TP_SCOPE_SVM;
+		else {
+			ctl_fail(r, TP_API_INVALID, "scope",
+				 "'%s' is not a scope: use cluster or svm", o->scope);
+			return;
+		}
+	}
+	if (!parse_fields(o, dflt, &ctx.fields, r))
+		return;
+	r->fields = ctx.fields;
+	ctx.records = json_array();
+	if (ctx.records == NULL) {
+		ctl_fail(r, TP_API_INTERNAL, NULL, "out of memory");
+		return;
+	}
+	store = store_open(cfg, pv, r);
+	if (store == NULL) {
+		json_decref(ctx.records);
+		return;
+	}
+	st = tp_store_list(store, owner ? owner->uuid : NULL, list_cb, &ctx, &r->skipped);
+	/* an owner that has no profile yet has no folder: an empty list */
+	if (st != TP_OK && !(st == TP_ENOENT && owner != NULL))
+		store_fail(r, st, store, "cannot list the profiles");
+	else if (ctx.nomem)
+		ctl_fail(r, TP_API_INTERNAL, NULL, "out of memory");
+	store_close(store, pv, r);
+	if (r->failed) {
+		json_decref(ctx.records);
+		return;
+	}
+	r->body = json_pack("{s:o,s:I,s:{s:{s:s}}}", "records", ctx.records,
+			    "num_records", (json_int_t)json_array_size(ctx.records),
+			    "_links", "self", "href", LIST_HREF);
+	if (r->body == NULL)
+		ctl_fail(r, TP_API_INTERNAL, NULL, "out of memory");
+}
+
+/* ---- delete (DELETE) ---- */
+
+static void do_delete(const struct tp_config *cfg, const struct ctl_caller *caller,
+		      const struct ctl_opts *o, const struct ctl_priv *pv,
+		      struct ctl_result *r)
+{
+	const struct tp_owner *owner = profile_key(cfg, o, r);
+	struct tp_store *store;
+	enum tp_status st;
+
+	if (owner == NULL || !may_touch(caller, o->account, r))
+		return;
+	store = store_open(cfg, pv, r);
+	if (store == NULL)
+		return;
+	st = tp_store_delete(store, owner->uuid, o->account);
+	if (st == TP_ENOENT)
+		ctl_fail(r, TP_API_NO_ENTRY, "account.name",
+			 "no profile for '%s' in owner '%s'", o->account, owner->name);
+	else if (st != TP_OK)
+		store_fail(r, st, store, "cannot delete the profile");
+	store_close(store, pv, r);
+	if (!r->failed)
+		snprintf(r->done, sizeof(r->done), "Deleted the TOTP profile of %s in %s.",
+			 o->account, owner->name);
+}
+
+void ctl_run(const struct tp_config *cfg, const struct ctl_caller *caller,
+	     const struct ctl_opts *o, const struct ctl_priv *pv,
+	     struct ctl_result *r)
+{
+	switch (o->verb) {
+	case CTL_CREATE: do_create(cfg, caller, o, pv, r); break;
+	case CTL_MODIFY: do_modify(cfg, caller, o, pv, r); break;
+	case CTL_SHOW:   do_show(cfg, caller, o, pv, r); break;
+	case CTL_LIST:   do_list(cfg, caller, o, pv, r); break;
+	case CTL_DELETE: do_delete(cfg, caller, o, pv, r); break;
+	case CTL_NONE:   break;
+	}
+}
