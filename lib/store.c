@@ -66,6 +66,9 @@ enum tp_status tp_store_list(struct tp_store *s, const char *owner_uuid,
 {
 	unsigned dummy = 0;
 
+	/* an out-parameter: this walk's count, whatever the caller left in it */
+	if (skipped != NULL)
+		*skipped = 0;
 	if (owner_uuid != NULL && !tp_valid_uuid(owner_uuid))
 		return TP_EINVAL;
 	return s->ops->list(s, owner_uuid, fn, ctx, skipped ? skipped : &dummy);
