@@ -1,0 +1,877 @@
+/* The file store: round trips, update semantics, atomic replacement, and
+ * every file it must refuse to trust.  Each test gets its own temp folder
+ * with a config whose store.path points into it and no store.user, so the
+ * effective uid owns everything. */
+#include <dirent.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "unit.h"
+#include "config.h"
+#include "profile.h"
+#include "secret.h"
+#include "store.h"
+
+#define OWNER "02c9e252-41be-11e9-81d5-00a0986138f7"
+#define SVM   "11111111-2222-3333-4444-555555555555"
+
+struct fixture {
+	char *dir, *store, *conf;
+	struct tp_config *cfg;
+	struct tp_store *s;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	char *text, *err = NULL;
+
+	assert_non_null(f);
+	f->dir = unit_tmpdir();
+	f->store = unit_path("%s/store", f->dir);
+	f->conf = unit_path("%s/totp_profile.conf", f->dir);
+	assert_int_equal(mkdir(f->store, 0700), 0);
+	assert_int_equal(chmod(f->store, 0700), 0);
+	text = unit_path("store = { path = \"%s\"; };\n"
+			 "cluster = { name = \"c1\"; uuid = \"" OWNER "\"; };\n"
+			 "svms = ( { name = \"vs0\"; uuid = \"" SVM "\";"
+			 " members = [ \"bob\" ]; } );\n", f->store);
+	unit_write_file(f->conf, text, 0600);
+	free(text);
+	if (tp_config_load(f->conf, &f->cfg, &err) != TP_OK)
+		fail_msg("config: %s", err ? err : "?");
+	if (tp_store_open(f->cfg, &f->s, &err) != TP_OK)
+		fail_msg("store: %s", err ? err : "?");
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	tp_store_close(f->s);
+	tp_config_free(f->cfg);
+	free(f->store);
+	free(f->conf);
+	unit_rmtree(f->dir);
+	free(f);
+	return 0;
+}
+
+static char *profile_path(const struct fixture *f, const char *owner,
+			  const char *account)
+{
+	return unit_path("%s/%s/%s.ini", f->store, owner, account);
+}
+
+static void make_profile(struct tp_profile *p, const char *owner,
+			 const char *account, const char *comment)
+{
+	static const struct tp_totp_params params = { TP_SHA1, 6, 30 };
+	char codes[5][TP_EMERGENCY_DIGITS + 1];
+
+	assert_int_equal(tp_profile_generate(p, owner, account, &params, 20, 5, codes),
+			 TP_OK);
+	snprintf(p->comment, sizeof(p->comment), "%s", comment);
+	tp_wipe(codes, sizeof(codes));
+}
+
+static void put_profile(struct fixture *f, const char *owner, const char *account,
+			const char *comment)
+{
+	struct tp_profile p;
+
+	make_profile(&p, owner, account, comment);
+	assert_int_equal(tp_store_put(f->s, &p), TP_OK);
+	tp_profile_wipe(&p);
+}
+
+static void assert_same_profile(const struct tp_profile *a, const struct tp_profile *b)
+{
+	assert_string_equal(a->owner_uuid, b->owner_uuid);
+	assert_string_equal(a->account, b->account);
+	assert_int_equal(a->secret_len, b->secret_len);
+	assert_memory_equal(a->secret, b->secret, a->secret_len);
+	assert_int_equal(a->totp.alg, b->totp.alg);
+	assert_int_equal(a->totp.digits, b->totp.digits);
+	assert_int_equal(a->totp.period, b->totp.period);
+	assert_string_equal(a->comment, b->comment);
+	assert_int_equal(a->enabled, b->enabled);
+	assert_int_equal(a->created, b->created);
+	assert_int_equal(a->last_step, b->last_step);
+	assert_int_equal(a->failures, b->failures);
+	assert_int_equal(a->lock_until, b->lock_until);
+	assert_memory_equal(a->ec_salt, b->ec_salt, TP_SALT_LEN);
+	assert_int_equal(a->ec_count, b->ec_count);
+	for (unsigned i = 0; i < a->ec_count; i++) {
+		assert_int_equal(a->ec_spent[i], b->ec_spent[i]);
+		if (!a->ec_spent[i])
+			assert_memory_equal(a->ec_hash[i], b->ec_hash[i], TP_HASH_LEN);
+	}
+}
+
+static void test_put_get_round_trip(void **state)
+{
+	struct fixture *f = *state;
+	struct tp_profile p, q;
+	static const struct tp_totp_params params = { TP_SHA256, 8, 60 };
+	char codes[6][TP_EMERGENCY_DIGITS + 1];
+
+	assert_int_equal(tp_profile_generate(&p, OWNER, "joe.smith$", &params, 32, 6,
+					     codes), TP_OK);
+	strcpy(p.comment, "\"quoted\" ; semi # hash = eq [sect] %41 caf\xc3\xa9 "
+			  "\xe2\x9c\x93 \xf0\x9f\x94\x91 ");
+	p.enabled = false;
+	p.created = 1600000000;
+	p.last_step = 53333333;
+	p.failures = 4;
+	p.lock_until = 1600000600;
+	p.ec_spent[1] = true;
+	p.ec_spent[5] = true;
+	assert_int_equal(tp_store_put(f->s, &p), TP_OK);
+	assert_int_equal(tp_store_get(f->s, OWNER, "joe.smith$", &q), TP_OK);
+	assert_same_profile(&p, &q);
+	/* the spent codes no longer match, the others still do */
+	for (unsigned i = 0; i < 6; i++) {
+		unsigned slot;
+		assert_int_equal(tp_profile_match_emergency(&q, codes[i], &slot),
+				 i == 1 || i == 5 ? TP_EINVAL : TP_OK);
+	}
+	/* replace: the second put wins */
+	p.enabled = true;
+	strcpy(p.comment, "");
+	p.last_step = -1;
+	assert_int_equal(tp_store_put(f->s, &p), TP_OK);
+	assert_int_equal(tp_store_get(f->s, OWNER, "joe.smith$", &q), TP_OK);
+	assert_same_profile(&p, &q);
+	/* the same account under another owner is another record */
+	assert_int_equal(tp_store_get(f->s, SVM, "joe.smith$", &q), TP_ENOENT);
+	tp_profile_wipe(&p);
+	tp_profile_wipe(&q);
+	tp_wipe(codes, sizeof(codes));
+}
+
+static void test_file_properties(void **state)
+{
+	struct fixture *f = *state;
+	char *path = profile_path(f, OWNER, "alice");
+	char *tmp = unit_path("%s/%s/.alice.tmp", f->store, OWNER);
+	char *dir = unit_path("%s/%s", f->store, OWNER);
+	struct stat st;
+
+	put_profile(f, OWNER, "alice", "x");
+	assert_int_equal(lstat(path, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_int_equal(st.st_nlink, 1);
+	assert_int_equal(st.st_uid, geteuid());
+	assert_false(unit_exists(tmp));
+	assert_int_equal(lstat(dir, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(st.st_mode & 07777, 0700);
+	/* the same after a replace, whatever the umask */
+	mode_t old = umask(0);
+	put_profile(f, OWNER, "alice", "y");
+	umask(old);
+	assert_int_equal(lstat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_false(unit_exists(tmp));
+	free(path);
+	free(tmp);
+	free(dir);
+}
+
+/* What an update callback saw, and what it should do. */
+struct update_ctx {
+	unsigned calls;
+	bool exists;
+	struct tp_profile seen;
+	enum tp_update_action action;
+	enum tp_status fail;
+	const struct tp_profile *replace;   /* write this record */
+	const char *comment;                /* or set this comment */
+};
+
+static enum tp_update_action record_update(struct tp_profile *p, bool exists,
+					   void *arg, enum tp_status *fail)
+{
+	struct update_ctx *c = arg;
+
+	c->calls++;
+	c->exists = exists;
+	c->seen = *p;
+	if (c->replace != NULL)
+		*p = *c->replace;
+	if (c->comment != NULL)
+		snprintf(p->comment, sizeof(p->comment), "%s", c->comment);
+	if (c->fail != TP_OK)
+		*fail = c->fail;
+	return c->action;
+}
+
+static void test_update_semantics(void **state)
+{
+	struct fixture *f = *state;
+	struct tp_profile p, q;
+	const struct tp_profile zero = { 0 };
+	struct update_ctx c;
+	char *path = profile_path(f, OWNER, "alice");
+	char *before, *after;
+	struct stat st1, st2;
+
+	/* missing record: exists is false, *p zeroed but for the key */
+	memset(&c, 0, sizeof(c));
+	c.action = TP_UPDATE_KEEP;
+	assert_int_equal(tp_store_update(f->s, OWNER, "alice", record_update, &c), TP_OK);
+	assert_int_equal(c.calls, 1);
+	assert_false(c.exists);
+	assert_string_equal(c.seen.owner_uuid, OWNER);
+	assert_string_equal(c.seen.account, "alice");
+	assert_int_equal(c.seen.secret_len, 0);
+	assert_memory_equal(c.seen.secret, zero.secret, TP_SECRET_MAX);
+	assert_int_equal(c.seen.ec_count, 0);
+	assert_string_equal(c.seen.comment, "");
+	assert_false(c.seen.enabled);
+	assert_int_equal(tp_store_get(f->s, OWNER, "alice", &q), TP_ENOENT);
+	assert_false(unit_exists(path));
+
+	/* WRITE creates it */
+	make_profile(&p, OWNER, "alice", "first");
+	memset(&c, 0, sizeof(c));
+	c.action = TP_UPDATE_WRITE;
+	c.replace = &p;
+	assert_int_equal(tp_store_update(f->s, OWNER, "alice", record_update, &c), TP_OK);
+	assert_int_equal(c.calls, 1);
+	assert_false(c.exists);
+	assert_int_equal(tp_store_get(f->s, OWNER, "alice", &q), TP_OK);
+	assert_same_profile(&p, &q);
+
+	/* an existing record is handed over as stored; WRITE replaces it */
+	memset(&c, 0, sizeof(c));
+	c.action = TP_UPDATE_WRITE;
+	c.comment = "second";
+	assert_int_equal(tp_store_update(f->s, OWNER, "alice", record_update, &c), TP_OK);
+	assert_true(c.exists);
+	assert_same_profile(&c.seen, &p);
+	assert_int_equal(tp_store_get(f->s, OWNER, "alice", &q), TP_OK);
+	assert_string_equal(q.comment, "second");
+	assert_memory_equal(q.secret, p.secret, p.secret_len);
+
+	/* KEEP: changes made by the callback are not written */
+	before = unit_read_file(path, NULL);
+	assert_int_equal(lstat(path, &st1), 0);
+	memset(&c, 0, sizeof(c));
+	c.action = TP_UPDATE_KEEP;
+	c.comment = "not written";
+	assert_int_equal(tp_store_update(f->s, OWNER, "alice", record_update, &c), TP_OK);
+	assert_true(c.exists);
+	after = unit_read_file(path, NULL);
+	assert_string_equal(before, after);
+	free(after);
+
+	/* *fail wins over the action, and nothing is written or removed */
+	static const enum tp_update_action actions[] = { TP_UPDATE_WRITE, TP_UPDATE_DELETE };
+	for (size_t i = 0; i < 2; i++) {
+		memset(&c, 0, sizeof(c));
+		c.action = actions[i];
+		c.fail = TP_EEXIST;
+		c.comment = "must not appear";
+		assert_int_equal(tp_store_update(f->s, OWNER, "alice", record_update, &c),
+				 TP_EEXIST);
+		assert_int_equal(c.calls, 1);
+		after = unit_read_file(path, NULL);
+		assert_non_null(after);
+		assert_string_equal(before, after);
+		free(after);
+		assert_int_equal(lstat(path, &st2), 0);
+		assert_int_equal(st1.st_ino, st2.st_ino);
+	}
+	free(before);
+
+	/* DELETE removes it; DELETE of a missing record is TP_ENOENT */
+	memset(&c, 0, sizeof(c));
+	c.action = TP_UPDATE_DELETE;
+	assert_int_equal(tp_store_update(f->s, OWNER, "alice", record_update, &c), TP_OK);
+	assert_true(c.exists);
+	assert_int_equal(tp_store_get(f->s, OWNER, "alice", &q), TP_ENOENT);
+	assert_false(unit_exists(path));
+	memset(&c, 0, sizeof(c));
+	c.action = TP_UPDATE_DELETE;
+	assert_int_equal(tp_store_update(f->s, OWNER, "alice", record_update, &c),
+			 TP_ENOENT);
+	assert_int_equal(c.calls, 1);
+	assert_false(c.exists);
+	tp_profile_wipe(&p);
+	tp_profile_wipe(&q);
+	free(path);
+}
+
+static void test_delete(void **state)
+{
+	struct fixture *f = *state;
+	struct tp_profile q;
+	char *bob = profile_path(f, OWNER, "bob");
+
+	put_profile(f, OWNER, "alice", "x");
+	assert_int_equal(tp_store_delete(f->s, OWNER, "alice"), TP_OK);
+	assert_int_equal(tp_store_get(f->s, OWNER, "alice", &q), TP_ENOENT);
+	assert_int_equal(tp_store_delete(f->s, OWNER, "alice"), TP_ENOENT);
+	/* an owner that has no folder yet */
+	assert_int_equal(tp_store_delete(f->s, SVM, "alice"), TP_ENOENT);
+	/* a corrupt record can still be deleted */
+	unit_write_file(bob, "garbage\n", 0600);
+	assert_int_equal(tp_store_get(f->s, OWNER, "bob", &q), TP_ECORRUPT);
+	assert_int_equal(tp_store_delete(f->s, OWNER, "bob"), TP_OK);
+	assert_false(unit_exists(bob));
+	/* and re-created afterwards */
+	put_profile(f, OWNER, "alice", "again");
+	assert_int_equal(tp_store_get(f->s, OWNER, "alice", &q), TP_OK);
+	assert_string_equal(q.comment, "again");
+	tp_profile_wipe(&q);
+	free(bob);
+}
+
+struct list_ctx {
+	char names[1024];
+	unsigned calls, stop_after;
+};
+
+static int collect(const struct tp_profile *p, void *arg)
+{
+	struct list_ctx *c = arg;
+	size_t n = strlen(c->names);
+
+	snprintf(c->names + n, sizeof(c->names) - n, "%s%.4s/%s",
+		 n ? "," : "", p->owner_uuid, p->account);
+	c->calls++;
+	return c->stop_after != 0 && c->calls >= c->stop_after;
+}
+
+static void test_list(void **state)
+{
+	struct fixture *f = *state;
+	struct list_ctx c;
+	unsigned skipped;
+	char *eve = profile_path(f, OWNER, "eve");
+	char *stray = unit_path("%s/%s/notes.txt", f->store, OWNER);
+
+	/* nothing yet */
+	memset(&c, 0, sizeof(c));
+	skipped = 7;
+	assert_int_equal(tp_store_list(f->s, NULL, collect, &c, &skipped), TP_OK);
+	assert_int_equal(c.calls, 0);
+	assert_int_equal(skipped, 0);
+
+	put_profile(f, OWNER, "carol", "c");
+	put_profile(f, OWNER, "alice", "a");
+	put_profile(f, OWNER, "bob", "b");
+	put_profile(f, SVM, "bob", "svm bob");
+	unit_write_file(eve, "[profile]\nformat = 1\n", 0600);     /* corrupt */
+	unit_write_file(stray, "not a profile\n", 0600);            /* ignored */
+
+	memset(&c, 0, sizeof(c));
+	skipped = 0;
+	assert_int_equal(tp_store_list(f->s, OWNER, collect, &c, &skipped), TP_OK);
+	assert_string_equal(c.names, "02c9/alice,02c9/bob,02c9/carol");
+	assert_int_equal(skipped, 1);
+
+	memset(&c, 0, sizeof(c));
+	skipped = 0;
+	assert_int_equal(tp_store_list(f->s, SVM, collect, &c, &skipped), TP_OK);
+	assert_string_equal(c.names, "1111/bob");
+	assert_int_equal(skipped, 0);
+
+	/* all owners, in uuid order */
+	memset(&c, 0, sizeof(c));
+	skipped = 0;
+	assert_int_equal(tp_store_list(f->s, NULL, collect, &c, &skipped), TP_OK);
+	assert_string_equal(c.names, "02c9/alice,02c9/bob,02c9/carol,1111/bob");
+	assert_int_equal(skipped, 1);
+
+	/* skipped may be NULL; the callback can stop the walk */
+	memset(&c, 0, sizeof(c));
+	c.stop_after = 2;
+	assert_int_equal(tp_store_list(f->s, NULL, collect, &c, NULL), TP_OK);
+	assert_string_equal(c.names, "02c9/alice,02c9/bob");
+
+	/* an owner without a folder has no records; a bad uuid is refused */
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(tp_store_list(f->s, "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee",
+				       collect, &c, NULL), TP_OK);
+	assert_int_equal(c.calls, 0);
+	assert_int_equal(tp_store_list(f->s, "../store", collect, &c, NULL), TP_EINVAL);
+	assert_int_equal(c.calls, 0);
+	free(eve);
+	free(stray);
+}
+
+/* A crash between creating the temp file and the rename leaves it behind;
+ * the next write under the lock removes it, without following it. */
+static void test_stale_tmp_removed(void **state)
+{
+	struct fixture *f = *state;
+	struct tp_profile q;
+	char *tmp = unit_path("%s/%s/.alice.tmp", f->store, OWNER);
+	char *outside = unit_path("%s/outside", f->dir);
+	char *content;
+
+	/* first write of the account, stale file already there */
+	put_profile(f, OWNER, "zed", "creates the owner folder");
+	unit_write_file(tmp, "half-written junk", 0600);
+	put_profile(f, OWNER, "alice", "one");
+	assert_false(unit_exists(tmp));
+	assert_int_equal(tp_store_get(f->s, OWNER, "alice", &q), TP_OK);
+	assert_string_equal(q.comment, "one");
+
+	/* a stale temp that is a symlink: removed, its target untouched */
+	unit_write_file(outside, "do not touch", 0600);
+	assert_int_equal(symlink(outside, tmp), 0);
+	put_profile(f, OWNER, "alice", "two");
+	assert_false(unit_exists(tmp));
+	content = unit_read_file(outside, NULL);
+	assert_string_equal(content, "do not touch");
+	free(content);
+	assert_int_equal(tp_store_get(f->s, OWNER, "alice", &q), TP_OK);
+	assert_string_equal(q.comment, "two");
+	tp_profile_wipe(&q);
+	free(tmp);
+	free(outside);
+}
+
+/* Store refusals share this: get and update both refuse with `want`, the
+ * callback never runs, and the file is left as it was. */
+static void expect_refused(struct fixture *f, const char *owner, const char *account,
+			   enum tp_status want)
+{
+	struct tp_profile q;
+	struct update_ctx c;
+	enum tp_status st;
+
+	st = tp_store_get(f->s, owner, account, &q);
+	if (st != want)
+		fail_msg("get %s/%s: %s, expected %s", owner, account, tp_status_str(st),
+			 tp_status_str(want));
+	memset(&c, 0, sizeof(c));
+	c.action = TP_UPDATE_WRITE;
+	c.comment = "overwritten";
+	st = tp_store_update(f->s, owner, account, record_update, &c);
+	if (st != want)
+		fail_msg("update %s/%s: %s, expected %s", owner, account,
+			 tp_status_str(st), tp_status_str(want));
+	assert_int_equal(c.calls, 0);
+}
+
+static void test_refuse_symlinked_profile(void **state)
+{
+	struct fixture *f = *state;
+	char *path = profile_path(f, OWNER, "alice");
+	char *outside = unit_path("%s/outside.ini", f->dir);
+	char *text, *after;
+	struct tp_profile p;
+	struct stat st;
+	unsigned skipped = 0;
+	struct list_ctx c;
+
+	put_profile(f, OWNER, "alice", "real");
+	text = unit_read_file(path, NULL);
+	/* the link points at a perfectly valid profile: still refused */
+	unit_write_file(outside, text, 0600);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(symlink(outside, path), 0);
+
+	expect_refused(f, OWNER, "alice", TP_EPERM);
+	assert_contains(tp_store_detail(f->s), "alice.ini");
+	/* put does not replace it either */
+	make_profile(&p, OWNER, "alice", "put over a link");
+	assert_int_equal(tp_store_put(f->s, &p), TP_EPERM);
+	tp_profile_wipe(&p);
+	/* list skips it */
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(tp_store_list(f->s, OWNER, collect, &c, &skipped), TP_OK);
+	assert_int_equal(c.calls, 0);
+	assert_int_equal(skipped, 1);
+
+	after = unit_read_file(outside, NULL);
+	assert_string_equal(after, text);
+	assert_int_equal(lstat(path, &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
+	free(after);
+	free(text);
+	free(path);
+	free(outside);
+}
+
+static void test_refuse_symlinked_owner_dir(void **state)
+{
+	struct fixture *f = *state;
+	char *owner_dir = unit_path("%s/%s", f->store, SVM);
+	char *elsewhere = unit_path("%s/elsewhere", f->dir);
+	char *moved = unit_path("%s/elsewhere/bob.ini", f->dir);
+	char *before, *after;
+	struct list_ctx c;
+
+	put_profile(f, SVM, "bob", "real");
+	assert_int_equal(rename(owner_dir, elsewhere), 0);
+	assert_int_equal(symlink(elsewhere, owner_dir), 0);
+	before = unit_read_file(moved, NULL);
+
+	expect_refused(f, SVM, "bob", TP_EPERM);
+	assert_int_equal(tp_store_delete(f->s, SVM, "bob"), TP_EPERM);
+	memset(&c, 0, sizeof(c));
+	assert_int_not_equal(tp_store_list(f->s, SVM, collect, &c, NULL), TP_OK);
+	assert_int_equal(c.calls, 0);
+	/* listing everything never reports a record through the link */
+	put_profile(f, OWNER, "alice", "a");
+	memset(&c, 0, sizeof(c));
+	(void)tp_store_list(f->s, NULL, collect, &c, NULL);
+	assert_not_contains(c.names, "1111/");
+
+	after = unit_read_file(moved, NULL);
+	assert_non_null(after);
+	assert_string_equal(before, after);
+	free(before);
+	free(after);
+	free(owner_dir);
+	free(elsewhere);
+	free(moved);
+}
+
+static void test_refuse_modes(void **state)
+{
+	struct fixture *f = *state;
+	char *path = profile_path(f, OWNER, "alice");
+	char *dir = unit_path("%s/%s", f->store, OWNER);
+	static const mode_t bad[] = { 0644, 0640, 0604, 0400, 0700, 0660, 04600 };
+	struct tp_profile q;
+
+	put_profile(f, OWNER, "alice", "x");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(chmod(path, bad[i]), 0);
+		expect_refused(f, OWNER, "alice", TP_EPERM);
+	}
+	assert_int_equal(chmod(path, 0600), 0);
+	assert_int_equal(tp_store_get(f->s, OWNER, "alice", &q), TP_OK);
+
+	/* the owner folder must be 0700 */
+	assert_int_equal(chmod(dir, 0755), 0);
+	expect_refused(f, OWNER, "alice", TP_EPERM);
+	assert_int_equal(chmod(dir, 0700), 0);
+	assert_int_equal(tp_store_get(f->s, OWNER, "alice", &q), TP_OK);
+	tp_profile_wipe(&q);
+	free(path);
+	free(dir);
+}
+
+static void test_refuse_hard_link(void **state)
+{
+	struct fixture *f = *state;
+	char *path = profile_path(f, OWNER, "alice");
+	char *alias = unit_path("%s/alias", f->dir);
+	struct tp_profile q;
+
+	put_profile(f, OWNER, "alice", "x");
+	assert_int_equal(link(path, alias), 0);
+	expect_refused(f, OWNER, "alice", TP_EPERM);
+	assert_int_equal(unlink(alias), 0);
+	assert_int_equal(tp_store_get(f->s, OWNER, "alice", &q), TP_OK);
+	tp_profile_wipe(&q);
+	free(path);
+	free(alias);
+}
+
+/* Replace the first occurrence of `from` in text by `to`. */
+static char *edited(const char *text, const char *from, const char *to)
+{
+	const char *at = strstr(text, from);
+
+	assert_non_null(at);
+	return unit_path("%.*s%s%s", (int)(at - text), text, to, at + strlen(from));
+}
+
+static void test_refuse_corrupt(void **state)
+{
+	struct fixture *f = *state;
+	char *path = profile_path(f, OWNER, "alice");
+	char *valid, *cases[12];
+	size_t len = 0, n = 0;
+	unsigned failures = 0;
+
+	put_profile(f, OWNER, "alice", "x");
+	valid = unit_read_file(path, &len);
+	cases[n++] = unit_path("%s", "");
+	cases[n++] = unit_path("%.*s", (int)(len / 2), valid);             /* truncated */
+	cases[n++] = unit_path("%.*s", (int)(strrchr(valid, '\n') -        /* last line cut */
+					     valid) - 3, valid);
+	cases[n++] = unit_path("%s", "hello world\n");
+	cases[n++] = unit_path("%s", "\x7f" "ELF\x02\x01\x01\xff\xfe garbage");
+	cases[n++] = edited(valid, "[profile]\n", "[profile]\nenabled = true\n");
+	cases[n++] = unit_path("%scode1 = spent\n", valid);                /* dup in [emergency] */
+	cases[n++] = edited(valid, "[profile]\n", "[profile]\ncolour = red\n");
+	cases[n++] = edited(valid, "digits = 6", "digits = 9");
+	cases[n++] = edited(valid, "[emergency]", "[other]");
+	{
+		/* over-large: the valid text padded with comments past 8192 bytes */
+		char *big = malloc(TP_PROFILE_FILE_MAX + 200);
+		assert_non_null(big);
+		strcpy(big, valid);
+		while (strlen(big) <= TP_PROFILE_FILE_MAX)
+			strcat(big, "# padding padding padding padding padding\n");
+		cases[n++] = big;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct tp_profile q;
+		struct update_ctx c;
+		enum tp_status st1, st2;
+
+		unit_write_file(path, cases[i], 0600);
+		st1 = tp_store_get(f->s, OWNER, "alice", &q);
+		memset(&c, 0, sizeof(c));
+		c.action = TP_UPDATE_WRITE;
+		st2 = tp_store_update(f->s, OWNER, "alice", record_update, &c);
+		if (st1 != TP_ECORRUPT || st2 != TP_ECORRUPT || c.calls != 0) {
+			print_error("corrupt case %zu: get %s, update %s, %u calls\n", i,
+				    tp_status_str(st1), tp_status_str(st2), c.calls);
+			failures++;
+		}
+		free(cases[i]);
+	}
+	/* the valid text again: accepted, so the cases above failed for cause */
+	unit_write_file(path, valid, 0600);
+	struct tp_profile q;
+	assert_int_equal(tp_store_get(f->s, OWNER, "alice", &q), TP_OK);
+	tp_profile_wipe(&q);
+	free(valid);
+	free(path);
+	assert_int_equal(failures, 0);
+}
+
+/* A file copied under another name or owner is not that profile. */
+static void test_refuse_misplaced(void **state)
+{
+	struct fixture *f = *state;
+	char *alice = profile_path(f, OWNER, "alice");
+	char *bob = profile_path(f, OWNER, "bob");
+	char *svm_alice = profile_path(f, SVM, "alice");
+	char *text;
+
+	put_profile(f, OWNER, "alice", "x");
+	put_profile(f, SVM, "carol", "creates the svm folder");
+	text = unit_read_file(alice, NULL);
+	unit_write_file(bob, text, 0600);
+	unit_write_file(svm_alice, text, 0600);
+	expect_refused(f, OWNER, "bob", TP_ECORRUPT);
+	expect_refused(f, SVM, "alice", TP_ECORRUPT);
+	free(text);
+	free(alice);
+	free(bob);
+	free(svm_alice);
+}
+
+static void test_refuse_bad_names(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const accounts[] = {
+		"../x", "a/b", "", ".x", "-x", "..", "x/../../y", "a\nb",
+	};
+	static const char *const owners[] = {
+		"../store", "02C9E252-41BE-11E9-81D5-00A0986138F7", "", "..",
+		"02c9e252-41be-11e9-81d5-00a0986138f7/..",
+	};
+	struct tp_profile p;
+	DIR *d;
+	struct dirent *e;
+	unsigned entries = 0;
+
+	for (size_t i = 0; i < sizeof(accounts) / sizeof(accounts[0]); i++) {
+		expect_refused(f, OWNER, accounts[i], TP_EINVAL);
+		assert_int_equal(tp_store_delete(f->s, OWNER, accounts[i]), TP_EINVAL);
+	}
+	for (size_t i = 0; i < sizeof(owners) / sizeof(owners[0]); i++) {
+		expect_refused(f, owners[i], "alice", TP_EINVAL);
+		assert_int_equal(tp_store_delete(f->s, owners[i], "alice"), TP_EINVAL);
+	}
+	/* put checks the record's own key */
+	make_profile(&p, OWNER, "alice", "x");
+	strcpy(p.account, "../x");
+	assert_int_equal(tp_store_put(f->s, &p), TP_EINVAL);
+	tp_profile_wipe(&p);
+	/* nothing was created anywhere */
+	char *x = unit_path("%s/x", f->dir);
+	assert_false(unit_exists(x));
+	free(x);
+	d = opendir(f->store);
+	assert_non_null(d);
+	while ((e = readdir(d)) != NULL)
+		entries += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+	closedir(d);
+	assert_int_equal(entries, 0);
+}
+
+/* A record that cannot be serialised is not written, and the old one stays. */
+static void test_put_invalid_record(void **state)
+{
+	struct fixture *f = *state;
+	struct tp_profile p, q;
+
+	put_profile(f, OWNER, "alice", "kept");
+	make_profile(&p, OWNER, "alice", "");
+	strcpy(p.comment, "bad\ncomment");
+	assert_int_equal(tp_store_put(f->s, &p), TP_EINVAL);
+	assert_int_equal(tp_store_get(f->s, OWNER, "alice", &q), TP_OK);
+	assert_string_equal(q.comment, "kept");
+	tp_profile_wipe(&p);
+	tp_profile_wipe(&q);
+}
+
+static void test_store_open_refuses(void **state)
+{
+	struct fixture *f = *state;
+	struct tp_store *s = NULL;
+	char *err = NULL, *saved = f->cfg->store_path;
+	char *link = unit_path("%s/storelink", f->dir);
+	char *missing = unit_path("%s/missing", f->dir);
+
+	assert_int_equal(chmod(f->store, 0770), 0);
+	assert_int_equal(tp_store_open(f->cfg, &s, &err), TP_EPERM);
+	assert_null(s);
+	assert_contains(err, f->store);
+	free(err);
+	assert_int_equal(chmod(f->store, 0757), 0);
+	assert_int_equal(tp_store_open(f->cfg, &s, &err), TP_EPERM);
+	free(err);
+	assert_int_equal(chmod(f->store, 0755), 0);
+	assert_int_equal(tp_store_open(f->cfg, &s, &err), TP_OK);
+	tp_store_close(s);
+
+	assert_int_equal(symlink(f->store, link), 0);
+	f->cfg->store_path = link;
+	assert_int_equal(tp_store_open(f->cfg, &s, &err), TP_EPERM);
+	assert_contains(err, link);
+	free(err);
+	f->cfg->store_path = missing;
+	assert_int_equal(tp_store_open(f->cfg, &s, &err), TP_ENOENT);
+	assert_contains(err, missing);
+	free(err);
+	f->cfg->store_path = saved;
+	free(link);
+	free(missing);
+}
+
+/* Lock exclusion: a child holds the account's lock (its callback signals
+ * through a pipe, then sleeps); the parent's update must wait for it and
+ * then see the child's write, because the record is re-read under the
+ * lock. */
+#define CHILD_HOLD_MS 300
+
+struct child_ctx { int signal_fd; };
+
+static enum tp_update_action child_slow_write(struct tp_profile *p, bool exists,
+					      void *arg, enum tp_status *fail)
+{
+	struct child_ctx *c = arg;
+	struct timespec hold = { 0, CHILD_HOLD_MS * 1000000L };
+	char b = exists ? 'L' : 'N';
+
+	(void)fail;
+	if (write(c->signal_fd, &b, 1) != 1)
+		_exit(3);
+	while (nanosleep(&hold, &hold) != 0 && errno == EINTR)
+		;
+	strcpy(p->comment, "written by child");
+	return TP_UPDATE_WRITE;
+}
+
+struct parent_ctx {
+	char comment[TP_COMMENT_MAX + 1];
+	struct timespec at;
+};
+
+static enum tp_update_action parent_look(struct tp_profile *p, bool exists,
+					 void *arg, enum tp_status *fail)
+{
+	struct parent_ctx *c = arg;
+
+	(void)exists;
+	(void)fail;
+	clock_gettime(CLOCK_MONOTONIC, &c->at);
+	strcpy(c->comment, p->comment);
+	return TP_UPDATE_KEEP;
+}
+
+static long ms_between(const struct timespec *a, const struct timespec *b)
+{
+	return (b->tv_sec - a->tv_sec) * 1000L + (b->tv_nsec - a->tv_nsec) / 1000000L;
+}
+
+static void test_lock_exclusion(void **state)
+{
+	struct fixture *f = *state;
+	struct parent_ctx pc;
+	struct tp_profile q;
+	struct timespec t0;
+	int fds[2], status = 0;
+	char b = 0;
+	pid_t pid;
+
+	put_profile(f, OWNER, "alice", "before");
+	assert_int_equal(pipe(fds), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct child_ctx cc = { fds[1] };
+		close(fds[0]);
+		_exit(tp_store_update(f->s, OWNER, "alice", child_slow_write, &cc) == TP_OK
+		      ? 0 : 1);
+	}
+	close(fds[1]);
+	assert_int_equal(read(fds[0], &b, 1), 1);     /* the child holds the lock */
+	close(fds[0]);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(b, 'L');
+
+	/* an unlocked read still sees the old version, never a mix */
+	assert_int_equal(tp_store_get(f->s, OWNER, "alice", &q), TP_OK);
+	assert_string_equal(q.comment, "before");
+	tp_profile_wipe(&q);
+
+	memset(&pc, 0, sizeof(pc));
+	assert_int_equal(tp_store_update(f->s, OWNER, "alice", parent_look, &pc), TP_OK);
+	assert_string_equal(pc.comment, "written by child");
+	long waited = ms_between(&t0, &pc.at);
+	if (waited < CHILD_HOLD_MS - 100)
+		fail_msg("parent's update ran after %ld ms, before the child released "
+			 "the lock", waited);
+
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(tp_store_get(f->s, OWNER, "alice", &q), TP_OK);
+	assert_string_equal(q.comment, "written by child");
+	tp_profile_wipe(&q);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_put_get_round_trip),
+		T(test_file_properties),
+		T(test_update_semantics),
+		T(test_delete),
+		T(test_list),
+		T(test_stale_tmp_removed),
+		T(test_refuse_symlinked_profile),
+		T(test_refuse_symlinked_owner_dir),
+		T(test_refuse_modes),
+		T(test_refuse_hard_link),
+		T(test_refuse_corrupt),
+		T(test_refuse_misplaced),
+		T(test_refuse_bad_names),
+		T(test_put_invalid_record),
+		T(test_store_open_refuses),
+		T(test_lock_exclusion),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
