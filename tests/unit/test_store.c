@@ -598,7 +598,7 @@ static void test_refuse_corrupt(void **state)
 	unsigned failures = 0;
 
 	put_profile(f, OWNER, "alice", "x");
-	valid = unit_read_file(path, &len);
+	valid = unit_slurp(path, &len);
 	cases[n++] = unit_path("%s", "");
 	cases[n++] = unit_path("%.*s", (int)(len / 2), valid);             /* truncated */
 	cases[n++] = unit_path("%.*s", (int)(strrchr(valid, '\n') -        /* last line cut */

@@ -121,6 +121,19 @@ static inline char *unit_read_file(const char *path, size_t *len)
 	return buf;
 }
 
+/* The same for a file that must exist: the test fails otherwise. */
+__attribute__((returns_nonnull))
+static inline char *unit_slurp(const char *path, size_t *len)
+{
+	char *s = unit_read_file(path, len);
+
+	if (s == NULL) {
+		fail_msg("cannot read %s: %s", path, strerror(errno));
+		abort();            /* not reached: fail_msg leaves the test */
+	}
+	return s;
+}
+
 static inline bool unit_exists(const char *path)
 {
 	struct stat st;
