@@ -385,6 +385,35 @@ static void test_owner_lookup(void **state)
 	tp_config_free(cfg);
 }
 
+/* The shipped example documents every setting with its default: it must
+ * load, and the values it shows must be the built-in defaults. */
+static void test_example_matches_defaults(void **state)
+{
+	struct fixture *f = *state;
+	struct tp_config *ex, *def;
+	size_t len = 0;
+	char *text = unit_read_file("conf/totp_profile.conf", &len);
+
+	if (text == NULL)
+		skip();              /* not run from the top of the source tree */
+	ex = load_ok(f->conf, text);
+	free(text);
+	def = load_ok(f->conf, CLUSTER_OK);
+	assert_string_equal(ex->store_path, def->store_path);
+	assert_int_equal(ex->totp.alg, def->totp.alg);
+	assert_int_equal(ex->totp.digits, def->totp.digits);
+	assert_int_equal(ex->totp.period, def->totp.period);
+	assert_int_equal(ex->window, def->window);
+	assert_int_equal(ex->emergency_codes, def->emergency_codes);
+	assert_int_equal(ex->emergency_warn, def->emergency_warn);
+	assert_int_equal(ex->max_failures, def->max_failures);
+	assert_int_equal(ex->lockout_seconds, def->lockout_seconds);
+	assert_int_equal(ex->reveal_lockout, def->reveal_lockout);
+	assert_int_equal(ex->disabled_action, def->disabled_action);
+	tp_config_free(ex);
+	tp_config_free(def);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -393,6 +422,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_file_checks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_owner_lookup, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_example_matches_defaults, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
