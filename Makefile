@@ -5,7 +5,8 @@
 #                      same under ASan+UBSan (SANITIZE_CHECK=0 to skip)
 #   make check-asan    only the sanitizer run
 #   make install       DESTDIR, PREFIX, PAMDIR, STORE_USER honoured
-#   make bench         benchmarks (see bench/README.md)
+#   make bench         benchmarks at 1k and 100k users (see bench/README.md)
+#   make bench-1m      the same at 1k and 1M users
 
 PREFIX     ?= /usr/local
 BINDIR     ?= $(PREFIX)/bin
@@ -54,7 +55,7 @@ UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TEST_HELPERS = $(BUILD)/tests/tp_mkprofile $(BUILD)/tests/syslog_capture.so
 
 .PHONY: all check check-unit check-integration check-asan install uninstall \
-        clean bench demo fuzz
+        clean bench bench-1m demo fuzz
 .SUFFIXES:
 
 all: $(LIBA) $(PAM_SO) $(TOTPCTL)
@@ -114,6 +115,26 @@ install: all
 uninstall:
 	rm -f $(DESTDIR)$(PAMDIR)/pam_totp_profile.so $(DESTDIR)$(BINDIR)/totpctl \
 	    $(DESTDIR)$(MANDIR)/man8/pam_totp_profile.8 $(DESTDIR)$(MANDIR)/man1/totpctl.1
+
+BENCH_BIN = $(BUILD)/bench/pam_bench $(BUILD)/bench/gen_profiles $(BUILD)/bench/floor \
+            $(BUILD)/bench/bench_preload.so
+
+$(BUILD)/bench/bench_preload.so: bench/bench_preload.c bench/bench_common.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -shared -o $@ $< -ldl
+
+$(BUILD)/bench/%: bench/%.c bench/bench_common.h $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -pie $(LDFLAGS) -o $@ $< $(LIBA) -lpam -ldl $(CORE_LIBS)
+
+# needs root: installs the peer modules if missing, then writes stores
+bench: all $(BENCH_BIN)
+	scripts/install-deps.sh --bench
+	BUILD=$(BUILD) bench/run.sh 1000 100000
+
+bench-1m: all $(BENCH_BIN)
+	scripts/install-deps.sh --bench
+	BUILD=$(BUILD) bench/run.sh 1000 1000000
 
 demo: all $(TEST_HELPERS)
 	BUILD=$(BUILD) scripts/demo.sh

@@ -1,0 +1,96 @@
+/* The floor under an accepted login: the bare durable write the store does
+ * per login (temp file, write, fsync, rename, fsync the folder — the same
+ * steps as store_files.c write_at, without locking, parsing or checks) and
+ * the HMACs of one verification window (tp_totp_verify, window ±1).
+ *
+ *   floor DIR BYTES [ITERS]
+ *
+ * DIR should be the owner folder of the store being measured, so the
+ * folder's size is part of the floor. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "totp.h"
+#include "bench_common.h"
+
+static double now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void die(const char *what)
+{
+	perror(what);
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	unsigned iters, hmac_iters = 20000;
+	size_t bytes;
+	char *buf;
+	double *lat, *hl, t;
+	int dirfd;
+	unsigned char key[BENCH_SECRET_LEN];
+	struct tp_totp_params p = { TP_SHA1, 6, 30 };
+
+	if (argc < 3) {
+		fprintf(stderr, "usage: floor DIR BYTES [ITERS]\n");
+		return 2;
+	}
+	bytes = strtoul(argv[2], NULL, 10);
+	iters = argc > 3 ? (unsigned)strtoul(argv[3], NULL, 10) : 500;
+	buf = malloc(bytes + 1);
+	lat = malloc(iters * sizeof(*lat));
+	hl = malloc(hmac_iters * sizeof(*hl));
+	if (buf == NULL || lat == NULL || hl == NULL || iters == 0)
+		die("malloc");
+	memset(buf, 'x', bytes);
+	dirfd = open(argv[1], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		die(argv[1]);
+	for (unsigned i = 0; i < iters; i++) {
+		int fd;
+		t = now_us();
+		fd = openat(dirfd, ".floor.tmp", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd < 0)
+			die("create");
+		if (write(fd, buf, bytes) != (ssize_t)bytes || fsync(fd) != 0 || close(fd) != 0)
+			die("write");
+		if (renameat(dirfd, ".floor.tmp", dirfd, ".floor.ini") != 0 || fsync(dirfd) != 0)
+			die("rename");
+		lat[i] = now_us() - t;
+	}
+	(void)unlinkat(dirfd, ".floor.ini", 0);
+	bench_secret(0, key);
+	for (unsigned i = 0; i < hmac_iters; i++) {
+		int64_t step;
+		t = now_us();
+		/* a wrong code: all three HMACs computed, no early exit anyway */
+		(void)tp_totp_verify(key, sizeof(key), &p, 1700000000 + (int64_t)i * 30, 1,
+				     "000000", -1, &step);
+		hl[i] = now_us() - t;
+	}
+	qsort(lat, iters, sizeof(*lat), cmp_double);
+	qsort(hl, hmac_iters, sizeof(*hl), cmp_double);
+	printf("FLOOR bytes=%zu write_p50_us=%.1f write_p99_us=%.1f hmac_window_p50_us=%.2f "
+	       "floor_p50_us=%.1f\n", bytes, lat[iters / 2], lat[iters * 99 / 100],
+	       hl[hmac_iters / 2], lat[iters / 2] + hl[hmac_iters / 2]);
+	free(buf);
+	free(lat);
+	free(hl);
+	close(dirfd);
+	return 0;
+}

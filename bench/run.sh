@@ -1,0 +1,123 @@
+#!/bin/bash
+# Side-by-side benchmark: pam_totp_profile vs pam_google_authenticator vs
+# pam_oath, at each scale given (number of enrolled users), REPS times.
+#
+#   bench/run.sh [SCALE...]          default: 1000 100000
+#
+# Environment: BUILD (build), BENCH_DIR (/var/tmp/tp-bench: needs a few GB
+# at 1M), REPS (3), KEEP=1 to keep the generated stores.  Raw RESULT and
+# FLOOR lines go to $BENCH_DIR/results.txt; the table is printed by
+# bench/report.py from them.  See bench/README.md for the method.
+set -eu
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BUILD:-build}
+case "$BUILD" in /*) ;; *) BUILD="$TOP/$BUILD" ;; esac
+BENCH_DIR=${BENCH_DIR:-/var/tmp/tp-bench}
+REPS=${REPS:-3}
+SCALES=${*:-1000 100000}
+MULTIARCH=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
+PAM_WRAPPER_LIB=/usr/lib/$MULTIARCH/libpam_wrapper.so
+PRELOAD=$BUILD/bench/bench_preload.so
+PAM_BENCH=$BUILD/bench/pam_bench
+OURS=$BUILD/pam_totp_profile.so
+OWNER=11111111-2222-4333-8444-555555555555
+
+module_path() {
+	local p
+	p=$(dpkg -L "$1" 2>/dev/null | grep "/security/$2\$" | head -n 1)
+	[ -n "$p" ] || { echo "run.sh: $2 not found (package $1); run scripts/install-deps.sh --bench as root" >&2; exit 1; }
+	echo "$p"
+}
+GA=$(module_path libpam-google-authenticator pam_google_authenticator.so)
+OATH=$(module_path libpam-oath pam_oath.so)
+command -v pamtester >/dev/null || { echo "run.sh: pamtester missing" >&2; exit 1; }
+
+mkdir -p "$BENCH_DIR"
+chmod 0755 "$BENCH_DIR"
+RESULTS=$BENCH_DIR/results.txt
+: > "$RESULTS"
+: > "$BENCH_DIR/errors.txt"
+{
+	echo "MACHINE nproc=$(nproc) cpu=\"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')\"" \
+	     "fs=\"$(df -T "$BENCH_DIR" | awk 'NR==2 {print $2" on "$1}')\"" \
+	     "kernel=$(uname -r) date=$(date -u +%Y-%m-%dT%H:%MZ)"
+} >> "$RESULTS"
+
+# The fake clock: every harness run starts a day after the previous one,
+# so no run sees a step, rate limit or lockout left by an earlier run.
+CLOCK=$(( $(date +%s) / 86400 * 86400 + 86400 ))
+next_clock() { CLOCK=$((CLOCK + 86400)); }
+
+WRAPPERS="$PAM_WRAPPER_LIB $PRELOAD"
+export PAM_WRAPPER=1
+# pam_wrapper's own folder, away from other pam_wrapper users' /tmp/pam.X
+export PAM_WRAPPER_RUNTIME_DIR=$BENCH_DIR/pam_wrapper
+mkdir -p "$PAM_WRAPPER_RUNTIME_DIR"
+
+# bench_one MODULE_NAME MODULE_PATH N KIND MODE ITERS BUDGET SEED [SLOT]
+bench_one() {
+	local name=$1 path=$2 n=$3 kind=$4 mode=$5 iters=$6 budget=$7 seed=$8 slot=${9:-0}
+	local extra=(--module "$path") env=(env LD_PRELOAD="$WRAPPERS")
+	# whole-process: the harness itself runs without the wrappers, so only
+	# pamtester creates pam_wrapper state
+	[ "$mode" = process ] && extra=(--exec pamtester --out "$W/pamtester.out") &&
+		env=(env BENCH_EXEC_PRELOAD="$WRAPPERS")
+	[ "$iters" -gt "$n" ] && iters=$n
+	next_clock
+	nice -n 10 "${env[@]}" "$PAM_BENCH" --users "$n" --kind "$kind" --iters "$iters" --budget "$budget" \
+		--time "$CLOCK" --seed "$seed" --slot "$slot" "${extra[@]}" \
+		--label "module=$name scale=$n seed=$seed" "$name" 2>>"$BENCH_DIR/errors.txt" \
+		| tee -a "$RESULTS" | sed 's/^RESULT /  /'
+}
+
+for n in $SCALES; do
+	W=$BENCH_DIR/$n
+	rm -rf "$W"
+	mkdir -p "$W/pam.d"
+	chmod 0755 "$W"
+	echo "== $n users: generating stores"
+	start=$(date +%s%N)
+	nice -n 10 "$BUILD/bench/gen_profiles" "$n" --ours "$W/store" "$OWNER" \
+		--ga "$W/ga" --oath "$W/oath.users"
+	chmod 0755 "$W/store"
+	echo "   done in $(( ($(date +%s%N) - start) / 1000000 )) ms"
+	cat > "$W/tp.conf" <<CONF
+store = { path = "$W/store"; };
+issuer = "bench";
+cluster = { name = "cluster1"; uuid = "$OWNER"; };
+CONF
+	chmod 0644 "$W/tp.conf"
+	# each module with its defaults, plus what it needs to find its state
+	# in one root-owned folder (ours: the store; google: secret= and
+	# user=root, the documented way to keep the files out of $HOME)
+	echo "auth required $OURS config=$W/tp.conf" > "$W/pam.d/ours"
+	echo "auth required $GA secret=$W/ga/\${USER} user=root" > "$W/pam.d/google"
+	echo "auth required $OATH usersfile=$W/oath.users window=1" > "$W/pam.d/oath"
+	: > "$W/pam.d/other"
+	export PAM_WRAPPER_SERVICE_DIR=$W/pam.d
+
+	bytes=$(stat -c %s "$W/store/$OWNER/u0000000.ini")
+	for rep in $(seq 1 "$REPS"); do
+		echo "== $n users: floor, run $rep of $REPS"
+		nice -n 10 "$BUILD/bench/floor" "$W/store/$OWNER" "$bytes" 300 \
+			| sed "s/^FLOOR /FLOOR scale=$n /" | tee -a "$RESULTS" | sed 's/^FLOOR /  /'
+		for m in ours:$OURS google:$GA oath:$OATH; do
+			name=${m%%:*} path=${m#*:}
+			seed=$((rep * 10))
+			echo "== $n users: $name, run $rep of $REPS"
+			bench_one "$name" "$path" "$n" accept inproc 1000 4 "$seed"
+			bench_one "$name" "$path" "$n" reject inproc 1000 4 "$((seed + 1))"
+			[ "$name" != oath ] &&   # pam_oath has no emergency codes
+				bench_one "$name" "$path" "$n" emergency inproc 1000 4 "$((seed + 2))" "$((rep - 1))"
+			bench_one "$name" "$path" "$n" accept process 100 4 "$((seed + 3))"
+			bench_one "$name" "$path" "$n" reject process 100 4 "$((seed + 4))"
+		done
+	done
+	[ "${KEEP:-0}" = 1 ] || { echo "== $n users: removing the stores"; nice -n 10 rm -rf "$W"; }
+done
+if [ -s "$BENCH_DIR/errors.txt" ]; then
+	echo "== harness errors (see $BENCH_DIR/errors.txt):"
+	grep -v PWRAP "$BENCH_DIR/errors.txt" | sort | uniq -c | head -n 20
+fi
+echo
+python3 "$TOP/bench/report.py" "$RESULTS"
