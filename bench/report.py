@@ -49,7 +49,8 @@ def main():
     header = ["module", "users", "kind", "mode", "logins/s", "p50 us", "p99 us",
               "peak RSS KiB", "runs", "peer p50 / ours", "ours / floor", f"vs {fmt_scale(scales[0])}"]
     rows = []
-    for key in sorted(results, key=lambda k: (k[3] != "inproc", k[1], KINDS[k[2]], ORDER[k[0]])):
+    modes = {"inproc": 0, "process": 1, "process+libcrypto": 2}
+    for key in sorted(results, key=lambda k: (modes.get(k[3], 3), k[1], KINDS[k[2]], ORDER[k[0]])):
         mod, n, kind, mode = key
         v = results[key]
         ours = p50.get(("ours", n, kind, mode))
