@@ -5,7 +5,8 @@
  *
  *   --ours  pam_totp_profile: STORE/OWNER_UUID/uNNNNNNN.ini, 0600, built
  *           with the library (struct tp_profile + tp_profile_to_ini), with
- *           BENCH_EMERGENCY emergency codes each
+ *           BENCH_EMERGENCY emergency codes each, and the empty lock file
+ *           .uNNNNNNN.lock that enrolment (a locked store update) leaves
  *   --ga    pam_google_authenticator: DIR/uNNNNNNN, the file that
  *           `google-authenticator -t -d -r 3 -R 30 -w 3` writes (TOTP,
  *           disallow reuse, rate limit 3 per 30 s, window 3 = ±1 step,
@@ -94,6 +95,8 @@ static void gen_ours(unsigned n, const char *store, const char *owner)
 		snprintf(name, sizeof(name), "%s.ini", p.account);
 		write_file(dirfd, name, text, len, 0600);
 		free(text);
+		snprintf(name, sizeof(name), ".%s.lock", p.account);
+		write_file(dirfd, name, "", 0, 0600);
 	}
 	close(dirfd);
 }
