@@ -17,7 +17,8 @@ NSS_WRAPPER_LIB=/usr/lib/$MULTIARCH/libnss_wrapper.so
 ASAN_LIB=""
 if nm -D "$MODULE" 2>/dev/null | grep -q __asan_init; then
 	ASAN_LIB="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)"
-	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=1}
+	# libfaketime must load before the ASan runtime or the two deadlock
+	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=1:verify_asan_link_order=0}
 fi
 
 CLUSTER_UUID=11111111-2222-4333-8444-555555555555
@@ -124,15 +125,16 @@ pam_auth() {
 	local preload="$ASAN_LIB $SYSLOG_SHIM $PAM_WRAPPER_LIB $NSS_WRAPPER_LIB"
 	local -a extra=()
 	if [ -n "${AT:-}" ]; then
-		preload="$preload $FAKETIME_LIB"
+		preload="$FAKETIME_LIB $preload"
 		# no leading "@": the clock stands still at that time
 		extra+=("FAKETIME=$(date -u -d "@$AT" '+%Y-%m-%d %H:%M:%S')" FAKETIME_NO_CACHE=1 TZ=UTC)
 	fi
 	# shellcheck disable=SC2206
 	[ -n "${PAM_ENV:-}" ] && extra+=($PAM_ENV)
-	printf '%s\n' "$@" | env LD_PRELOAD="$preload" \
+	# timeout stays outside env: the watchdog itself must not be preloaded
+	printf '%s\n' "$@" | timeout 30 env LD_PRELOAD="$preload" \
 		PAM_WRAPPER=1 PAM_WRAPPER_USE_SYSLOG=1 PAM_WRAPPER_SERVICE_DIR="$T/pam.d" \
-		"${extra[@]}" timeout 20 pamtester -v "$svc" "$user" "${PAM_OP:-authenticate}" \
+		"${extra[@]}" pamtester -v "$svc" "$user" "${PAM_OP:-authenticate}" \
 		> "$T/pam.out" 2>&1
 }
 # code_at UNIX_TIME [SECRET [OATHTOOL_ARGS]]: the code at a given time
