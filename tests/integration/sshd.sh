@@ -105,4 +105,3 @@ ssh_login "$(code 1)"
 check "without the first factor (public key) the code alone does not log in" \
 	fails grep -q "LOGIN-OK" "$T/ssh.out"
 check "sshd is still running after all of this" kill -0 "$SSHD_PID"
-[ -n "${KEEP:-}" ] && cp "$T/sshd.log" /tmp/sshd.log
