@@ -20,6 +20,7 @@ const char *tp_login_outcome_name(enum tp_login_outcome o)
 	case TP_LOGIN_TOTP:      return "accepted TOTP code";
 	case TP_LOGIN_EMERGENCY: return "accepted emergency code";
 	case TP_LOGIN_REPLAY:    return "refused: replayed TOTP code";
+	case TP_LOGIN_SPENT:     return "refused: emergency code already used";
 	case TP_LOGIN_WRONG:     return "refused: wrong code";
 	case TP_LOGIN_LOCKED:    return "refused: profile locked after repeated failures";
 	case TP_LOGIN_ERROR:     return "refused: internal error";
@@ -63,13 +64,13 @@ enum tp_login_outcome tp_login_attempt(struct tp_profile *p,
 		*changed = true;
 		return TP_LOGIN_TOTP;
 	}
+	enum tp_status em = TP_EINVAL;
 	if (st != TP_EEXIST) {
-		enum tp_status em = tp_profile_match_emergency(p, code, &slot);
+		em = tp_profile_match_emergency(p, code, &slot);
 		if (em == TP_ECRYPTO)
 			return TP_LOGIN_ERROR;
 		if (em == TP_OK) {
 			p->ec_spent[slot] = true;
-			memset(p->ec_hash[slot], 0, TP_HASH_LEN);
 			p->failures = 0;
 			*changed = true;
 			return TP_LOGIN_EMERGENCY;
@@ -77,5 +78,7 @@ enum tp_login_outcome tp_login_attempt(struct tp_profile *p,
 	}
 	count_failure(p, policy, now);
 	*changed = true;
-	return st == TP_EEXIST ? TP_LOGIN_REPLAY : TP_LOGIN_WRONG;
+	if (st == TP_EEXIST)
+		return TP_LOGIN_REPLAY;
+	return em == TP_EEXIST ? TP_LOGIN_SPENT : TP_LOGIN_WRONG;
 }

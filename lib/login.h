@@ -13,6 +13,7 @@ enum tp_login_outcome {
 	TP_LOGIN_TOTP = 0,     /* accepted: TOTP code, its step recorded */
 	TP_LOGIN_EMERGENCY,    /* accepted: emergency code, now spent */
 	TP_LOGIN_REPLAY,       /* refused: TOTP step already used */
+	TP_LOGIN_SPENT,        /* refused: emergency code already used */
 	TP_LOGIN_WRONG,        /* refused: no match (or not a code at all) */
 	TP_LOGIN_LOCKED,       /* refused: too many failures, lock running */
 	TP_LOGIN_ERROR         /* refused: crypto failure */

@@ -18,6 +18,7 @@
 
 #define FORMAT_VERSION 1
 #define PROFILE_KEYS 15     /* keys of [profile] in format 1 */
+#define SPENT_PREFIX "spent:"
 
 void tp_profile_wipe(struct tp_profile *p)
 {
@@ -149,7 +150,7 @@ enum tp_status tp_profile_match_emergency(const struct tp_profile *p,
 					  const char *code, unsigned *slot)
 {
 	unsigned char h[TP_HASH_LEN];
-	bool found = false;
+	bool found = false, spent = false;
 	enum tp_status st;
 
 	if (code == NULL || strnlen(code, TP_EMERGENCY_DIGITS + 1) != TP_EMERGENCY_DIGITS)
@@ -166,10 +167,14 @@ enum tp_status tp_profile_match_emergency(const struct tp_profile *p,
 		if (eq && !p->ec_spent[i] && !found) {
 			*slot = i;
 			found = true;
+		} else if (eq && p->ec_spent[i]) {
+			spent = true;
 		}
 	}
 	tp_wipe(h, sizeof(h));
-	return found ? TP_OK : TP_EINVAL;
+	if (found)
+		return TP_OK;
+	return spent ? TP_EEXIST : TP_EINVAL;
 }
 
 unsigned tp_profile_emergency_left(const struct tp_profile *p)
@@ -318,7 +323,8 @@ enum tp_status tp_profile_to_ini(const struct tp_profile *p, char **text,
 		p->last_step, p->failures, p->lock_until, salt, p->ec_count);
 	for (unsigned i = 0; i < p->ec_count; i++) {
 		to_hex(p->ec_hash[i], TP_HASH_LEN, hash);
-		put(&t, "code%u = %s\n", i + 1, p->ec_spent[i] ? "spent" : hash);
+		/* a spent code keeps its hash so a second use can be told apart */
+		put(&t, "code%u = %s%s\n", i + 1, p->ec_spent[i] ? SPENT_PREFIX : "", hash);
 	}
 	tp_wipe(secret, sizeof(secret));
 	if (t.overflow) {
@@ -439,12 +445,12 @@ static enum tp_status parse_dict(const dictionary *d, struct tp_profile *p)
 	for (unsigned i = 0; i < p->ec_count; i++) {
 		snprintf(key, sizeof(key), "emergency:code%u", i + 1);
 		v = iniparser_getstring(d, key, NULL);
-		if (v != NULL && strcmp(v, "spent") == 0) {
+		if (v != NULL && strncmp(v, SPENT_PREFIX, strlen(SPENT_PREFIX)) == 0) {
 			p->ec_spent[i] = true;
-			memset(p->ec_hash[i], 0, TP_HASH_LEN);
-		} else if (v == NULL || !from_hex(v, p->ec_hash[i], TP_HASH_LEN)) {
-			return TP_ECORRUPT;
+			v += strlen(SPENT_PREFIX);
 		}
+		if (v == NULL || !from_hex(v, p->ec_hash[i], TP_HASH_LEN))
+			return TP_ECORRUPT;
 	}
 	return TP_OK;
 }

@@ -53,7 +53,8 @@ enum tp_status tp_profile_fingerprint(const struct tp_profile *p,
 				      char out[TP_FINGERPRINT_HEX + 1]);
 
 /* Try `code` as an unspent emergency code; constant time over all codes.
- * On TP_OK the code's slot index is in *slot (not yet marked spent). */
+ * On TP_OK the code's slot index is in *slot (not yet marked spent);
+ * TP_EEXIST: it is one of the codes already spent; TP_EINVAL: no match. */
 enum tp_status tp_profile_match_emergency(const struct tp_profile *p,
 					  const char *code, unsigned *slot);
 

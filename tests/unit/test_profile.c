@@ -111,7 +111,8 @@ static void test_emergency_codes_single_use(void **state)
 		assert_int_equal(tp_profile_match_emergency(&p, codes[i], &slot), TP_OK);
 		p.ec_spent[slot] = true;
 		slot = 99;
-		assert_int_equal(tp_profile_match_emergency(&p, codes[i], &slot), TP_EINVAL);
+		/* spent: refused, and recognised as a reuse */
+		assert_int_equal(tp_profile_match_emergency(&p, codes[i], &slot), TP_EEXIST);
 		assert_int_equal(slot, 99);
 		assert_int_equal(tp_profile_emergency_left(&p), 4 - i);
 		/* the others still work */
@@ -178,7 +179,7 @@ static void test_emergency_duplicate_code(void **state)
 	assert_int_equal(tp_profile_match_emergency(&p, "01234567", &slot), TP_OK);
 	assert_int_equal(slot, 1);
 	p.ec_spent[1] = true;
-	assert_int_equal(tp_profile_match_emergency(&p, "01234567", &slot), TP_EINVAL);
+	assert_int_equal(tp_profile_match_emergency(&p, "01234567", &slot), TP_EEXIST);
 	/* no more than TP_EMERGENCY_MAX */
 	for (unsigned i = 2; i < TP_EMERGENCY_MAX; i++)
 		assert_int_equal(tp_profile_add_emergency(&p, "76543210"), TP_OK);
@@ -334,7 +335,7 @@ static void test_ini_round_trip(void **state)
 		unsigned slot = 99;
 		assert_int_equal(q.ec_spent[i], i == 2);
 		assert_int_equal(tp_profile_match_emergency(&q, codes[i], &slot),
-				 i == 2 ? TP_EINVAL : TP_OK);
+				 i == 2 ? TP_EEXIST : TP_OK);
 		if (i != 2)
 			assert_int_equal(slot, i);
 	}
