@@ -507,8 +507,13 @@ static enum tp_status files_list(struct tp_store *s, const char *owner,
 	if (owner != NULL)
 		return list_owner(fs, owner, fn, ctx, skipped, &stop);
 	st = read_names(fs->root_fd, false, &owners, &n);
-	for (size_t i = 0; st == TP_OK && i < n && !stop; i++)
-		st = list_owner(fs, owners[i], fn, ctx, skipped, &stop);
+	for (size_t i = 0; st == TP_OK && i < n && !stop; i++) {
+		/* one refused folder (symlink, wrong owner or mode) is skipped
+		 * and counted like an unreadable profile; it must not hide the
+		 * other owners' profiles from an admin */
+		if (list_owner(fs, owners[i], fn, ctx, skipped, &stop) != TP_OK)
+			(*skipped)++;
+	}
 	free_names(owners, n);
 	return st;
 }

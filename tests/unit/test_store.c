@@ -521,11 +521,15 @@ static void test_refuse_symlinked_owner_dir(void **state)
 	memset(&c, 0, sizeof(c));
 	assert_int_not_equal(tp_store_list(f->s, SVM, collect, &c, NULL), TP_OK);
 	assert_int_equal(c.calls, 0);
-	/* listing everything never reports a record through the link */
+	/* listing everything never reports a record through the link, and
+	 * the refused folder does not hide the other owners' profiles */
 	put_profile(f, OWNER, "alice", "a");
 	memset(&c, 0, sizeof(c));
-	(void)tp_store_list(f->s, NULL, collect, &c, NULL);
+	unsigned skipped = 0;
+	assert_int_equal(tp_store_list(f->s, NULL, collect, &c, &skipped), TP_OK);
 	assert_not_contains(c.names, "1111/");
+	assert_int_equal(c.calls, 1);
+	assert_int_equal(skipped, 1);
 
 	after = unit_read_file(moved, NULL);
 	assert_non_null(after);
