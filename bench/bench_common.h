@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #define BENCH_SECRET_LEN 20             /* 160-bit SHA-1 key, like the peers */
 #define BENCH_UID_BASE 200000u          /* fake users: uid = base + index */
@@ -54,6 +55,21 @@ static inline void bench_emergency(unsigned i, unsigned k, char out[9])
 {
 	snprintf(out, 9, "%08u",
 		 10000000u + (unsigned)(bench_mix(((uint64_t)i << 8) | (0x80u + k)) % 90000000u));
+}
+
+/* Monotonic time in microseconds, for latencies. */
+static inline double bench_now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+/* qsort comparator for latency samples. */
+static inline int bench_cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
 }
 
 #endif

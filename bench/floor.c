@@ -17,19 +17,6 @@
 #include "totp.h"
 #include "bench_common.h"
 
-static double now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
 static void die(const char *what)
 {
 	perror(what);
@@ -63,7 +50,7 @@ int main(int argc, char **argv)
 		die(argv[1]);
 	for (unsigned i = 0; i < iters; i++) {
 		int fd;
-		t = now_us();
+		t = bench_now_us();
 		fd = openat(dirfd, ".floor.tmp", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 		if (fd < 0)
 			die("create");
@@ -71,20 +58,20 @@ int main(int argc, char **argv)
 			die("write");
 		if (renameat(dirfd, ".floor.tmp", dirfd, ".floor.ini") != 0 || fsync(dirfd) != 0)
 			die("rename");
-		lat[i] = now_us() - t;
+		lat[i] = bench_now_us() - t;
 	}
 	(void)unlinkat(dirfd, ".floor.ini", 0);
 	bench_secret(0, key);
 	for (unsigned i = 0; i < hmac_iters; i++) {
 		int64_t step;
-		t = now_us();
+		t = bench_now_us();
 		/* a wrong code: all three HMACs computed, no early exit anyway */
 		(void)tp_totp_verify(key, sizeof(key), &p, 1700000000 + (int64_t)i * 30, 1,
 				     "000000", -1, &step);
-		hl[i] = now_us() - t;
+		hl[i] = bench_now_us() - t;
 	}
-	qsort(lat, iters, sizeof(*lat), cmp_double);
-	qsort(hl, hmac_iters, sizeof(*hl), cmp_double);
+	qsort(lat, iters, sizeof(*lat), bench_cmp_double);
+	qsort(hl, hmac_iters, sizeof(*hl), bench_cmp_double);
 	printf("FLOOR bytes=%zu write_p50_us=%.1f write_p99_us=%.1f hmac_window_p50_us=%.2f "
 	       "floor_p50_us=%.1f\n", bytes, lat[iters / 2], lat[iters * 99 / 100],
 	       hl[hmac_iters / 2], lat[iters / 2] + hl[hmac_iters / 2]);

@@ -71,19 +71,6 @@ static int conv(int n, const struct pam_message **msg, struct pam_response **res
 	return PAM_SUCCESS;
 }
 
-static double now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
 static void die(const char *what, const char *arg)
 {
 	fprintf(stderr, "pam_bench: %s%s%s\n", what, arg ? ": " : "", arg ? arg : "");
@@ -250,7 +237,7 @@ int main(int argc, char **argv)
 		unsigned x = perm[i]; perm[i] = perm[j]; perm[j] = x;
 	}
 
-	start = now_us();
+	start = bench_now_us();
 	for (unsigned j = 0; j < iters; j++) {
 		unsigned u = perm[j % users];
 		long long t = t0 + (long long)(j / users) * PERIOD;
@@ -269,18 +256,18 @@ int main(int argc, char **argv)
 		else
 			wrong_code(u, t, a.code);
 		if (exec != NULL) {
-			t1 = now_us();
+			t1 = bench_now_us();
 			rv = run_exec(exec, service, name, &a, t, out, &maxrss);
 		} else {
 			clock_set(t);
-			t1 = now_us();
+			t1 = bench_now_us();
 			rv = pam_start(service, name, &pc, &pamh);
 			if (rv == PAM_SUCCESS)
 				rv = pam_authenticate(pamh, 0);
 			if (pamh != NULL)
 				pam_end(pamh, rv);
 		}
-		lat[j] = now_us() - t1;
+		lat[j] = bench_now_us() - t1;
 		if (exec != NULL && rv != -1) {
 			int said = exec_verdict(out);     /* outside the timed part */
 			rv = said == rv ? rv : -1;
@@ -289,11 +276,11 @@ int main(int argc, char **argv)
 			errors++;
 		done++;
 		ok += rv == PAM_SUCCESS;
-		if (budget > 0 && j >= 19 && (now_us() - start) / 1e6 > budget)
+		if (budget > 0 && j >= 19 && (bench_now_us() - start) / 1e6 > budget)
 			break;
 	}
-	total = now_us() - start;
-	qsort(lat, done, sizeof(*lat), cmp_double);
+	total = bench_now_us() - start;
+	qsort(lat, done, sizeof(*lat), bench_cmp_double);
 	getrusage(RUSAGE_SELF, &self);
 	if (exec == NULL)
 		maxrss = self.ru_maxrss;
