@@ -52,7 +52,8 @@ CTL_OBJ  = $(patsubst totpctl/%.c,$(BUILD)/totpctl.obj/%.o,$(wildcard totpctl/*.
 
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
-TEST_HELPERS = $(BUILD)/tests/tp_mkprofile $(BUILD)/tests/syslog_capture.so
+TEST_HELPERS = $(BUILD)/tests/tp_mkprofile $(BUILD)/tests/syslog_capture.so \
+               $(BUILD)/tests/pam_show_authtok.so
 
 .PHONY: all check check-unit check-integration check-asan install uninstall \
         clean bench bench-1m demo fuzz
@@ -83,6 +84,10 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(LIBA) tests/unit/unit.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) -Wno-conversion -Wno-sign-conversion -pie $(LDFLAGS) \
 	    -o $@ $< $(LIBA) -lcmocka -ldl -ljansson $(CORE_LIBS)
+
+$(BUILD)/tests/pam_show_authtok.so: tests/helpers/pam_show_authtok.c
+	@mkdir -p $(dir $@)
+	$(CC) -shared -fPIC -O2 -o $@ $< -lpam
 
 $(BUILD)/tests/syslog_capture.so: tests/helpers/syslog_capture.c
 	@mkdir -p $(dir $@)

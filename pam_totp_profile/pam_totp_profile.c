@@ -77,6 +77,13 @@ static const char *split_forwarded(char *buf, unsigned digits)
 	return buf + n - digits;
 }
 
+/* forward_pass: what precedes the code is the password of the next module. */
+static void forward_password(pam_handle_t *pamh, char *answer, const char *code)
+{
+	answer[code - answer] = '\0';
+	(void)pam_set_item(pamh, PAM_AUTHTOK, answer);
+}
+
 struct login {
 	pam_handle_t *pamh;
 	const struct module_options *opt;
@@ -131,7 +138,7 @@ static int authenticate_code(struct login *l, bool known)
 	char *answer = NULL;
 	const char *code = NULL;
 	unsigned left = 0;
-	bool disabled = false, tried_first = false;
+	bool disabled = false;
 	int rv = PAM_AUTH_ERR;
 
 	if (opt->source == CODE_TRY_FIRST || opt->source == CODE_USE_FIRST) {
@@ -141,7 +148,6 @@ static int authenticate_code(struct login *l, bool known)
 			rv = try_code(l, item, &outcome, &left, &disabled);
 			if (rv != PAM_SUCCESS)
 				goto out;
-			tried_first = true;
 			rv = PAM_AUTH_ERR;
 		}
 		if (opt->source == CODE_USE_FIRST || accepted(outcome) || disabled ||
@@ -164,8 +170,13 @@ static int authenticate_code(struct login *l, bool known)
 		code = split_forwarded(answer, l->digits);
 	else
 		code = answer;
-	if (!known)
-		goto verdict;                 /* asked only so nobody learns who exists */
+	if (!known) {
+		/* asked only so nobody learns who exists; the next module gets
+		 * its password exactly as it would for a real account */
+		if (opt->source == CODE_FORWARD && code != NULL)
+			forward_password(l->pamh, answer, code);
+		goto verdict;
+	}
 	if (code == NULL)
 		code = "";
 	rv = try_code(l, code, &outcome, &left, &disabled);
@@ -180,14 +191,10 @@ static int authenticate_code(struct login *l, bool known)
 		if (accepted(outcome))
 			code = split_forwarded(answer, 8);
 	}
-	if (opt->source == CODE_FORWARD && code != NULL) {
-		/* hand the password part to the next module */
-		answer[code - answer] = '\0';
-		(void)pam_set_item(l->pamh, PAM_AUTHTOK, answer);
-	}
+	if (opt->source == CODE_FORWARD && code != NULL)
+		forward_password(l->pamh, answer, code);
 
 verdict:
-	(void)tried_first;
 	if (!known) {
 		pam_syslog(l->pamh, LOG_NOTICE, "user=%s owner=%s: refused: no such account in this owner",
 			   loggable(l->user), l->owner->name);
@@ -271,6 +278,14 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc,
 		goto out;
 	}
 	known = tp_owner_has_account(l.owner, user);
+	if (!known && opt.nullok) {
+		/* the same answer as for an account without a profile, so
+		 * nullok does not tell real accounts from made-up ones */
+		pam_syslog(pamh, LOG_NOTICE, "user=%s owner=%s: no such account in this owner (nullok)",
+			   loggable(user), l.owner->name);
+		rv = PAM_IGNORE;
+		goto out;
+	}
 	if (known) {
 		st = tp_store_get(l.store, l.owner->uuid, user, &p);
 		if (st == TP_ENOENT) {

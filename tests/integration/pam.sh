@@ -120,6 +120,12 @@ AT=$NOW pam_auth nullok alice 000000
 check "nullok still requires the code of a user with a profile" \
 	bash -c "grep -q 'Verification code' '$T/pam.out' && ! grep -q 'successfully' '$T/pam.out'"
 
+AT=$NOW pam_auth nullok mallory
+check "nullok: an unknown account gets the same answer as one without a profile" \
+	bash -c "! grep -q 'Verification code' '$T/pam.out' && grep -q 'successfully' '$T/pam.out'"
+AT=$NOW pam_auth nullok_only mallory
+check "nullok: ...and is still not authenticated by this module alone" test $? -ne 0
+
 AT=$NOW pam_auth svc mallory 123456
 check "unknown user: refused" test $? -ne 0
 check "unknown user: prompted like everyone else" prompted
@@ -194,6 +200,21 @@ AT=$((NOW + 30)) pam_auth fwd alice "hunter2000000"
 check "forward_pass: password+wrong code is refused" test $? -ne 0
 AT=$((NOW + 30)) pam_auth fwd alice "hunter255554444"
 check "forward_pass: password+emergency code is accepted" test $? -eq 0
+
+# forward_pass hands the password on, for real and unknown accounts alike
+# (a test module after ours logs the PAM_AUTHTOK it receives)
+pam_stack fwdnext "auth requisite $MODULE config=$TP_CONF forward_pass" \
+	"auth required $BUILD/tests/pam_show_authtok.so"
+pam_stack fwdnext_any "auth optional $MODULE config=$TP_CONF forward_pass" \
+	"auth required $BUILD/tests/pam_show_authtok.so"
+mkprofile alice
+AT=$NOW pam_auth fwdnext alice "hunter2$C0"
+check "forward_pass: the next module gets the password part as PAM_AUTHTOK" \
+	logged "next module sees PAM_AUTHTOK=\[hunter2\]"
+clear_log
+AT=$NOW pam_auth fwdnext_any mallory "hunter2123456"
+check "forward_pass: an unknown account's password is handed on the same way" \
+	logged "next module sees PAM_AUTHTOK=\[hunter2\]"
 
 PAM_OP=setcred pam_auth svc alice
 check "pam_sm_setcred returns success" test $? -eq 0
