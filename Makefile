@@ -18,6 +18,9 @@ PAMDIR     ?= $(shell pkg-config --variable=libdir pam 2>/dev/null || echo /lib)
 DESTDIR    ?=
 
 BUILD      ?= build
+# V=1 shows every command
+V          ?= 0
+Q           = $(if $(filter 1,$(V)),,@)
 CC         ?= cc
 SANITIZE   ?= 0
 
@@ -63,39 +66,48 @@ all: $(LIBA) $(PAM_SO) $(TOTPCTL)
 
 $(BUILD)/%.o: %.c $(wildcard lib/*.h) Makefile
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	@printf "  %-4s %s\n" "$(if $(filter %.o,$@),CC,LD)" "$@"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(LIBA): $(LIB_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	@printf "  %-4s %s\n" "$(if $(filter %.o,$@),CC,LD)" "$@"
+	$(Q)ar rcs $@ $^
 
 $(PAM_SO): $(PAM_OBJ) $(LIBA) pam_totp_profile/pam_totp_profile.map
-	$(CC) -shared $(CFLAGS) $(LDFLAGS) -Wl,--version-script=pam_totp_profile/pam_totp_profile.map \
+	@printf "  %-4s %s\n" "$(if $(filter %.o,$@),CC,LD)" "$@"
+	$(Q)$(CC) -shared $(CFLAGS) $(LDFLAGS) -Wl,--version-script=pam_totp_profile/pam_totp_profile.map \
 	    -o $@ $(PAM_OBJ) $(LIBA) -lpam $(CORE_LIBS)
 
 $(BUILD)/totpctl.obj/%.o: totpctl/%.c totpctl/totpctl.h $(wildcard lib/*.h) Makefile
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	@printf "  %-4s %s\n" "$(if $(filter %.o,$@),CC,LD)" "$@"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(TOTPCTL): $(CTL_OBJ) $(LIBA)
-	$(CC) $(CFLAGS) -pie $(LDFLAGS) -o $@ $(CTL_OBJ) $(LIBA) -ljansson -lqrencode $(CORE_LIBS)
+	@printf "  %-4s %s\n" "$(if $(filter %.o,$@),CC,LD)" "$@"
+	$(Q)$(CC) $(CFLAGS) -pie $(LDFLAGS) -o $@ $(CTL_OBJ) $(LIBA) -ljansson -lqrencode $(CORE_LIBS)
 
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(LIBA) tests/unit/unit.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) -Wno-conversion -Wno-sign-conversion -pie $(LDFLAGS) \
+	@printf "  %-4s %s\n" "$(if $(filter %.o,$@),CC,LD)" "$@"
+	$(Q)$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) -Wno-conversion -Wno-sign-conversion -pie $(LDFLAGS) \
 	    -o $@ $< $(LIBA) -lcmocka -ldl -ljansson $(CORE_LIBS)
 
 $(BUILD)/tests/pam_show_authtok.so: tests/helpers/pam_show_authtok.c
 	@mkdir -p $(dir $@)
-	$(CC) -shared -fPIC -O2 -o $@ $< -lpam
+	@printf "  %-4s %s\n" "$(if $(filter %.o,$@),CC,LD)" "$@"
+	$(Q)$(CC) -shared -fPIC -O2 -o $@ $< -lpam
 
 $(BUILD)/tests/syslog_capture.so: tests/helpers/syslog_capture.c
 	@mkdir -p $(dir $@)
-	$(CC) -shared -fPIC -O2 -o $@ $<
+	@printf "  %-4s %s\n" "$(if $(filter %.o,$@),CC,LD)" "$@"
+	$(Q)$(CC) -shared -fPIC -O2 -o $@ $<
 
 $(BUILD)/tests/%: tests/helpers/%.c $(LIBA)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -pie $(LDFLAGS) -o $@ $< $(LIBA) -lpam -ldl $(CORE_LIBS)
+	@printf "  %-4s %s\n" "$(if $(filter %.o,$@),CC,LD)" "$@"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -pie $(LDFLAGS) -o $@ $< $(LIBA) -lpam -ldl $(CORE_LIBS)
 
 check: all $(UNIT_BIN) $(TEST_HELPERS)
 	BUILD=$(BUILD) tests/run.sh
@@ -126,11 +138,13 @@ BENCH_BIN = $(BUILD)/bench/pam_bench $(BUILD)/bench/gen_profiles $(BUILD)/bench/
 
 $(BUILD)/bench/bench_preload.so: bench/bench_preload.c bench/bench_common.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -shared -o $@ $< -ldl
+	@printf "  %-4s %s\n" "$(if $(filter %.o,$@),CC,LD)" "$@"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -shared -o $@ $< -ldl
 
 $(BUILD)/bench/%: bench/%.c bench/bench_common.h $(LIBA)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -pie $(LDFLAGS) -o $@ $< $(LIBA) -lpam -ldl $(CORE_LIBS)
+	@printf "  %-4s %s\n" "$(if $(filter %.o,$@),CC,LD)" "$@"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -pie $(LDFLAGS) -o $@ $< $(LIBA) -lpam -ldl $(CORE_LIBS)
 
 # needs root: installs the peer modules if missing, then writes stores
 bench: all $(BENCH_BIN)
