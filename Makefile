@@ -55,8 +55,12 @@ CTL_OBJ  = $(patsubst totpctl/%.c,$(BUILD)/totpctl.obj/%.o,$(wildcard totpctl/*.
 
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
-TEST_HELPERS = $(BUILD)/tests/tp_mkprofile $(BUILD)/tests/syslog_capture.so \
-               $(BUILD)/tests/pam_show_authtok.so
+# tests/helpers/*.c: the two preloaded/stacked ones are shared objects,
+# every other one is a program linked with the library
+HELPER_SO    = syslog_capture pam_show_authtok
+TEST_HELPERS = $(HELPER_SO:%=$(BUILD)/tests/%.so) \
+               $(patsubst tests/helpers/%.c,$(BUILD)/tests/%,$(filter-out \
+                   $(HELPER_SO:%=tests/helpers/%.c),$(wildcard tests/helpers/*.c)))
 
 .PHONY: all check check-unit check-integration check-asan install uninstall \
         clean bench bench-1m demo fuzz
