@@ -102,8 +102,14 @@ static enum tp_status open_owner_dir(struct files_store *fs, const char *owner,
 			return st2;
 		}
 	}
-	if (fd < 0)
+	if (fd < 0) {
+		/* O_DIRECTORY|O_NOFOLLOW on a symlink fails with ENOTDIR, not
+		 * ELOOP: say what it really is, or the log blames the wrong thing */
+		if (errno == ENOTDIR && fstatat(fs->root_fd, owner, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISLNK(st.st_mode))
+			errno = ELOOP;
 		return sys_fail(fs, "cannot open", owner, NULL);
+	}
 	if (fstat(fd, &st) != 0) {
 		enum tp_status st2 = sys_fail(fs, "cannot stat", owner, NULL);
 		close(fd);

@@ -517,6 +517,8 @@ static void test_refuse_symlinked_owner_dir(void **state)
 	before = unit_read_file(moved, NULL);
 
 	expect_refused(f, SVM, "bob", TP_EPERM);
+	/* the detail (logged by the module) names the real reason */
+	assert_contains(tp_store_detail(f->s), "is a symbolic link");
 	assert_int_equal(tp_store_delete(f->s, SVM, "bob"), TP_EPERM);
 	memset(&c, 0, sizeof(c));
 	assert_int_not_equal(tp_store_list(f->s, SVM, collect, &c, NULL), TP_OK);
