@@ -4,6 +4,8 @@
 #   make check         unit tests, PAM/sshd integration tests, then the
 #                      same under ASan+UBSan (SANITIZE_CHECK=0 to skip)
 #   make check-asan    only the sanitizer run
+#   make fuzz          libFuzzer targets (clang) for FUZZ_SECONDS each (60);
+#                      binaries, logs and crash-* files in build-fuzz/
 #   make install       DESTDIR, PREFIX, PAMDIR, STORE_USER honoured
 #   make bench         benchmarks at 1k and 100k users (see bench/README.md)
 #   make bench-1m      the same at 1k and 1M users
@@ -38,6 +40,11 @@ ifeq ($(SANITIZE),1)
 CFLAGS   += -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
             -fno-sanitize-recover=all
 LDFLAGS  += -fsanitize=address,undefined
+else ifeq ($(SANITIZE),fuzz)
+# the library instrumented for libFuzzer; only the fuzz targets link libFuzzer
+CFLAGS   += -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+            -fno-sanitize-recover=all
+LDFLAGS  += -fsanitize=fuzzer,address,undefined
 else
 CFLAGS   += $(HARDEN)
 endif
@@ -63,7 +70,7 @@ TEST_HELPERS = $(HELPER_SO:%=$(BUILD)/tests/%.so) \
                    $(HELPER_SO:%=tests/helpers/%.c),$(wildcard tests/helpers/*.c)))
 
 .PHONY: all check check-unit check-integration check-asan install uninstall \
-        clean bench bench-1m demo fuzz
+        clean bench bench-1m demo fuzz fuzz-build
 .SUFFIXES:
 
 all: $(LIBA) $(PAM_SO) $(TOTPCTL)
@@ -121,6 +128,21 @@ endif
 
 check-asan:
 	$(MAKE) --no-print-directory BUILD=build-asan SANITIZE=1 SANITIZE_CHECK=0 check
+
+FUZZ_SECONDS ?= 60
+FUZZ_BIN = $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+
+# clang with libFuzzer, whatever CC is; objects and results in build-fuzz/
+fuzz:
+	$(MAKE) --no-print-directory BUILD=build-fuzz SANITIZE=fuzz CC=clang fuzz-build
+	BUILD=build-fuzz FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh
+
+fuzz-build: $(FUZZ_BIN)
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(LIBA)
+	@mkdir -p $(dir $@)
+	@printf "  %-4s %s\n" "LD" "$@"
+	$(Q)$(CC) $(CPPFLAGS) -Itests/fuzz $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBA) $(CORE_LIBS)
 
 install: all
 	install -d $(DESTDIR)$(PAMDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
