@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 #include <libconfig.h>
 
@@ -329,7 +330,7 @@ out:
 
 static enum tp_status set_defaults(struct tp_config *cfg)
 {
-	char host[256];
+	struct utsname host;
 
 	cfg->totp.alg = TP_SHA1;
 	cfg->totp.digits = 6;
@@ -341,10 +342,9 @@ static enum tp_status set_defaults(struct tp_config *cfg)
 	cfg->lockout_seconds = 300;
 	cfg->disabled_action = TP_DISABLED_ALLOW;
 	cfg->store_path = strdup(TP_DEFAULT_STORE);
-	if (gethostname(host, sizeof(host)) != 0)
-		strcpy(host, "localhost");
-	host[sizeof(host) - 1] = '\0';
-	cfg->issuer = strdup(host);
+	/* the kernel's node name (what gethostname(3) returns) */
+	cfg->issuer = strdup(uname(&host) == 0 && host.nodename[0] != '\0'
+			     ? host.nodename : "localhost");
 	return cfg->store_path && cfg->issuer ? TP_OK : TP_ENOMEM;
 }
 
