@@ -13,11 +13,13 @@
 #include <fcntl.h>
 #include <pwd.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "names.h"
@@ -27,6 +29,7 @@
 #define OPEN_FLAGS (O_NOFOLLOW | O_CLOEXEC | O_NOCTTY)
 #define PROFILE_SUFFIX ".ini"
 #define LOCK_RETRIES 64
+#define LOCK_WAIT_US 10000000L     /* give up on a lock held this long (10 s) */
 
 struct files_store {
 	struct tp_store base;
@@ -194,6 +197,67 @@ static enum tp_status files_get(struct tp_store *s, const char *owner,
 	return st;
 }
 
+/* Open the account's lock file, creating it if missing.  An existing file
+ * is checked before anything is done to it; only a file this call created
+ * gets its mode and owner set (root must never chown a file it did not
+ * make: a planted hard link would hand that file to the store user). */
+static enum tp_status open_lock_file(struct files_store *fs, int dirfd,
+				     const char *owner, const char *name, int *out)
+{
+	for (;;) {
+		bool created = false;
+		enum tp_status st;
+		int fd = openat(dirfd, name, O_RDWR | OPEN_FLAGS);
+
+		if (fd < 0 && errno == ENOENT) {
+			fd = openat(dirfd, name, O_RDWR | O_CREAT | O_EXCL | OPEN_FLAGS, 0600);
+			if (fd < 0 && errno == EEXIST)
+				continue;               /* created by a racing login */
+			created = fd >= 0;
+		}
+		if (fd < 0)
+			return sys_fail(fs, "cannot open lock", owner, name);
+		if (created && (fchmod(fd, 0600) != 0 ||
+				(fs->chown_needed && fchown(fd, fs->uid, fs->gid) != 0))) {
+			st = sys_fail(fs, "cannot set owner and mode of lock", owner, name);
+			close(fd);
+			return st;
+		}
+		st = check_file(fs, fd, owner, name);
+		if (st != TP_OK) {
+			close(fd);
+			return st;
+		}
+		*out = fd;
+		return TP_OK;
+	}
+}
+
+/* flock() with a deadline: a hung or stopped holder must not hang sshd. */
+static enum tp_status flock_bounded(struct files_store *fs, int fd,
+				    const char *owner, const char *name)
+{
+	long waited_us = 0, nap_us = 100;
+
+	while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		if (errno == EINTR)
+			continue;
+		if (errno != EWOULDBLOCK)
+			return sys_fail(fs, "cannot lock", owner, name);
+		if (waited_us >= LOCK_WAIT_US) {
+			detail(fs, "%s/%s/%s: still locked after %ld s, giving up",
+			       fs->root_path, owner, name, LOCK_WAIT_US / 1000000);
+			return TP_EIO;
+		}
+		struct timespec ts = { 0, nap_us * 1000 };
+		nanosleep(&ts, NULL);
+		waited_us += nap_us;
+		if (nap_us < 20000)
+			nap_us *= 2;
+	}
+	return TP_OK;
+}
+
 /* Take the account's lock.  The lock file may be unlinked by a delete while
  * we wait for it, so after flock() succeeds we make sure the name still
  * points at the inode we hold; otherwise we retry with the new file. */
@@ -205,27 +269,15 @@ static enum tp_status lock_account(struct files_store *fs, int dirfd,
 	file_name(name, sizeof(name), ".", account, ".lock");
 	for (int attempt = 0; attempt < LOCK_RETRIES; attempt++) {
 		struct stat held, named;
-		enum tp_status st;
-		int fd = openat(dirfd, name, O_RDWR | O_CREAT | OPEN_FLAGS, 0600);
+		int fd = -1;
+		enum tp_status st = open_lock_file(fs, dirfd, owner, name, &fd);
 
-		if (fd < 0)
-			return sys_fail(fs, "cannot open lock", owner, name);
-		if (fs->chown_needed && fchown(fd, fs->uid, fs->gid) != 0) {
-			st = sys_fail(fs, "cannot chown lock", owner, name);
-			close(fd);
+		if (st != TP_OK)
 			return st;
-		}
-		st = check_file(fs, fd, owner, name);
+		st = flock_bounded(fs, fd, owner, name);
 		if (st != TP_OK) {
 			close(fd);
 			return st;
-		}
-		while (flock(fd, LOCK_EX) != 0) {
-			if (errno != EINTR) {
-				st = sys_fail(fs, "cannot lock", owner, name);
-				close(fd);
-				return st;
-			}
 		}
 		if (fstat(fd, &held) == 0 &&
 		    fstatat(dirfd, name, &named, AT_SYMLINK_NOFOLLOW) == 0 &&
@@ -450,12 +502,12 @@ static enum tp_status read_names(int dirfd, bool profiles, char ***out, size_t *
 			size_t ncap = cap ? cap * 2 : 64;
 			char **nv = realloc(v, ncap * sizeof(*v));
 			if (nv == NULL)
-				break;
+				goto nomem;
 			v = nv;
 			cap = ncap;
 		}
 		if ((v[n] = strdup(buf)) == NULL)
-			break;
+			goto nomem;
 		n++;
 	}
 	closedir(d);
@@ -464,6 +516,13 @@ static enum tp_status read_names(int dirfd, bool profiles, char ***out, size_t *
 	*out = v;
 	*count = n;
 	return TP_OK;
+
+nomem:                          /* a partial list must not pass as the list */
+	closedir(d);
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+	return TP_ENOMEM;
 }
 
 static void free_names(char **v, size_t n)

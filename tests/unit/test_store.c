@@ -3,6 +3,8 @@
  * with a config whose store.path points into it and no store.user, so the
  * effective uid owns everything. */
 #include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -857,6 +859,84 @@ static void test_lock_exclusion(void **state)
 	tp_profile_wipe(&q);
 }
 
+/* A lock file that is a hard link to someone else's file is refused
+ * before anything is done to it: root writing for the store user must not
+ * chown it (that would hand the linked file to the store user). */
+static void test_planted_lock_link_not_chowned(void **state)
+{
+	struct fixture *f = *state;
+	struct tp_config *cfg = NULL;
+	struct tp_store *s = NULL;
+	struct update_ctx c;
+	struct stat st;
+	char *conf, *text, *err = NULL, *odir, *lock, *victim;
+
+	if (geteuid() != 0)
+		skip();                 /* only root chowns to the store user */
+	conf = unit_path("%s/daemon.conf", f->dir);
+	text = unit_path("store = { path = \"%s\"; user = \"daemon\"; };\n"
+			 "cluster = { name = \"c1\"; uuid = \"" OWNER "\"; };\n", f->store);
+	unit_write_file(conf, text, 0600);
+	assert_int_equal(chown(f->store, 1, 1), 0);     /* daemon's store */
+	if (tp_config_load(conf, &cfg, &err) != TP_OK || tp_store_open(cfg, &s, &err) != TP_OK)
+		fail_msg("store for daemon: %s", err ? err : "?");
+	struct tp_profile p;
+	make_profile(&p, OWNER, "alice", "x");
+	assert_int_equal(tp_store_put(s, &p), TP_OK);
+	tp_profile_wipe(&p);
+
+	odir = unit_path("%s/%s", f->store, OWNER);
+	lock = unit_path("%s/.alice.lock", odir);
+	victim = unit_path("%s/victim", odir);        /* root's file, same fs */
+	unit_write_file(victim, "root's secret\n", 0600);
+	assert_int_equal(unlink(lock), 0);
+	assert_int_equal(link(victim, lock), 0);
+
+	memset(&c, 0, sizeof(c));
+	c.action = TP_UPDATE_WRITE;
+	c.comment = "overwritten";
+	assert_int_equal(tp_store_update(s, OWNER, "alice", record_update, &c), TP_EPERM);
+	assert_int_equal(stat(victim, &st), 0);
+	assert_int_equal(st.st_uid, 0);                 /* not handed over */
+	assert_int_equal(st.st_mode & 07777, 0600);
+
+	tp_store_close(s);
+	tp_config_free(cfg);
+	free(conf); free(text); free(odir); free(lock); free(victim);
+}
+
+/* A lock held by a stuck process makes the update give up, not hang. */
+static void test_lock_wait_bounded(void **state)
+{
+	struct fixture *f = *state;
+	struct update_ctx c;
+	struct timespec t0, t1;
+	char *lock;
+	int fd;
+
+	put_profile(f, OWNER, "alice", "before");
+	lock = unit_path("%s/%s/.alice.lock", f->store, OWNER);
+	fd = open(lock, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(flock(fd, LOCK_EX), 0);        /* the stuck holder */
+
+	memset(&c, 0, sizeof(c));
+	c.action = TP_UPDATE_WRITE;
+	c.comment = "after";
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(tp_store_update(f->s, OWNER, "alice", record_update, &c), TP_EIO);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_non_null(strstr(tp_store_detail(f->s), "still locked"));
+	assert_true(t1.tv_sec - t0.tv_sec < 60);
+	close(fd);
+
+	struct tp_profile q;                            /* nothing written */
+	assert_int_equal(tp_store_get(f->s, OWNER, "alice", &q), TP_OK);
+	assert_string_equal(q.comment, "before");
+	tp_profile_wipe(&q);
+	free(lock);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -868,6 +948,8 @@ int main(void)
 		T(test_delete),
 		T(test_list),
 		T(test_stale_tmp_removed),
+		T(test_planted_lock_link_not_chowned),
+		T(test_lock_wait_bounded),
 		T(test_refuse_symlinked_profile),
 		T(test_refuse_symlinked_owner_dir),
 		T(test_refuse_modes),
