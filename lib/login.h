@@ -6,6 +6,7 @@
 #define TP_LOGIN_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include "profile.h"
 
@@ -32,6 +33,16 @@ enum tp_login_outcome tp_login_attempt(struct tp_profile *p,
 				       const struct tp_login_policy *policy,
 				       const char *code, int64_t now,
 				       bool *changed);
+
+/* The same for one answer that may hold several candidate codes (a
+ * forwarded "password+code" whose tail may be a TOTP code or an 8-digit
+ * emergency code): the lock is checked once, the first candidate that
+ * matches is accepted (*matched = its index), and a refusal counts one
+ * failure, not one per candidate. */
+enum tp_login_outcome tp_login_attempt_any(struct tp_profile *p,
+					   const struct tp_login_policy *policy,
+					   const char *const *codes, size_t ncodes,
+					   int64_t now, size_t *matched, bool *changed);
 
 /* Is this string shaped like a code this profile could accept (6-8
  * digits)?  Used to decide whether a PAM_AUTHTOK is worth trying. */

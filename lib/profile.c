@@ -433,7 +433,7 @@ static enum tp_status parse_dict(const dictionary *d, struct tp_profile *p)
 		return TP_ECORRUPT;
 	if (!parse_i64(GET("created"), 0, INT64_MAX / 2, &p->created) ||
 	    !parse_i64(GET("last_step"), -1, INT64_MAX / 2, &p->last_step) ||
-	    !parse_uint(GET("failures"), 0, 1000000, &p->failures) ||
+	    !parse_uint(GET("failures"), 0, TP_FAILURES_MAX, &p->failures) ||
 	    !parse_i64(GET("lock_until"), 0, INT64_MAX / 2, &p->lock_until) ||
 	    !from_hex(GET("emergency_salt") ? GET("emergency_salt") : "",
 		      p->ec_salt, TP_SALT_LEN) ||

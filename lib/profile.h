@@ -69,6 +69,7 @@ enum tp_status tp_profile_to_ini(const struct tp_profile *p, char **text,
 				 size_t *len);
 /* fd: an open, already-checked profile file (read from offset 0). */
 enum tp_status tp_profile_from_fd(int fd, struct tp_profile *p);
+#define TP_FAILURES_MAX 1000000     /* the failure counter saturates here */
 #define TP_PROFILE_FILE_MAX 8192    /* larger files are refused as corrupt */
 
 /* otpauth:// URL for authenticator apps (never a third-party chart URL). */

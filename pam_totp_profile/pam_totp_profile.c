@@ -1,6 +1,7 @@
 /* pam_totp_profile: the Linux-PAM glue.  Everything about profiles, codes
  * and files lives in the shared library; this file gets the user and the
  * code through PAM, runs one locked login attempt and reports it. */
+#include <pwd.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +23,8 @@
 
 struct attempt {
 	const struct tp_login_policy *policy;
-	const char *code;
+	const char *const *codes;   /* candidates of one answer */
+	size_t ncodes, matched;
 	int64_t now;
 	enum tp_login_outcome outcome;
 	bool disabled;              /* disabled between our read and the lock */
@@ -43,7 +45,8 @@ static enum tp_update_action attempt_locked(struct tp_profile *p, bool exists,
 		a->disabled = true;
 		return TP_UPDATE_KEEP;
 	}
-	a->outcome = tp_login_attempt(p, a->policy, a->code, a->now, &changed);
+	a->outcome = tp_login_attempt_any(p, a->policy, a->codes, a->ncodes, a->now,
+					  &a->matched, &changed);
 	a->emergency_left = tp_profile_emergency_left(p);
 	return changed ? TP_UPDATE_WRITE : TP_UPDATE_KEEP;
 }
@@ -53,6 +56,20 @@ static enum tp_update_action attempt_locked(struct tp_profile *p, bool exists,
 static const char *loggable(const char *user)
 {
 	return tp_valid_account(user) ? user : "(invalid user name)";
+}
+
+/* The account's own spelling of its name when the user database answers
+ * for `user` with a differently spelled one; false when they agree or the
+ * account is unknown. */
+static bool canonical_name(const char *user, char *buf, size_t len)
+{
+	struct passwd *pw = getpwnam(user);
+
+	if (pw == NULL || strcmp(pw->pw_name, user) == 0 ||
+	    strlen(pw->pw_name) >= len || !tp_valid_account(pw->pw_name))
+		return false;
+	memcpy(buf, pw->pw_name, strlen(pw->pw_name) + 1);
+	return true;
 }
 
 static int converse(pam_handle_t *pamh, int style, const char *text, char **answer)
@@ -94,10 +111,12 @@ struct login {
 	unsigned digits;
 };
 
-/* One attempt with one code: the verdict in *outcome.  Returns a PAM
- * error only for faults (store, lock, write). */
-static int try_code(struct login *l, const char *code, enum tp_login_outcome *outcome,
-		    unsigned *left, bool *disabled)
+/* One attempt with the candidate codes of one answer: the verdict in
+ * *outcome, the candidate that matched in *matched.  Returns a PAM error
+ * only for faults (store, lock, write). */
+static int try_codes(struct login *l, const char *const *codes, size_t ncodes,
+		     enum tp_login_outcome *outcome, size_t *matched,
+		     unsigned *left, bool *disabled)
 {
 	struct tp_login_policy policy = {
 		.window = l->cfg->window,
@@ -105,13 +124,15 @@ static int try_code(struct login *l, const char *code, enum tp_login_outcome *ou
 		.lockout_seconds = l->cfg->lockout_seconds,
 	};
 	struct attempt a = {
-		.policy = &policy, .code = code, .now = (int64_t)time(NULL),
-		.outcome = TP_LOGIN_WRONG,
+		.policy = &policy, .codes = codes, .ncodes = ncodes,
+		.now = (int64_t)time(NULL), .outcome = TP_LOGIN_WRONG,
 	};
 	enum tp_status st = tp_store_update(l->store, l->owner->uuid, l->user,
 					    attempt_locked, &a);
 
 	*outcome = a.outcome;
+	if (matched != NULL)
+		*matched = a.matched;
 	*left = a.emergency_left;
 	*disabled = a.disabled;
 	if (st != TP_OK) {
@@ -122,6 +143,12 @@ static int try_code(struct login *l, const char *code, enum tp_login_outcome *ou
 		return st == TP_ENOENT ? PAM_AUTH_ERR : PAM_AUTHINFO_UNAVAIL;
 	}
 	return PAM_SUCCESS;
+}
+
+static int try_code(struct login *l, const char *code, enum tp_login_outcome *outcome,
+		    unsigned *left, bool *disabled)
+{
+	return try_codes(l, &code, 1, outcome, NULL, left, disabled);
 }
 
 static bool accepted(enum tp_login_outcome o)
@@ -136,6 +163,7 @@ static int authenticate_code(struct login *l, bool known)
 	enum tp_login_outcome outcome = TP_LOGIN_WRONG;
 	const void *item = NULL;
 	char *answer = NULL;
+	size_t answer_len = 0;
 	const char *code = NULL;
 	unsigned left = 0;
 	bool disabled = false;
@@ -164,7 +192,8 @@ static int authenticate_code(struct login *l, bool known)
 		rv = rv == PAM_SUCCESS ? PAM_CONV_ERR : rv;
 		goto out;
 	}
-	if (strnlen(answer, ANSWER_MAX + 1) > ANSWER_MAX)
+	answer_len = strlen(answer);        /* forward_pass cuts it: wipe all */
+	if (answer_len > ANSWER_MAX)
 		code = NULL;
 	else if (opt->source == CODE_FORWARD)
 		code = split_forwarded(answer, l->digits);
@@ -179,17 +208,22 @@ static int authenticate_code(struct login *l, bool known)
 	}
 	if (code == NULL)
 		code = "";
-	rv = try_code(l, code, &outcome, &left, &disabled);
-	if (rv != PAM_SUCCESS)
-		goto out;
-	if (opt->source == CODE_FORWARD && !accepted(outcome) && !disabled &&
-	    outcome != TP_LOGIN_LOCKED && strlen(answer) >= 8 && l->digits != 8) {
-		/* the tail may be an 8-digit emergency code instead */
-		rv = try_code(l, split_forwarded(answer, 8), &outcome, &left, &disabled);
+	if (opt->source == CODE_FORWARD && code[0] != '\0' && l->digits != 8 &&
+	    answer_len >= TP_EMERGENCY_DIGITS) {
+		/* the tail may be a TOTP code or an 8-digit emergency code:
+		 * both in one attempt, so a miss counts once */
+		const char *tails[2] = { code, split_forwarded(answer, TP_EMERGENCY_DIGITS) };
+		size_t matched = 0;
+
+		rv = try_codes(l, tails, 2, &outcome, &matched, &left, &disabled);
 		if (rv != PAM_SUCCESS)
 			goto out;
 		if (accepted(outcome))
-			code = split_forwarded(answer, 8);
+			code = tails[matched];
+	} else {
+		rv = try_code(l, code, &outcome, &left, &disabled);
+		if (rv != PAM_SUCCESS)
+			goto out;
 	}
 	if (opt->source == CODE_FORWARD && code != NULL)
 		forward_password(l->pamh, answer, code);
@@ -229,7 +263,10 @@ verdict:
 				       NULL);
 	}
 out:
-	tp_free_str(answer);
+	if (answer != NULL) {
+		tp_wipe(answer, answer_len > 0 ? answer_len : strlen(answer));
+		free(answer);
+	}
 	return rv;
 }
 
@@ -241,6 +278,7 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc,
 	struct tp_profile p;
 	char *err = NULL;
 	const char *user = NULL;
+	char canonical[TP_NAME_MAX + 1];
 	enum tp_status st;
 	bool known;
 	int rv = PAM_AUTH_ERR;
@@ -276,6 +314,14 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc,
 		pam_syslog(pamh, LOG_ERR, "profile store unavailable, refusing login: %s",
 			   err ? err : tp_status_str(st));
 		goto out;
+	}
+	if (l.owner->scope == TP_SCOPE_CLUSTER &&
+	    canonical_name(user, canonical, sizeof(canonical))) {
+		/* a case-insensitive user database (SSSD, winbind) takes
+		 * "ALICE" for alice: her profile, not "no profile" */
+		pam_syslog(pamh, LOG_INFO, "user=%s is account %s",
+			   loggable(user), canonical);
+		user = l.user = canonical;
 	}
 	known = tp_owner_has_account(l.owner, user);
 	if (!known && opt.nullok) {

@@ -200,6 +200,16 @@ AT=$((NOW + 30)) pam_auth fwd alice "hunter2000000"
 check "forward_pass: password+wrong code is refused" test $? -ne 0
 AT=$((NOW + 30)) pam_auth fwd alice "hunter255554444"
 check "forward_pass: password+emergency code is accepted" test $? -eq 0
+# both tails of one answer are one attempt: one miss, one failure, and an
+# emergency code one failure short of the lock still gets in
+write_config "lockout = { max_failures = 5; seconds = 120; };"
+mkprofile alice codes=55554444 failures=3
+AT=$NOW pam_auth fwd alice "hunter212345678"
+check "forward_pass: a wrong answer counts one failure, not one per tail" \
+	test "$(profile_state alice | cut -d" " -f3)" -eq 4
+AT=$NOW pam_auth fwd alice "hunter255554444"
+check "forward_pass: an emergency code one failure short of the lock is accepted" test $? -eq 0
+write_config
 
 # forward_pass hands the password on, for real and unknown accounts alike
 # (a test module after ours logs the PAM_AUTHTOK it receives)
