@@ -252,6 +252,8 @@ static bool comment_decode(const char *in, char *out, size_t outsz)
 				else if (h >= 'A' && h <= 'F') v |= (unsigned)(h - 'A' + 10);
 				else return false;
 			}
+			if (v == 0)         /* a NUL would cut the comment short */
+				return false;
 			ch = (char)v;
 			c += 2;
 		}

@@ -361,6 +361,56 @@ static void test_to_ini_refuses_bad_comment(void **state)
 	tp_profile_wipe(&p);
 }
 
+/* The comment as stored: %XX escapes decode, but not to a NUL (it would
+ * cut the comment short and the record would not survive a rewrite) nor
+ * to a control character. */
+static enum tp_status parse_with_comment(const char *stored, char *comment_out)
+{
+	struct tp_profile p, q;
+	char none[1][TP_EMERGENCY_DIGITS + 1];
+	char *text = NULL, *edited, *at;
+	size_t len = 0;
+	enum tp_status st;
+	int fd;
+
+	assert_int_equal(tp_profile_generate(&p, OWNER, "alice", &sha1_6_30, 20, 0, none),
+			 TP_OK);
+	strcpy(p.comment, "XX");
+	assert_int_equal(tp_profile_to_ini(&p, &text, &len), TP_OK);
+	at = strstr(text, "comment = XX\n");
+	assert_non_null(at);
+	edited = malloc(len + strlen(stored) + 1);
+	assert_non_null(edited);
+	sprintf(edited, "%.*scomment = %s\n%s", (int)(at - text), text, stored,
+		at + strlen("comment = XX\n"));
+	fd = text_fd(edited, strlen(edited));
+	st = tp_profile_from_fd(fd, &q);
+	close(fd);
+	if (st == TP_OK) {
+		strcpy(comment_out, q.comment);
+		tp_profile_wipe(&q);
+	}
+	free(edited);
+	tp_wipe(text, len);
+	free(text);
+	tp_profile_wipe(&p);
+	return st;
+}
+
+static void test_from_ini_comment_escapes(void **state)
+{
+	char c[TP_COMMENT_MAX + 1] = "";
+
+	(void)state;
+	assert_int_equal(parse_with_comment("a%20b%E2%9C%93", c), TP_OK);
+	assert_string_equal(c, "a b\xe2\x9c\x93");
+	assert_int_equal(parse_with_comment("a%00b", c), TP_ECORRUPT);
+	assert_int_equal(parse_with_comment("%00", c), TP_ECORRUPT);
+	assert_int_equal(parse_with_comment("a%0Ab", c), TP_ECORRUPT);
+	assert_int_equal(parse_with_comment("a%0", c), TP_ECORRUPT);
+	assert_int_equal(parse_with_comment("a%zzb", c), TP_ECORRUPT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -374,6 +424,7 @@ int main(void)
 		cmocka_unit_test(test_valid_comment),
 		cmocka_unit_test(test_ini_round_trip),
 		cmocka_unit_test(test_to_ini_refuses_bad_comment),
+		cmocka_unit_test(test_from_ini_comment_escapes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
