@@ -16,6 +16,12 @@ trap 'rm -rf "$work"' EXIT
 # a crash report must name our code: symbolize, and stop at the first error
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1:symbolize=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+# a crash report must show function names even where clang's tools are
+# not on PATH (Debian keeps llvm-symbolizer under /usr/lib/llvm-N/bin)
+if ! command -v llvm-symbolizer > /dev/null; then
+	sym=$(clang -print-prog-name=llvm-symbolizer 2>/dev/null)
+	[ -x "$sym" ] && export ASAN_SYMBOLIZER_PATH="$sym"
+fi
 # third-party leaks only, each explained in the file
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/fuzz/lsan.supp:print_suppressions=0}
 
@@ -57,9 +63,11 @@ for bin in "$out"/fuzz_*; do
 done
 
 echo "=== fuzz summary (${FUZZ_SECONDS}s per target)"
-printf '%s\n' "${summary[@]}"
+[ "${#summary[@]}" -gt 0 ] && printf '%s\n' "${summary[@]}"
 if [ "${#summary[@]}" -eq 0 ]; then
 	echo "no fuzz target was built in $out" >&2
-	exit 1
+	failed=1
 fi
+# the same last line as tests/run.sh, one "test" per target
+echo "$(( ${#summary[@]} - (${#summary[@]} > 0 ? failed : 0) )) passed, $failed failed, 0 skipped"
 [ "$failed" -eq 0 ]
