@@ -119,11 +119,23 @@ pam_stack() {
 #   PAM_ENV="K=V ..."   extra environment (e.g. PAM_AUTHTOK for pam_set_items.so)
 #   AT=UNIX_TIME        run with the clock frozen at that time (libfaketime)
 #   PAM_OP=setcred      another pamtester operation
+#   VALGRIND="valgrind --error-exitcode=99 ..."   pamtester runs under it
+#                       (make check-valgrind); a memcheck error is reported
+#                       as a failed case of its own, the exit status and
+#                       pam.out stay pamtester's
 FAKETIME_LIB=/usr/lib/$MULTIARCH/faketime/libfaketime.so.1
+VALGRIND_ERROR_EXIT=99
 pam_auth() {
 	local svc=$1 user=$2; shift 2
 	local preload="$ASAN_LIB $SYSLOG_SHIM $PAM_WRAPPER_LIB $NSS_WRAPPER_LIB"
-	local -a extra=()
+	local -a extra=() vg=()
+	local rc limit=30
+	if [ -n "${VALGRIND:-}" ]; then
+		# shellcheck disable=SC2206
+		vg=($VALGRIND --log-file="$T/valgrind.log")
+		limit=180
+		: > "$T/valgrind.log"
+	fi
 	if [ -n "${AT:-}" ]; then
 		preload="$FAKETIME_LIB $preload"
 		# no leading "@": the clock stands still at that time
@@ -132,10 +144,20 @@ pam_auth() {
 	# shellcheck disable=SC2206
 	[ -n "${PAM_ENV:-}" ] && extra+=($PAM_ENV)
 	# timeout stays outside env: the watchdog itself must not be preloaded
-	printf '%s\n' "$@" | timeout 30 env LD_PRELOAD="$preload" \
+	printf '%s\n' "$@" | timeout "$limit" env LD_PRELOAD="$preload" \
 		PAM_WRAPPER=1 PAM_WRAPPER_USE_SYSLOG=1 PAM_WRAPPER_SERVICE_DIR="$T/pam.d" \
-		"${extra[@]}" pamtester -v "$svc" "$user" "${PAM_OP:-authenticate}" \
+		"${extra[@]}" "${vg[@]}" pamtester -v "$svc" "$user" "${PAM_OP:-authenticate}" \
 		> "$T/pam.out" 2>&1
+	rc=$?
+	if [ "${#vg[@]}" -gt 0 ]; then
+		if [ "$rc" -eq "$VALGRIND_ERROR_EXIT" ] || [ -s "$T/valgrind.log" ]; then
+			echo "not ok - valgrind: memcheck errors in pamtester $svc $user${AT:+ at $AT}"
+			sed 's/^/#   valgrind: /' "$T/valgrind.log" | head -n 60
+			# pamtester's own verdict is lost; let the case itself fail too
+			[ "$rc" -eq "$VALGRIND_ERROR_EXIT" ] && rc=125
+		fi
+	fi
+	return "$rc"
 }
 # code_at UNIX_TIME [SECRET [OATHTOOL_ARGS]]: the code at a given time
 # (OATHTOOL_ARGS default to --totp, i.e. SHA1, 6 digits, 30 s)
