@@ -277,8 +277,9 @@ check "install created the store folder owned by the store user" \
 check "the store is not writable by the caller" \
 	bash -c "! setpriv --reuid=$(uid_of $A) --regid=$(id -g $A) --clear-groups touch '$TP_STORE/x' 2>/dev/null"
 
-# A poisoned environment: a preloaded library and a PATH with a fake
-# program; neither may run, and the program works as usual.
+# A poisoned environment: a preloaded library, a PATH with a fake program,
+# IFS, TZ and TMPDIR pointing at the caller's files; none may have an
+# effect, and the program works as usual.
 POISON="$T/poison"
 mkdir -p "$POISON/bin"
 chmod 0777 "$POISON"
@@ -290,11 +291,14 @@ printf 'int open(const char *, int, ...);\n__attribute__((constructor)) static v
 cc -shared -fPIC -o "$POISON/evil.so" "$POISON/evil.c"
 setpriv --reuid="$(uid_of $A)" --regid="$(id -g $A)" --clear-groups \
 	env -i PATH="$POISON/bin" LD_PRELOAD="$POISON/evil.so" LD_LIBRARY_PATH="$POISON" \
+	IFS=/ TZ="$POISON/zone" TMPDIR="$POISON" \
 	TERM=$'\e]0;x' "$CTL" create --no-qr --json > "$T/out" 2> "$T/err"
 RC=$?
 check "poisoned environment: create still works" pyj "d['records'][0]['account']['name']=='$A'"
 check "poisoned environment: LD_PRELOAD and PATH had no effect" \
 	bash -c "[ -e '$POISON/evil.so' ] && [ ! -e '$POISON/preloaded' ] && [ ! -e '$POISON/ran' ]"
+check "poisoned environment: nothing written to the caller's TMPDIR" \
+	bash -c "[ -z \"\$(find '$POISON' -newer '$POISON/evil.so' ! -path '$POISON')\" ]"
 exec 3>&-
 setpriv --reuid="$(uid_of $A)" --regid="$(id -g $A)" --clear-groups \
 	"$CTL" list --json > "$T/out" 2> "$T/err" <&- 2>&-
