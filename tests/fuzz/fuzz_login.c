@@ -13,6 +13,9 @@
  *   byte 12 what is typed: 0 the rest as is; 1 a genuine TOTP code of a
  *           step near now (byte 13) followed by the rest; 2 emergency code
  *           number byte 13 % 3 followed by the rest
+ *           byte 12 / 3 odd: the answer goes in as forward_pass gives it,
+ *           two candidates (all of it, and its last 8 characters) in one
+ *           tp_login_attempt_any
  *   byte 13 see byte 12, then the rest: the typed bytes (cut at a NUL)
  */
 #include <stdbool.h>
@@ -66,6 +69,29 @@ static enum tp_login_outcome model(const struct tp_profile *p,
 		spent = true;
 	}
 	return spent ? TP_LOGIN_SPENT : TP_LOGIN_WRONG;
+}
+
+/* The same for several candidates in one attempt: the first that gets in
+ * wins; otherwise a replay says more than a spent code, which says more
+ * than a wrong one. */
+static enum tp_login_outcome model_any(const struct tp_profile *p,
+				       const struct tp_login_policy *pol,
+				       const char *const *codes, size_t n, int64_t now,
+				       int64_t *step_out, unsigned *slot_out, size_t *matched)
+{
+	enum tp_login_outcome refusal = TP_LOGIN_WRONG;
+
+	for (size_t i = 0; i < n; i++) {
+		enum tp_login_outcome o = model(p, pol, codes[i], now, step_out, slot_out);
+
+		if (o == TP_LOGIN_LOCKED || o == TP_LOGIN_TOTP || o == TP_LOGIN_EMERGENCY) {
+			*matched = i;
+			return o;
+		}
+		if (o == TP_LOGIN_REPLAY || (o == TP_LOGIN_SPENT && refusal == TP_LOGIN_WRONG))
+			refusal = o;
+	}
+	return refusal;
 }
 
 static bool all_digits(const char *s)
@@ -125,12 +151,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(rest);
 
 	memcpy(&before, &p, sizeof(p));      /* padding too: compared below */
-	enum tp_login_outcome want = model(&p, &pol, code, now, &model_step, &model_slot);
-	enum tp_login_outcome got = tp_login_attempt(&p, &pol, code, now, &changed);
+	const char *cands[2] = { code, NULL };
+	size_t ncands = 1, want_matched = 0, matched = 0;
+	enum tp_login_outcome want, got;
+	if ((data[12] / 3) % 2 == 1 && strlen(code) >= TP_EMERGENCY_DIGITS)
+		cands[ncands++] = code + strlen(code) - TP_EMERGENCY_DIGITS;
+	want = model_any(&p, &pol, cands, ncands, now, &model_step, &model_slot, &want_matched);
+	if (ncands == 1)
+		got = tp_login_attempt(&p, &pol, code, now, &changed);
+	else
+		got = tp_login_attempt_any(&p, &pol, cands, ncands, now, &matched, &changed);
 	if (got != want)
-		fprintf(stderr, "code \"%s\": %s, expected %s\n", code,
+		fprintf(stderr, "code \"%s\" (%zu candidates): %s, expected %s\n", code, ncands,
 			tp_login_outcome_name(got), tp_login_outcome_name(want));
 	FUZZ_ASSERT(got == want);
+	if (got == TP_LOGIN_TOTP || got == TP_LOGIN_EMERGENCY)
+		FUZZ_ASSERT(matched == want_matched);
+	const char *accepted_code = cands[want_matched];
 
 	/* the state each outcome leaves behind */
 	struct tp_profile expect;
@@ -140,10 +177,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	case TP_LOGIN_TOTP:
 	case TP_LOGIN_EMERGENCY:
-		FUZZ_ASSERT(all_digits(code));
-		FUZZ_ASSERT(strlen(code) == (got == TP_LOGIN_TOTP ? p.totp.digits
-								  : TP_EMERGENCY_DIGITS));
-		FUZZ_ASSERT(tp_login_code_shaped(code));
+		FUZZ_ASSERT(all_digits(accepted_code));
+		FUZZ_ASSERT(strlen(accepted_code) == (got == TP_LOGIN_TOTP ? p.totp.digits
+									   : TP_EMERGENCY_DIGITS));
+		FUZZ_ASSERT(tp_login_code_shaped(accepted_code));
 		expect.lock_until = 0;
 		expect.failures = 0;
 		if (got == TP_LOGIN_TOTP)
