@@ -79,17 +79,12 @@ static void test_failure_counter_saturates(void **state)
 
 	/* it still round-trips through the file format */
 	assert_int_equal(tp_profile_to_ini(&f->p, &text, &len), TP_OK);
-	char path[] = "/tmp/tp-login-XXXXXX";
-	int fd = mkstemp(path);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, text, len), (ssize_t)len);
-	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	int fd = unit_text_fd(text, len);
 	struct tp_profile q;
 	assert_int_equal(tp_profile_from_fd(fd, &q), TP_OK);
 	assert_int_equal(q.failures, TP_FAILURES_MAX);
 	tp_profile_wipe(&q);
 	close(fd);
-	unlink(path);
 	tp_free_str(text);
 
 	code_now(&f->p, right);

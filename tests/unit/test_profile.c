@@ -280,15 +280,6 @@ static void test_valid_comment(void **state)
 }
 
 /* Serialise and parse back through a memory file: every field survives. */
-static int text_fd(const char *text, size_t len)
-{
-	int fd = memfd_create("profile", MFD_CLOEXEC);
-
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, text, len), (ssize_t)len);
-	return fd;
-}
-
 static void test_ini_round_trip(void **state)
 {
 	struct tp_profile p, q;
@@ -313,7 +304,7 @@ static void test_ini_round_trip(void **state)
 	/* the secret is stored base32, never the emergency codes */
 	for (unsigned i = 0; i < 4; i++)
 		assert_not_contains(text, codes[i]);
-	fd = text_fd(text, len);
+	fd = unit_text_fd(text, len);
 	assert_int_equal(tp_profile_from_fd(fd, &q), TP_OK);
 	close(fd);
 	assert_string_equal(q.owner_uuid, p.owner_uuid);
@@ -383,7 +374,7 @@ static enum tp_status parse_with_comment(const char *stored, char *comment_out)
 	assert_non_null(edited);
 	sprintf(edited, "%.*scomment = %s\n%s", (int)(at - text), text, stored,
 		at + strlen("comment = XX\n"));
-	fd = text_fd(edited, strlen(edited));
+	fd = unit_text_fd(edited, strlen(edited));
 	st = tp_profile_from_fd(fd, &q);
 	close(fd);
 	if (st == TP_OK) {

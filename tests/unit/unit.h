@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -132,6 +133,16 @@ static inline char *unit_slurp(const char *path, size_t *len)
 		abort();            /* not reached: fail_msg leaves the test */
 	}
 	return s;
+}
+
+/* A memory file holding text, for parsers that read a descriptor. */
+static inline int unit_text_fd(const char *text, size_t len)
+{
+	int fd = memfd_create("unit", MFD_CLOEXEC);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, len), (ssize_t)len);
+	return fd;
 }
 
 static inline bool unit_exists(const char *path)
