@@ -18,17 +18,10 @@ NOW=1800000000
 DIR="$TP_STORE/$CLUSTER_UUID"
 F="$DIR/root.ini"
 
-# root: known to nss_wrapper (the module) and to the real passwd (totpctl,
-# which runs from the build tree as root with --config).  No lockout, so
-# every finished login with a wrong code adds exactly one failure.
+# root's profile, no lockout (lib.sh's root_config): every finished login
+# with a wrong code adds exactly one failure
 CCONF="$T/crash.conf"
-cat > "$CCONF" <<CONF
-store = { path = "$TP_STORE"; };
-admin_group = "totpadmin";
-issuer = "testhost";
-lockout = { max_failures = 0; };
-cluster = { name = "cluster1"; uuid = "$CLUSTER_UUID"; totp_accounts = [ "root" ]; };
-CONF
+root_config "$CCONF"
 pam_service csvc config="$CCONF"
 
 ms_to_s() { printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)); }
@@ -45,10 +38,8 @@ killed_after() {
 # but pamtester itself gets the SIGKILL
 login_killed_after() {
 	local ms=$1 input=$2
-	local preload="$FAKETIME_LIB $ASAN_LIB $SYSLOG_SHIM $PAM_WRAPPER_LIB $NSS_WRAPPER_LIB"
-	printf '%s\n' "$input" | killed_after "$ms" env LD_PRELOAD="$preload" \
-		PAM_WRAPPER=1 PAM_WRAPPER_USE_SYSLOG=1 PAM_WRAPPER_SERVICE_DIR="$T/pam.d" \
-		FAKETIME="$(date -u -d "@$NOW" '+%Y-%m-%d %H:%M:%S')" FAKETIME_NO_CACHE=1 TZ=UTC \
+	AT=$NOW pam_env_args
+	printf '%s\n' "$input" | killed_after "$ms" env "${PAM_ENV_ARGS[@]}" \
 		pamtester -v csvc root authenticate > "$T/pam.out" 2>&1
 }
 # strays: anything in the owner folder but the profile, its lock and one

@@ -79,6 +79,20 @@ write_config() {
 }
 write_config
 
+# root_config FILE: a config whose one TOTP account is root, which both
+# nss_wrapper (the module) and the real passwd (totpctl, run from the build
+# tree as root with --config) know.  No lockout: every login is judged on
+# its code alone, and every finished miss adds exactly one failure.
+root_config() {
+	cat > "$1" <<CONF
+store = { path = "$TP_STORE"; };
+admin_group = "totpadmin";
+issuer = "testhost";
+lockout = { max_failures = 0; };
+cluster = { name = "cluster1"; uuid = "$CLUSTER_UUID"; totp_accounts = [ "root" ]; };
+CONF
+}
+
 # mkprofile ACCOUNT [key=value ...]   (owner: cluster unless owner=UUID first)
 mkprofile() {
 	local owner=$CLUSTER_UUID
@@ -125,9 +139,28 @@ pam_stack() {
 #                       pam.out stay pamtester's
 FAKETIME_LIB=/usr/lib/$MULTIARCH/faketime/libfaketime.so.1
 VALGRIND_ERROR_EXIT=99
+# pam_env_args: set PAM_ENV_ARGS to the environment pamtester runs in
+# (for `env "${PAM_ENV_ARGS[@]}" pamtester ...`): the preloads, pam_wrapper's
+# service dir, and the frozen clock when AT is set.  The time string is
+# kept between calls, so racing logins at one AT start no extra process.
+PAM_ENV_ARGS=() PAM_ENV_AT="" PAM_ENV_FAKETIME=""
+pam_env_args() {
+	local preload="$ASAN_LIB $SYSLOG_SHIM $PAM_WRAPPER_LIB $NSS_WRAPPER_LIB"
+	local -a clock=()
+	if [ -n "${AT:-}" ]; then
+		preload="$FAKETIME_LIB $preload"
+		if [ "$AT" != "$PAM_ENV_AT" ]; then
+			# no leading "@": the clock stands still at that time
+			PAM_ENV_FAKETIME=$(date -u -d "@$AT" '+%Y-%m-%d %H:%M:%S')
+			PAM_ENV_AT=$AT
+		fi
+		clock=("FAKETIME=$PAM_ENV_FAKETIME" FAKETIME_NO_CACHE=1 TZ=UTC)
+	fi
+	PAM_ENV_ARGS=(LD_PRELOAD="$preload" PAM_WRAPPER=1 PAM_WRAPPER_USE_SYSLOG=1
+		PAM_WRAPPER_SERVICE_DIR="$T/pam.d" "${clock[@]}")
+}
 pam_auth() {
 	local svc=$1 user=$2; shift 2
-	local preload="$ASAN_LIB $SYSLOG_SHIM $PAM_WRAPPER_LIB $NSS_WRAPPER_LIB"
 	local -a extra=() vg=()
 	local rc limit=30
 	if [ -n "${VALGRIND:-}" ]; then
@@ -136,16 +169,11 @@ pam_auth() {
 		limit=180
 		: > "$T/valgrind.log"
 	fi
-	if [ -n "${AT:-}" ]; then
-		preload="$FAKETIME_LIB $preload"
-		# no leading "@": the clock stands still at that time
-		extra+=("FAKETIME=$(date -u -d "@$AT" '+%Y-%m-%d %H:%M:%S')" FAKETIME_NO_CACHE=1 TZ=UTC)
-	fi
+	pam_env_args
 	# shellcheck disable=SC2206
 	[ -n "${PAM_ENV:-}" ] && extra+=($PAM_ENV)
 	# timeout stays outside env: the watchdog itself must not be preloaded
-	printf '%s\n' "$@" | timeout "$limit" env LD_PRELOAD="$preload" \
-		PAM_WRAPPER=1 PAM_WRAPPER_USE_SYSLOG=1 PAM_WRAPPER_SERVICE_DIR="$T/pam.d" \
+	printf '%s\n' "$@" | timeout "$limit" env "${PAM_ENV_ARGS[@]}" \
 		"${extra[@]}" "${vg[@]}" pamtester -v "$svc" "$user" "${PAM_OP:-authenticate}" \
 		> "$T/pam.out" 2>&1
 	rc=$?

@@ -26,23 +26,16 @@ W="$T/logins"
 # the service files ("no modules loaded", "failed to initialize
 # handlers"): the module never ran, so that login is started again (at
 # most 3 times; the restarts are counted in $W/N.restarts).
-FAKETIME_NOW="$(date -u -d "@$NOW" '+%Y-%m-%d %H:%M:%S')"
 login_bg() {
 	local n=$1 svc=$2 user=$3 input=$4
-	local preload="$ASAN_LIB $SYSLOG_SHIM $PAM_WRAPPER_LIB $NSS_WRAPPER_LIB"
-	local -a extra=()
-	if [ "${FROZEN:-1}" = 1 ]; then
-		preload="$FAKETIME_LIB $preload"
-		extra=("FAKETIME=$FAKETIME_NOW" FAKETIME_NO_CACHE=1 TZ=UTC)
-	fi
+	if [ "${FROZEN:-1}" = 1 ]; then AT=$NOW pam_env_args; else AT="" pam_env_args; fi
 	printf '%s\n' "$input" > "$W/$n.in"
 	(
 		for try in 1 2 3 4; do
 			: > "$W/$n.log"
-			printf '%s\n' "$input" | timeout 120 env LD_PRELOAD="$preload" \
-				PAM_WRAPPER=1 PAM_WRAPPER_USE_SYSLOG=1 PAM_WRAPPER_SERVICE_DIR="$T/pam.d" \
+			printf '%s\n' "$input" | timeout 120 env "${PAM_ENV_ARGS[@]}" \
 				TP_TEST_SYSLOG="$W/$n.log" \
-				"${extra[@]}" pamtester -v "$svc" "$user" authenticate > "$W/$n.out" 2>&1
+				pamtester -v "$svc" "$user" authenticate > "$W/$n.out" 2>&1
 			rc=$?
 			# restart only when the module never ran and PAM said why
 			! grep -q 'user=' "$W/$n.log" && grep -q -e 'failed to initialize handlers' \
@@ -106,26 +99,37 @@ no_store_faults() {
 		-e 'store unavailable' "$TP_SYSLOG"
 }
 
+# single_use_race WHAT USER CODE_FN ACCEPTED REFUSED AS: RACE_LOGINS logins
+# of USER, all answering with the one code CODE_FN gives.  Exactly one gets
+# in (logged "ACCEPTED"), every other is refused and logged as "REFUSED"
+# (described as AS) or as the lock the refusals caused.
+single_use_race() {
+	local what=$1 user=$2 code_fn=$3 accepted=$4 refused_log=$5 as=$6 ok refused t0
+	clear_log
+	t0=$SECONDS
+	run_logins "$RACE_LOGINS" svc "$user" "$code_fn"
+	ok=$(count_rc 0) refused=$(count_rc 1)
+	echo "# raced $RACE_LOGINS logins with one $what, $RACE_JOBS at a time:" \
+		"$ok accepted, $refused refused ($((SECONDS - t0)) s)"
+	check "every login with the same $what ended (no crash, no hang)" all_ended_cleanly
+	check "the $what is accepted by exactly one of $RACE_LOGINS racing logins" test "$ok" -eq 1
+	check "the other $((RACE_LOGINS - 1)) are refused" test "$refused" -eq $((RACE_LOGINS - 1))
+	check "one acceptance is logged" \
+		test "$(log_count "user=$user owner=cluster1: $accepted")" -eq 1
+	check "every refusal is logged as $as or the lock it caused" \
+		test "$(( $(log_count "$refused_log") + \
+			$(log_count 'refused: profile locked') ))" -eq $((RACE_LOGINS - 1))
+	other_lines "$refused_log" 'refused: profile locked' "$accepted"
+	check "no login met a store fault" no_store_faults
+}
+
 # --- one emergency code, many logins --------------------------------------
 EC=24681357
 mkprofile alice codes=12345678,$EC,87654321,11223344,99887766
-clear_log
 same_ec() { CODE=$EC; }
-t0=$SECONDS
 # the real clock: emergency codes do not depend on it
-FROZEN=0 run_logins "$RACE_LOGINS" svc alice same_ec
-ok=$(count_rc 0) refused=$(count_rc 1)
-echo "# raced $RACE_LOGINS logins with one emergency code, $RACE_JOBS at a time:" \
-	"$ok accepted, $refused refused ($((SECONDS - t0)) s)"
-check "every login with the same emergency code ended (no crash, no hang)" all_ended_cleanly
-check "the emergency code is accepted by exactly one of $RACE_LOGINS racing logins" test "$ok" -eq 1
-check "the other $((RACE_LOGINS - 1)) are refused" test "$refused" -eq $((RACE_LOGINS - 1))
-check "one acceptance is logged" test "$(log_count 'user=alice owner=cluster1: accepted emergency code')" -eq 1
-check "every refusal is logged as a reuse or the lock it caused" \
-	test "$(( $(log_count 'refused: emergency code already used') + \
-		$(log_count 'refused: profile locked') ))" -eq $((RACE_LOGINS - 1))
-other_lines 'refused: emergency code already used' 'refused: profile locked' 'accepted emergency code'
-check "no login met a store fault" no_store_faults
+FROZEN=0 single_use_race "emergency code" alice same_ec "accepted emergency code" \
+	'refused: emergency code already used' "a reuse"
 state=$(profile_state alice)
 check "the profile parses after the race" test -n "$state"
 check "the code is spent in the file: 4 of 5 emergency codes left" \
@@ -138,22 +142,9 @@ write_config
 
 # --- one TOTP code, many logins ---------------------------------------------
 mkprofile bob
-clear_log
 same_totp() { CODE=$C0; }
-t0=$SECONDS
-run_logins "$RACE_LOGINS" svc bob same_totp
-ok=$(count_rc 0) refused=$(count_rc 1)
-echo "# raced $RACE_LOGINS logins with one TOTP code, $RACE_JOBS at a time:" \
-	"$ok accepted, $refused refused ($((SECONDS - t0)) s)"
-check "every login with the same TOTP code ended (no crash, no hang)" all_ended_cleanly
-check "the TOTP code is accepted by exactly one of $RACE_LOGINS racing logins" test "$ok" -eq 1
-check "the other $((RACE_LOGINS - 1)) are refused" test "$refused" -eq $((RACE_LOGINS - 1))
-check "one acceptance is logged" test "$(log_count 'user=bob owner=cluster1: accepted TOTP code')" -eq 1
-check "every refusal is logged as a replay or the lock it caused" \
-	test "$(( $(log_count 'refused: replayed TOTP code') + \
-		$(log_count 'refused: profile locked') ))" -eq $((RACE_LOGINS - 1))
-other_lines 'refused: replayed TOTP code' 'refused: profile locked' 'accepted TOTP code'
-check "no login met a store fault" no_store_faults
+single_use_race "TOTP code" bob same_totp "accepted TOTP code" \
+	'refused: replayed TOTP code' "a replay"
 state=$(profile_state bob)
 check "the profile parses after the race" test -n "$state"
 check "the accepted step is recorded once, as the last accepted step" \
@@ -162,17 +153,10 @@ check "no temp file is left after the TOTP race" store_clean bob
 
 # --- totpctl changing the profile while logins run ---------------------------
 # totpctl runs from the build tree as root with --config (root is an admin,
-# and creates its own profile), outside nss_wrapper, so the account is root,
-# which both the fake and the real passwd know.  No lockout: every login is
-# judged on its code alone.
+# and creates its own profile), outside nss_wrapper, so the account is root
+# (lib.sh's root_config, no lockout)
 RCONF="$T/race.conf"
-cat > "$RCONF" <<CONF
-store = { path = "$TP_STORE"; };
-admin_group = "totpadmin";
-issuer = "testhost";
-lockout = { max_failures = 0; };
-cluster = { name = "cluster1"; uuid = "$CLUSTER_UUID"; totp_accounts = [ "root" ]; };
-CONF
+root_config "$RCONF"
 pam_service rsvc config="$RCONF"
 MIX_CODES="12345678 23456789 34567890 45678901 56789012"
 "$MKPROFILE" "$RCONF" "$CLUSTER_UUID" root "$SECRET" codes="${MIX_CODES// /,}"
