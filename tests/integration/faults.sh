@@ -250,19 +250,13 @@ rm -f "$TP_STORE/$U"
 mv "$T/elsewhere" "$TP_STORE/$U"
 
 # ---- profile files ------------------------------------------------------
-# file_refused NAME TEXT TARGET: module and every totpctl verb refuse the
-# unsafe profile; TARGET (what a link points at) is left as it was
+# file_refused NAME TEXT TARGET: what owner_refused checks, and every other
+# totpctl verb refuses the unsafe profile too; TARGET (what a link points
+# at) is left as it was
 file_refused() {
 	local name=$1 text=$2 target=$3 sum
 	sum=$(sha256sum < "$target")
-	clear_log
-	AT=$NOW pam_auth svc alice "$C0"
-	check "$name: login refused" refused $?
-	check "$name: logged" logged "user=alice owner=cluster1: profile unreadable, refusing login: .*$text"
-	ctl show --owner cluster1 --account alice
-	check "$name: totpctl show fails with error 5 and says why" ctl_err 5 "$text"
-	ctl modify --owner cluster1 --account alice --comment x
-	check "$name: totpctl modify fails with error 5" ctl_err 5 "$text"
+	owner_refused "$name" "$text"
 	ctl modify --owner cluster1 --account alice --enabled false
 	check "$name: totpctl modify --enabled fails with error 5" ctl_err 5 "$text"
 	ctl list --json
