@@ -34,9 +34,11 @@ for s in tests/integration/*.sh; do
 	case "$s" in */lib.sh) continue ;; esac
 	case "$s" in *"$ONLY"*) ;; *) continue ;; esac
 	echo "=== $s"
+	start=$SECONDS
 	out=$(bash "$s" 2>&1)
 	rc=$?
 	printf '%s\n' "$out"
+	echo "=== $s: $((SECONDS - start)) s"
 	p=$(grep -c '^ok - ' <<<"$out")
 	f=$(grep -c '^not ok - ' <<<"$out")
 	k=$(grep -c '^skip - ' <<<"$out")
