@@ -160,10 +160,12 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(LIBA)
 
 install: all
 	install -d $(DESTDIR)$(PAMDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
+	    $(DESTDIR)$(MANDIR)/man5 \
 	    $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSCONFDIR)/totp_profile
 	install -m 0644 $(PAM_SO) $(DESTDIR)$(PAMDIR)/pam_totp_profile.so
 	install -m 0644 pam_totp_profile/pam_totp_profile.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 0644 totpctl/totpctl.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 conf/totp_profile.conf.5 $(DESTDIR)$(MANDIR)/man5/
 	[ -e $(DESTDIR)$(SYSCONFDIR)/totp_profile/totp_profile.conf ] || \
 	    install -m 0644 conf/totp_profile.conf $(DESTDIR)$(SYSCONFDIR)/totp_profile/
 	DESTDIR="$(DESTDIR)" BINDIR="$(BINDIR)" STOREDIR="$(STOREDIR)" \
@@ -171,7 +173,8 @@ install: all
 
 uninstall:
 	rm -f $(DESTDIR)$(PAMDIR)/pam_totp_profile.so $(DESTDIR)$(BINDIR)/totpctl \
-	    $(DESTDIR)$(MANDIR)/man8/pam_totp_profile.8 $(DESTDIR)$(MANDIR)/man1/totpctl.1
+	    $(DESTDIR)$(MANDIR)/man8/pam_totp_profile.8 $(DESTDIR)$(MANDIR)/man1/totpctl.1 \
+	    $(DESTDIR)$(MANDIR)/man5/totp_profile.conf.5
 
 BENCH_BIN = $(BUILD)/bench/pam_bench $(BUILD)/bench/gen_profiles $(BUILD)/bench/floor \
             $(BUILD)/bench/bench_preload.so

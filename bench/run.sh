@@ -88,7 +88,7 @@ setup() {
 	chmod 0755 "$W/store"
 	echo "   done in $(( ($(date +%s%N) - start) / 1000000 )) ms"
 	cat > "$W/tp.conf" <<CONF
-store = { path = "$W/store"; };
+store = { path = "$W/store"; user = "$(id -un)"; };
 issuer = "bench";
 cluster = { name = "cluster1"; uuid = "$OWNER"; };
 CONF

@@ -4,6 +4,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,35 @@
 
 #include "config.h"
 #include "names.h"
+
+/* Longest config file: far more than any real one (thousands of SVMs with
+ * their member lists), small enough to read whole at every login. */
+#define CONFIG_MAX (4u << 20)          /* "4 MiB" in the messages */
+
+static const char *const top_keys[] = {
+	"store", "admin_group", "issuer", "totp", "emergency_codes",
+	"lockout", "disabled_profile", "cluster", "svms", NULL };
+static const char *const store_keys[] = { "path", "user", NULL };
+static const char *const totp_keys[] = {
+	"algorithm", "digits", "period", "window", NULL };
+static const char *const ec_keys[] = { "count", "warn_at", NULL };
+static const char *const lockout_keys[] = {
+	"max_failures", "seconds", "reveal", NULL };
+static const char *const cluster_keys[] = {
+	"name", "uuid", "totp_group", "totp_accounts", NULL };
+static const char *const svm_keys[] = {
+	"name", "uuid", "members", "totp_group", "totp_accounts", NULL };
+
+const struct tp_config_group tp_config_settings[] = {
+	{ "", top_keys },
+	{ "store", store_keys },
+	{ "totp", totp_keys },
+	{ "emergency_codes", ec_keys },
+	{ "lockout", lockout_keys },
+	{ "cluster", cluster_keys },
+	{ "svms[]", svm_keys },
+	{ NULL, NULL },
+};
 
 struct loader {
 	const char *path;
@@ -177,10 +207,6 @@ static enum tp_status get_names(struct loader *ld, const config_setting_t *g,
 static enum tp_status load_owner(struct loader *ld, const config_setting_t *g,
 				 enum tp_scope scope, struct tp_owner *o)
 {
-	static const char *const cluster_keys[] = {
-		"name", "uuid", "totp_group", "totp_accounts", NULL };
-	static const char *const svm_keys[] = {
-		"name", "uuid", "members", "totp_group", "totp_accounts", NULL };
 	char *uuid = NULL;
 	enum tp_status st;
 
@@ -249,15 +275,6 @@ static enum tp_status load_owners(struct loader *ld, const config_setting_t *roo
 static enum tp_status load_root(struct loader *ld, const config_setting_t *root,
 				struct tp_config *cfg)
 {
-	static const char *const top_keys[] = {
-		"store", "admin_group", "issuer", "totp", "emergency_codes",
-		"lockout", "disabled_profile", "cluster", "svms", NULL };
-	static const char *const store_keys[] = { "path", "user", NULL };
-	static const char *const totp_keys[] = {
-		"algorithm", "digits", "period", "window", NULL };
-	static const char *const ec_keys[] = { "count", "warn_at", NULL };
-	static const char *const lockout_keys[] = {
-		"max_failures", "seconds", "reveal", NULL };
 	const config_setting_t *store, *totp, *ec, *lockout, *s;
 	char *alg = NULL, *disabled = NULL;
 	enum tp_status st;
@@ -280,8 +297,12 @@ static enum tp_status load_root(struct loader *ld, const config_setting_t *root,
 
 	st = get_string(ld, store, "path", &cfg->store_path);
 	if (st == TP_OK) st = get_string(ld, store, "user", &cfg->store_user);
+	cfg->store_user_set = store != NULL && config_setting_get_member(store, "user");
 	if (st == TP_OK) st = get_string(ld, root, "admin_group", &cfg->admin_group);
 	if (st == TP_OK) st = get_string(ld, root, "issuer", &cfg->issuer);
+	if (st == TP_OK && tp_issuer_problem(cfg->issuer) != NULL)
+		st = fail(ld, config_setting_get_member(root, "issuer"), "%s",
+			  tp_issuer_problem(cfg->issuer));
 	if (st == TP_OK) st = get_string(ld, totp, "algorithm", &alg);
 	if (st == TP_OK)
 		st = get_uint(ld, totp, "digits", TP_DIGITS_MIN, TP_DIGITS_MAX,
@@ -342,20 +363,79 @@ static enum tp_status set_defaults(struct tp_config *cfg)
 	cfg->lockout_seconds = 300;
 	cfg->disabled_action = TP_DISABLED_ALLOW;
 	cfg->store_path = strdup(TP_DEFAULT_STORE);
-	/* the kernel's node name (what gethostname(3) returns) */
-	cfg->issuer = strdup(uname(&host) == 0 && host.nodename[0] != '\0'
+	cfg->store_user = strdup(TP_DEFAULT_STORE_USER);
+	cfg->admin_group = strdup(TP_DEFAULT_ADMIN_GROUP);
+	/* the kernel's node name (what gethostname(3) returns), if an
+	 * authenticator app can show it; sethostname(2) takes any bytes */
+	cfg->issuer = strdup(uname(&host) == 0 && tp_issuer_problem(host.nodename) == NULL
 			     ? host.nodename : "localhost");
-	return cfg->store_path && cfg->issuer ? TP_OK : TP_ENOMEM;
+	return cfg->store_path && cfg->store_user && cfg->admin_group && cfg->issuer
+	       ? TP_OK : TP_ENOMEM;
+}
+
+#define STR(x) STR_(x)
+#define STR_(x) #x
+
+/* Characters an authenticator app cannot show or that change how the
+ * rest is shown: C0/C1 controls, DEL, and the format characters (soft
+ * hyphen, zero-width, bidirectional overrides and isolates, line and
+ * paragraph separators, BOM, interlinear annotation, tags) that could make
+ * one issuer look like another; and noncharacters. */
+static bool unprintable(uint32_t c)
+{
+	return c < 0x20 || (c >= 0x7f && c <= 0x9f) || c == 0xad || c == 0x61c ||
+	       (c >= 0x200b && c <= 0x200f) || (c >= 0x2028 && c <= 0x202e) ||
+	       (c >= 0x2060 && c <= 0x206f) || c == 0xfeff ||
+	       (c >= 0xfff9 && c <= 0xfffb) || (c >= 0xfdd0 && c <= 0xfdef) ||
+	       (c & 0xfffe) == 0xfffe || (c >= 0xe0000 && c <= 0xe007f);
+}
+
+const char *tp_issuer_problem(const char *issuer)
+{
+	static const char bad_utf8[] = "must be valid UTF-8";
+	const unsigned char *s = (const unsigned char *)issuer;
+	size_t n = strlen(issuer);
+
+	if (n == 0)
+		return "must not be empty";
+	if (n > TP_ISSUER_MAX)
+		return "must be at most " STR(TP_ISSUER_MAX) " bytes";
+	if (s[0] == ' ' || s[n - 1] == ' ')
+		return "must not start or end with a space";
+	for (size_t i = 0; i < n;) {
+		static const uint32_t least[] = { 0, 0, 0x80, 0x800, 0x10000 };
+		size_t len = s[i] < 0x80 ? 1 : (s[i] & 0xe0) == 0xc0 ? 2
+			   : (s[i] & 0xf0) == 0xe0 ? 3 : (s[i] & 0xf8) == 0xf0 ? 4 : 0;
+		uint32_t c;
+
+		if (len == 0 || len > n - i)
+			return bad_utf8;
+		c = len == 1 ? s[i] : s[i] & (0x7fu >> len);
+		for (size_t k = 1; k < len; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return bad_utf8;
+			c = c << 6 | (s[i + k] & 0x3fu);
+		}
+		if (c < least[len] || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+			return bad_utf8;
+		if (c == ':')
+			return "must not contain ':' (it ends the issuer in an otpauth:// label)";
+		if (unprintable(c))
+			return "must be printable: no control, format or bidirectional characters";
+		i += len;
+	}
+	return NULL;
 }
 
 /* Open the file safely: no symlink, regular, trusted owner, not writable
  * by group or others (anyone who can write it controls the second factor). */
-static enum tp_status open_checked(const char *path, FILE **out, char **err)
+static enum tp_status open_checked(const char *path, int *out, char **err)
 {
 	struct stat st;
 	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
 	const char *why = NULL;
 
+	*out = -1;
 	if (fd < 0) {
 		int e = errno;
 		if (asprintf(err, "%s: cannot open: %s", path,
@@ -371,16 +451,95 @@ static enum tp_status open_checked(const char *path, FILE **out, char **err)
 		why = "must be owned by root";
 	else if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
 		why = "must not be writable by group or others";
+	else if (st.st_size > (off_t)CONFIG_MAX)
+		why = "larger than 4 MiB";
 	if (why != NULL) {
 		close(fd);
 		if (asprintf(err, "%s: %s", path, why) < 0)
 			*err = NULL;
 		return TP_EPERM;
 	}
-	*out = fdopen(fd, "r");
-	if (*out == NULL) {
-		close(fd);
+	*out = fd;
+	return TP_OK;
+}
+
+/* The whole file, NUL-terminated. */
+static enum tp_status read_all(const char *path, int fd, char **out, char **err)
+{
+	size_t len = 0, cap = 4096;
+	char *buf = malloc(cap);
+	ssize_t n;
+
+	*out = NULL;
+	if (buf == NULL)
 		return TP_ENOMEM;
+	for (;;) {
+		if (len + 1 == cap) {
+			char *bigger = cap > CONFIG_MAX ? NULL : realloc(buf, cap * 2);
+			if (bigger == NULL) {
+				free(buf);
+				if (cap > CONFIG_MAX &&
+				    asprintf(err, "%s: larger than 4 MiB", path) < 0)
+					*err = NULL;
+				return cap > CONFIG_MAX ? TP_EPERM : TP_ENOMEM;
+			}
+			buf = bigger;
+			cap *= 2;
+		}
+		n = read(fd, buf + len, cap - len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int e = errno;
+			free(buf);
+			if (asprintf(err, "%s: cannot read: %s", path, strerror(e)) < 0)
+				*err = NULL;
+			return TP_EPERM;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	/* a NUL would end libconfig's string reader early: the rest unread */
+	if (strlen(buf) != len) {
+		unsigned line = 1;
+		for (const char *c = buf; *c; c++)
+			line += *c == '\n';
+		free(buf);
+		if (asprintf(err, "%s:%u: contains a NUL byte", path, line) < 0)
+			*err = NULL;
+		return TP_EINVAL;
+	}
+	*out = buf;
+	return TP_OK;
+}
+
+/* libconfig 1.5 opens `@include "file"` (a line of blanks, "@include",
+ * blanks and a quote) with fopen: relative to the caller's working
+ * directory, following symlinks, with none of the checks open_checked
+ * makes.  In setuid totpctl that lets any user supply settings (an
+ * admin_group of their own).  1.5 has no hook to check an included file,
+ * so every setting lives in this one file: refuse any line that starts
+ * with @include, even inside a comment or a string. */
+static enum tp_status refuse_includes(const char *path, const char *text,
+				      char **err)
+{
+	unsigned line = 1;
+
+	for (const char *c = text; *c != '\0'; line++) {
+		const char *eol = strchr(c, '\n');
+		c += strspn(c, " \t");
+		if (strncmp(c, "@include", 8) == 0) {
+			if (asprintf(err, "%s:%u: @include is not allowed: put every "
+				     "setting in this file (an included file would "
+				     "escape its owner and mode checks)", path, line) < 0)
+				*err = NULL;
+			return TP_EINVAL;
+		}
+		if (eol == NULL)
+			break;
+		c = eol + 1;
 	}
 	return TP_OK;
 }
@@ -390,21 +549,26 @@ enum tp_status tp_config_load(const char *path, struct tp_config **out,
 {
 	struct loader ld = { .path = path, .err = NULL };
 	struct tp_config *cfg = NULL;
-	FILE *f = NULL;
+	int fd = -1;
+	char *text = NULL;
 	config_t lc;
 	enum tp_status st;
-	char *open_err = NULL;
 
 	*out = NULL;
 	if (err != NULL)
 		*err = NULL;
 	config_init(&lc);
-	st = open_checked(path, &f, &open_err);
-	if (st != TP_OK) {
-		ld.err = open_err;
+	/* and should an include ever get past refuse_includes: every name
+	 * under a file opens nothing */
+	config_set_include_dir(&lc, "/dev/null");
+	st = open_checked(path, &fd, &ld.err);
+	if (st == TP_OK)
+		st = read_all(path, fd, &text, &ld.err);
+	if (st == TP_OK)
+		st = refuse_includes(path, text, &ld.err);
+	if (st != TP_OK)
 		goto out;
-	}
-	if (config_read(&lc, f) != CONFIG_TRUE) {
+	if (config_read_string(&lc, text) != CONFIG_TRUE) {
 		if (asprintf(&ld.err, "%s:%d: %s", path, config_error_line(&lc),
 			     config_error_text(&lc)) < 0)
 			ld.err = NULL;
@@ -420,8 +584,9 @@ enum tp_status tp_config_load(const char *path, struct tp_config **out,
 	if (st == TP_OK)
 		st = load_root(&ld, config_root_setting(&lc), cfg);
 out:
-	if (f != NULL)
-		fclose(f);
+	if (fd >= 0)
+		close(fd);
+	free(text);
 	config_destroy(&lc);
 	if (st != TP_OK) {
 		tp_config_free(cfg);

@@ -13,6 +13,17 @@
 #define TP_DEFAULT_CONFIG "/etc/totp_profile/totp_profile.conf"
 #endif
 #define TP_DEFAULT_STORE  "/var/lib/totp_profile"
+/* The system account `make install` creates (STORE_USER) and installs
+ * totpctl setuid to, and the group whose members are admins. */
+#ifndef TP_DEFAULT_STORE_USER
+#define TP_DEFAULT_STORE_USER "_totp"
+#endif
+#define TP_DEFAULT_ADMIN_GROUP "totpadmin"
+/* Longest issuer, in bytes.  As long as any host name (HOST_NAME_MAX, the
+ * default issuer), longer than an authenticator app shows in a list row,
+ * and short enough that the install URL (issuer twice, each byte up to 3
+ * when percent-encoded) stays far below any buffer or QR code limit. */
+#define TP_ISSUER_MAX 64
 #define TP_UUID_LEN 36
 #define TP_NAME_MAX 32              /* login and owner names */
 #define TP_EMERGENCY_MAX 10
@@ -36,9 +47,10 @@ enum tp_disabled_action { TP_DISABLED_ALLOW = 0, TP_DISABLED_DENY };
 struct tp_config {
 	char *path;
 	char *store_path;
-	char *store_user;            /* owner of the store; NULL: effective uid */
-	char *admin_group;
-	char *issuer;                /* default: host name */
+	char *store_user;            /* owner of the store; never NULL */
+	bool store_user_set;         /* false: TP_DEFAULT_STORE_USER, not in the file */
+	char *admin_group;           /* never NULL */
+	char *issuer;                /* default: host name; see tp_issuer_problem */
 	struct tp_totp_params totp;  /* defaults for new profiles */
 	unsigned window;
 	unsigned emergency_codes;
@@ -51,10 +63,26 @@ struct tp_config {
 	size_t n_owners;
 };
 
+/* Every setting the loader accepts, by group ("" is the top level; the
+ * svms entries are written "svms[]").  The man page and the shipped
+ * example must show each one. */
+struct tp_config_group {
+	const char *name;
+	const char *const *keys;     /* NULL-terminated */
+};
+extern const struct tp_config_group tp_config_settings[];   /* {NULL} ends */
+
+/* Why `issuer` cannot go into an otpauth:// label and issuer= parameter,
+ * or NULL if it can: at most TP_ISSUER_MAX bytes of printable UTF-8, no
+ * ':' (the label's issuer:account separator), no leading or trailing
+ * space, no control, format or bidirectional characters. */
+const char *tp_issuer_problem(const char *issuer);
+
 /* Load and validate.  On error, *err (if not NULL) receives a malloc'd
  * message naming the file, the line and the setting; free it.  The file
  * must be a regular file, not a symlink, owned by root or the effective
- * uid, and not writable by group or others. */
+ * uid, and not writable by group or others.  `@include` is refused: an
+ * included file would escape these checks. */
 enum tp_status tp_config_load(const char *path, struct tp_config **out,
 			      char **err);
 void tp_config_free(struct tp_config *cfg);

@@ -19,7 +19,7 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 step "A throwaway config and store in $W"
 cat > "$W/totp_profile.conf" <<CONF
-store = { path = "$W/store"; };
+store = { path = "$W/store"; user = "$ME"; };
 issuer = "totp-demo";
 lockout = { max_failures = 5; seconds = 300; };
 cluster = { name = "demo-cluster"; uuid = "b009a9e7-4081-b576-7575-ada21efcaf16";

@@ -51,7 +51,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	FUZZ_ASSERT(cfg != NULL && err == NULL);
 	FUZZ_ASSERT(cfg->store_path != NULL && cfg->store_path[0] == '/');
-	FUZZ_ASSERT(cfg->issuer != NULL && cfg->issuer[0] != '\0');
+	FUZZ_ASSERT(cfg->issuer != NULL && tp_issuer_problem(cfg->issuer) == NULL);
+	FUZZ_ASSERT(cfg->store_user != NULL && cfg->store_user[0] != '\0');
+	FUZZ_ASSERT(cfg->admin_group != NULL && cfg->admin_group[0] != '\0');
 	FUZZ_ASSERT(cfg->totp.digits >= TP_DIGITS_MIN && cfg->totp.digits <= TP_DIGITS_MAX);
 	FUZZ_ASSERT(cfg->totp.period >= 1 && cfg->totp.period <= 300);
 	FUZZ_ASSERT(cfg->window <= 10 && cfg->emergency_codes <= TP_EMERGENCY_MAX);

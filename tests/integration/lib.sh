@@ -67,7 +67,7 @@ export NSS_WRAPPER_PASSWD="$T/passwd" NSS_WRAPPER_GROUP="$T/group"
 # write_config [EXTRA_TOP_LEVEL_SETTINGS...]
 write_config() {
 	{
-		echo "store = { path = \"$TP_STORE\"; };"
+		echo "store = { path = \"$TP_STORE\"; user = \"root\"; };"
 		echo "admin_group = \"totpadmin\";"
 		echo "issuer = \"testhost\";"
 		echo "cluster = { name = \"cluster1\"; uuid = \"$CLUSTER_UUID\"; totp_group = \"totp\"; };"
@@ -85,7 +85,7 @@ write_config
 # its code alone, and every finished miss adds exactly one failure.
 root_config() {
 	cat > "$1" <<CONF
-store = { path = "$TP_STORE"; };
+store = { path = "$TP_STORE"; user = "root"; };
 admin_group = "totpadmin";
 issuer = "testhost";
 lockout = { max_failures = 0; };

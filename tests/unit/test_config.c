@@ -89,6 +89,7 @@ static void test_full_file(void **state)
 	assert_string_equal(cfg->path, f->conf);
 	assert_string_equal(cfg->store_path, "/srv/totp");
 	assert_string_equal(cfg->store_user, "root");
+	assert_true(cfg->store_user_set);
 	assert_string_equal(cfg->admin_group, "totpadmins");
 	assert_string_equal(cfg->issuer, "Example Corp");
 	assert_int_equal(cfg->totp.alg, TP_SHA256);
@@ -141,9 +142,14 @@ static void test_defaults(void **state)
 	struct tp_config *cfg = load_ok(f->conf, CLUSTER_OK);
 	char host[256] = "";
 
+	/* what the shipped example, the man page and `make install` say: a
+	 * file without store.user must not make every login fail */
 	assert_string_equal(cfg->store_path, TP_DEFAULT_STORE);
-	assert_null(cfg->store_user);
-	assert_null(cfg->admin_group);
+	assert_non_null(cfg->store_user);
+	assert_string_equal(cfg->store_user, "_totp");
+	assert_false(cfg->store_user_set);
+	assert_non_null(cfg->admin_group);
+	assert_string_equal(cfg->admin_group, "totpadmin");
 	assert_int_equal(gethostname(host, sizeof(host) - 1), 0);
 	assert_string_equal(cfg->issuer, host);
 	assert_int_equal(cfg->totp.alg, TP_SHA1);
@@ -214,6 +220,33 @@ static const struct bad_case {
 	  CLUSTER_OK "totp = {\n  algorithm = \"MD5\";\n};\n", 3, "totp.algorithm" },
 	{ "empty issuer",
 	  CLUSTER_OK "issuer = \"\";\n", 2, "issuer" },
+	/* an issuer must fit an otpauth:// label and issuer= parameter */
+	{ "issuer with ':' (ambiguous label issuer:account)",
+	  CLUSTER_OK "issuer = \"Acme: Corp\";\n", 2, "issuer" },
+	{ "issuer with an overlong UTF-8 ':'",
+	  CLUSTER_OK "issuer = \"Acme\xc0\xba Corp\";\n", 2, "issuer" },
+	{ "issuer of 65 bytes",
+	  CLUSTER_OK "issuer = \"" "0123456789012345678901234567890123456789"
+	  "0123456789012345678901234\";\n", 2, "issuer" },
+	{ "issuer with a tab", CLUSTER_OK "issuer = \"Acme\\tCorp\";\n", 2, "issuer" },
+	{ "issuer with a newline", CLUSTER_OK "\nissuer = \"Acme\nCorp\";\n", 3, "issuer" },
+	{ "issuer with an escape sequence",
+	  CLUSTER_OK "issuer = \"\x1b[31mAcme\";\n", 2, "issuer" },
+	{ "issuer with DEL", CLUSTER_OK "issuer = \"Acme\x7f\";\n", 2, "issuer" },
+	{ "issuer with a C1 control (U+0085)",
+	  CLUSTER_OK "issuer = \"Acme\xc2\x85\";\n", 2, "issuer" },
+	{ "issuer with a right-to-left override (U+202E)",
+	  CLUSTER_OK "issuer = \"Acme\xe2\x80\xaeproC\";\n", 2, "issuer" },
+	{ "issuer with a zero-width space (U+200B)",
+	  CLUSTER_OK "issuer = \"Ac\xe2\x80\x8bme\";\n", 2, "issuer" },
+	{ "issuer that is not UTF-8 (Latin-1)",
+	  CLUSTER_OK "issuer = \"M\xfcller\";\n", 2, "issuer" },
+	{ "issuer with a truncated UTF-8 sequence",
+	  CLUSTER_OK "issuer = \"Acme\xe2\x82\";\n", 2, "issuer" },
+	{ "issuer with a UTF-16 surrogate",
+	  CLUSTER_OK "issuer = \"Acme\xed\xa0\x80\";\n", 2, "issuer" },
+	{ "issuer with a leading space", CLUSTER_OK "issuer = \" Acme\";\n", 2, "issuer" },
+	{ "issuer with a trailing space", CLUSTER_OK "issuer = \"Acme \";\n", 2, "issuer" },
 	{ "bad cluster uuid (upper case)",
 	  "cluster = {\n  name = \"c1\";\n"
 	  "  uuid = \"02C9E252-41BE-11E9-81D5-00A0986138F7\";\n};\n", 3, "cluster.uuid" },
@@ -339,6 +372,138 @@ static void test_file_checks(void **state)
 	free(missing);
 }
 
+/* An issuer of about 980 bytes overflowed the install URL; one with ':'
+ * made a label that parsers split in the wrong place.  What an app can
+ * show is accepted. */
+static void test_issuer(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const good[] = {
+		"Acme Corp", "M\xc3\xbcller GmbH", "\xe6\x97\xa5\xe6\x9c\xac",
+		"ACME Corp & Co/?#=%+", "server1.example.com", "ops@example.com",
+		"a", "\xf0\x9f\x94\x91 keys",
+		"0123456789012345678901234567890123456789012345678901234567890123",
+	};
+	char big[1200], *text, *err = NULL;
+	struct tp_config *cfg = (struct tp_config *)1;
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		text = unit_path(CLUSTER_OK "issuer = \"%s\";\n", good[i]);
+		cfg = load_ok(f->conf, text);
+		assert_string_equal(cfg->issuer, good[i]);
+		tp_config_free(cfg);
+		free(text);
+	}
+	/* the size that overflowed the install URL: refused at load, with
+	 * the file, the line and the setting */
+	memset(big, 'A', 1000);
+	big[1000] = '\0';
+	text = unit_path(CLUSTER_OK "\nissuer = \"%s\";\n", big);
+	unit_write_file(f->conf, text, 0600);
+	free(text);
+	assert_int_equal(tp_config_load(f->conf, &cfg, &err), TP_EINVAL);
+	assert_null(cfg);
+	text = unit_path("%s:3: issuer: must be at most 64 bytes", f->conf);
+	assert_contains(err, text);
+	free(text);
+	free(err);
+}
+
+/* @include: libconfig opens the named file relative to the working
+ * directory, with no owner, mode or symlink check.  A user who runs
+ * setuid totpctl from a folder of theirs must not be able to supply
+ * settings; nor may an included file that others can write, or a
+ * symlink.  Every @include is refused, naming the file and the line. */
+static bool refused_include(struct fixture *f, const char *include_line)
+{
+	struct tp_config *cfg = (struct tp_config *)1;
+	char *err = NULL, *where = unit_path("%s:3:", f->conf);
+	char *text = unit_path(CLUSTER_OK "issuer = \"x\";\n%s\n", include_line);
+	enum tp_status st;
+	bool ok;
+
+	unit_write_file(f->conf, text, 0600);
+	st = tp_config_load(f->conf, &cfg, &err);
+	ok = st == TP_EINVAL && cfg == NULL && err != NULL &&
+	     strstr(err, where) != NULL && strstr(err, "@include") != NULL;
+	if (!ok)
+		print_error("%s: status %s, admin_group %s, message \"%s\"\n",
+			    include_line, tp_status_str(st),
+			    st == TP_OK ? cfg->admin_group : "-", err ? err : "");
+	if (st == TP_OK)
+		tp_config_free(cfg);
+	free(err);
+	free(where);
+	free(text);
+	return ok;
+}
+
+static void test_include_refused(void **state)
+{
+	struct fixture *f = *state;
+	char *hostile = unit_path("%s/hostile", f->dir);
+	char *planted = unit_path("%s/site-local.conf", hostile);
+	char *writable = unit_path("%s/writable.conf", f->dir);
+	char *good = unit_path("%s/good.conf", f->dir);
+	char *link = unit_path("%s/link.conf", f->dir);
+	char *line;
+	int cwd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	unsigned accepted = 0;
+
+	assert_true(cwd >= 0);
+	assert_int_equal(mkdir(hostile, 0700), 0);
+	unit_write_file(planted, "admin_group = \"users\";\n", 0600);
+	unit_write_file(writable, "admin_group = \"users\";\n", 0666);
+	unit_write_file(good, "admin_group = \"users\";\n", 0600);
+	assert_int_equal(symlink(good, link), 0);
+
+	/* a relative name, from a hostile working directory */
+	assert_int_equal(chdir(hostile), 0);
+	accepted += !refused_include(f, "@include \"site-local.conf\"");
+	accepted += !refused_include(f, " \t@include\t\"site-local.conf\"");
+	assert_int_equal(fchdir(cwd), 0);
+	close(cwd);
+	/* a file others can write, a symlink, and a safe file next to the
+	 * config: one rule for all */
+	line = unit_path("@include \"%s\"", writable);
+	accepted += !refused_include(f, line);
+	free(line);
+	line = unit_path("@include \"%s\"", link);
+	accepted += !refused_include(f, line);
+	free(line);
+	line = unit_path("@include \"%s\"", good);
+	accepted += !refused_include(f, line);
+	free(line);
+
+	assert_int_equal(accepted, 0);
+
+	/* the word in a comment, or inside a line, is not an include */
+	tp_config_free(load_ok(f->conf, CLUSTER_OK "# @include \"x.conf\"\n"
+			       "issuer = \"no @include here\";\n"));
+	free(hostile);
+	free(planted);
+	free(writable);
+	free(good);
+	free(link);
+}
+
+/* A NUL byte used to end the text libconfig sees (the rest unread). */
+static void test_nul_byte(void **state)
+{
+	struct fixture *f = *state;
+	static const char text[] = CLUSTER_OK "issuer = \"x\";\n\0colour = 1;\n";
+	struct tp_config *cfg = (struct tp_config *)1;
+	char *err = NULL, *where = unit_path("%s:3:", f->conf);
+
+	unit_write_bytes(f->conf, text, sizeof(text) - 1, 0600);
+	assert_int_equal(tp_config_load(f->conf, &cfg, &err), TP_EINVAL);
+	assert_null(cfg);
+	assert_contains(err, where);
+	assert_contains(err, "NUL");
+	free(err);
+	free(where);
+}
+
 static void test_owner_lookup(void **state)
 {
 	struct fixture *f = *state;
@@ -400,6 +565,11 @@ static void test_example_matches_defaults(void **state)
 	free(text);
 	def = load_ok(f->conf, CLUSTER_OK);
 	assert_string_equal(ex->store_path, def->store_path);
+	assert_non_null(def->store_user);
+	assert_string_equal(ex->store_user, def->store_user);
+	assert_non_null(def->admin_group);
+	assert_string_equal(ex->admin_group, def->admin_group);
+	assert_string_equal(ex->issuer, def->issuer);
 	assert_int_equal(ex->totp.alg, def->totp.alg);
 	assert_int_equal(ex->totp.digits, def->totp.digits);
 	assert_int_equal(ex->totp.period, def->totp.period);
@@ -414,6 +584,40 @@ static void test_example_matches_defaults(void **state)
 	tp_config_free(def);
 }
 
+/* Every setting the loader accepts is in the man page (as the error
+ * messages name it, in bold) and in the shipped example (`name =`). */
+static void test_settings_documented(void **state)
+{
+	size_t len = 0;
+	char *man = unit_read_file("conf/totp_profile.conf.5", &len);
+	char *example = unit_read_file("conf/totp_profile.conf", &len);
+	unsigned missing = 0;
+
+	(void)state;
+	if (man == NULL || example == NULL)
+		skip();              /* not run from the top of the source tree */
+	for (const struct tp_config_group *g = tp_config_settings; g->name; g++) {
+		for (const char *const *k = g->keys; *k != NULL; k++) {
+			char *bold = unit_path("\\fB%s%s%s\\fR", g->name,
+					       g->name[0] ? "." : "", *k);
+			char *assign = unit_path("%s =", *k);
+			if (strstr(man, bold) == NULL) {
+				print_error("man page lacks %s\n", bold);
+				missing++;
+			}
+			if (strstr(example, assign) == NULL) {
+				print_error("conf/totp_profile.conf lacks '%s'\n", assign);
+				missing++;
+			}
+			free(bold);
+			free(assign);
+		}
+	}
+	free(man);
+	free(example);
+	assert_int_equal(missing, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -421,8 +625,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_file_checks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_issuer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_include_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nul_byte, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_owner_lookup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_example_matches_defaults, setup, teardown),
+		cmocka_unit_test(test_settings_documented),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,6 +4,7 @@
  * effective uid owns everything. */
 #include <dirent.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <sys/file.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -34,10 +35,11 @@ static int setup(void **state)
 	f->conf = unit_path("%s/totp_profile.conf", f->dir);
 	assert_int_equal(mkdir(f->store, 0700), 0);
 	assert_int_equal(chmod(f->store, 0700), 0);
-	text = unit_path("store = { path = \"%s\"; };\n"
+	text = unit_path("store = { path = \"%s\"; user = \"%s\"; };\n"
 			 "cluster = { name = \"c1\"; uuid = \"" OWNER "\"; };\n"
 			 "svms = ( { name = \"vs0\"; uuid = \"" SVM "\";"
-			 " members = [ \"bob\" ]; } );\n", f->store);
+			 " members = [ \"bob\" ]; } );\n", f->store,
+			 getpwuid(geteuid())->pw_name);
 	unit_write_file(f->conf, text, 0600);
 	free(text);
 	if (tp_config_load(f->conf, &f->cfg, &err) != TP_OK)
