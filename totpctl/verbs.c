@@ -411,7 +411,8 @@ static bool parse_fields(const struct ctl_opts *o, unsigned dflt, unsigned *mask
 	if (tp_fields_parse(o->fields, mask, &bad) == TP_OK)
 		return true;
 	ctl_fail(r, TP_API_INVALID, "fields", "unknown field '%s' (known: owner, "
-		 "owner.name, owner.uuid, account, account.name, comment, enabled, "
+		 "owner.name, owner.uuid, account, account.name, account._links, comment, "
+		 "enabled, "
 		 "scope, sha_fingerprint, _links, *)", bad ? bad : "");
 	return false;
 }

@@ -116,7 +116,7 @@ M4="entry doesn't exist"
 M561="TOTP is not configured for the user."
 M564="Only users with the admin role are allowed to modify the TOTP status."
 M565="Invalid option for the field -enabled"
-M566="The user does not have a TOTP configuration available for modification."
+M566="TOTP is not configured for the user"
 
 # ---- help and usage ----
 ctl $A --help
