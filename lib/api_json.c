@@ -21,9 +21,15 @@ static const struct { const char *name; unsigned mask; } field_names[] = {
 
 enum tp_status tp_fields_parse(const char *list, unsigned *mask, const char **bad)
 {
+	return tp_fields_parse_named(list, mask, NULL, bad);
+}
+
+enum tp_status tp_fields_parse_named(const char *list, unsigned *mask,
+				     unsigned *named, const char **bad)
+{
 	static char badname[64];
 	char *copy = strdup(list), *save = NULL;
-	unsigned m = TP_F_KEYS;
+	unsigned m = 0;
 
 	if (copy == NULL)
 		return TP_ENOMEM;
@@ -44,7 +50,9 @@ enum tp_status tp_fields_parse(const char *list, unsigned *mask, const char **ba
 		}
 	}
 	free(copy);
-	*mask = m;
+	*mask = m | TP_F_KEYS;
+	if (named != NULL)
+		*named = m;
 	return TP_OK;
 }
 
