@@ -124,14 +124,13 @@ int main(int argc, char **argv)
 	struct ctl_priv pv;
 	struct ctl_opts o;
 	struct ctl_result r;
-	struct ctl_caller caller;
+	struct ctl_caller caller = { 0 };
 	struct ctl_guard guard = { .pid = -1, .fd = -1 };
 	struct tp_config *cfg = NULL;
 	struct passwd *pw;
 	char why[256] = "", *err = NULL;
 	const char *cause = NULL;
 	enum ctl_undo undo = CTL_UNDO_KEPT;
-	unsigned reopened = 0;
 	int rv = 1, out_err;
 
 	/* Before anything else: fds 0-2, who is calling (the real uid, never
@@ -140,13 +139,11 @@ int main(int argc, char **argv)
 	 * the dynamic loader has already removed every variable NSS would
 	 * honour, and a test's nss_wrapper reads its files' names at the
 	 * first lookup. */
-	if (ctl_ensure_std_fds(&reopened) != 0)
+	if (ctl_ensure_std_fds(&caller.stdout_closed) != 0)
 		return 127;
 	memset(&o, 0, sizeof(o));
 	memset(&r, 0, sizeof(r));
-	memset(&caller, 0, sizeof(caller));
 	caller.uid = getuid();
-	caller.stdout_closed = (reopened & (1u << STDOUT_FILENO)) != 0;
 	pw = getpwuid(caller.uid);
 	if (pw != NULL && strlen(pw->pw_name) <= TP_NAME_MAX)
 		memcpy(caller.name, pw->pw_name, strlen(pw->pw_name) + 1);

@@ -22,15 +22,20 @@
 
 /* fds 0-2 must be open, or a file we open could become "stdout" and
  * receive our output (or an attacker's input).  A closed one is pointed
- * at /dev/null, and its bit (1 << fd) set in *reopened: output meant for
- * a closed stdout is lost, which create must not pretend went well. */
-int ctl_ensure_std_fds(unsigned *reopened)
+ * at /dev/null.  *stdout_lost: output to fd 1 cannot reach anyone -- it
+ * was closed, or is open read-only (what the C library of a setuid
+ * program makes of a closed stdout) -- which create must not pretend
+ * went well. */
+int ctl_ensure_std_fds(bool *stdout_lost)
 {
-	*reopened = 0;
+	int fl;
+
+	*stdout_lost = false;
 	for (int fd = 0; fd <= 2; fd++) {
 		if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
 			continue;
-		*reopened |= 1u << fd;
+		if (fd == STDOUT_FILENO)
+			*stdout_lost = true;
 		int nfd = open("/dev/null", O_RDWR | O_NOCTTY);
 		if (nfd != fd) {
 			if (nfd >= 0)
@@ -38,6 +43,9 @@ int ctl_ensure_std_fds(unsigned *reopened)
 			return -1;
 		}
 	}
+	fl = fcntl(STDOUT_FILENO, F_GETFL);
+	if (fl == -1 || (fl & O_ACCMODE) == O_RDONLY)
+		*stdout_lost = true;
 	return 0;
 }
 

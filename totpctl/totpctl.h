@@ -44,7 +44,7 @@ struct ctl_caller {
 	uid_t uid;
 	char name[TP_NAME_MAX + 2];
 	bool admin;
-	bool stdout_closed;          /* fd 1 was closed at start (now /dev/null) */
+	bool stdout_closed;          /* fd 1 closed (or read-only) at start */
 };
 
 /* Saved identities of a setuid (or setpriv'd) process. */
@@ -83,7 +83,7 @@ struct ctl_result {
 };
 
 /* privilege.c */
-int ctl_ensure_std_fds(unsigned *reopened);
+int ctl_ensure_std_fds(bool *stdout_lost);
 void ctl_sanitize_env(void);
 void ctl_no_core_dumps(void);
 int ctl_priv_init(struct ctl_priv *pv, char *why, size_t whylen);

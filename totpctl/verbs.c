@@ -293,8 +293,9 @@ static void do_create(const struct tp_config *cfg, const struct ctl_caller *call
 	 * lost, so nothing is created */
 	if (caller->stdout_closed) {
 		ctl_fail(r, TP_API_INTERNAL, NULL,
-			 "standard output is closed: the new secret key and emergency "
-			 "codes could not be shown, so no profile was created");
+			 "cannot write the output: standard output is closed; nothing "
+			 "was created (the new secret key and emergency codes could not "
+			 "be shown)");
 		goto out;
 	}
 	st = tp_profile_generate(&fresh, owner->uuid, account, &cfg->totp,
