@@ -8,12 +8,13 @@ static const struct {
 	[TP_API_INVALID]             = { "2", "invalid or missing field" },
 	[TP_API_NOT_SUPPORTED]       = { "3", "operation not supported" },
 	[TP_API_NO_ENTRY]            = { "4", "entry doesn't exist" },
-	[TP_API_INTERNAL]            = { "5", "internal error: the profile store could not be read or written" },
+	[TP_API_INTERNAL]            = { "5", "internal error" },
 	[TP_API_PERMISSION]          = { "6", "permission denied" },
 	[TP_API_TOTP_NOT_CONFIGURED] = { "144834561", "TOTP is not configured for the user." },
 	[TP_API_ENABLED_ADMIN_ONLY]  = { "144834564", "Only users with the admin role are allowed to modify the TOTP status." },
 	[TP_API_ENABLED_INVALID]     = { "144834565", "Invalid option for the field -enabled" },
-	[TP_API_NOTHING_TO_MODIFY]   = { "144834566", "The user does not have a TOTP configuration available for modification." },
+	/* the PATCH page's text: no full stop, unlike 144834561's */
+	[TP_API_NOTHING_TO_MODIFY]   = { "144834566", "TOTP is not configured for the user" },
 };
 
 const char *tp_api_error_code(enum tp_api_error e)

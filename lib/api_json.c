@@ -10,6 +10,7 @@ static const struct { const char *name; unsigned mask; } field_names[] = {
 	{ "owner.uuid", TP_F_OWNER_UUID },
 	{ "account", TP_F_ACCOUNT },
 	{ "account.name", TP_F_ACCOUNT },
+	{ "account._links", TP_F_ACCOUNT },
 	{ "comment", TP_F_COMMENT },
 	{ "enabled", TP_F_ENABLED },
 	{ "scope", TP_F_SCOPE },
@@ -20,9 +21,15 @@ static const struct { const char *name; unsigned mask; } field_names[] = {
 
 enum tp_status tp_fields_parse(const char *list, unsigned *mask, const char **bad)
 {
+	return tp_fields_parse_named(list, mask, NULL, bad);
+}
+
+enum tp_status tp_fields_parse_named(const char *list, unsigned *mask,
+				     unsigned *named, const char **bad)
+{
 	static char badname[64];
 	char *copy = strdup(list), *save = NULL;
-	unsigned m = TP_F_KEYS;
+	unsigned m = 0;
 
 	if (copy == NULL)
 		return TP_ENOMEM;
@@ -43,7 +50,9 @@ enum tp_status tp_fields_parse(const char *list, unsigned *mask, const char **ba
 		}
 	}
 	free(copy);
-	*mask = m;
+	*mask = m | TP_F_KEYS;
+	if (named != NULL)
+		*named = m;
 	return TP_OK;
 }
 
@@ -79,8 +88,19 @@ json_t *tp_json_profile(const struct tp_profile *p, const struct tp_owner *owner
 		json_object_set_new(o, "_links", self_link(svm_href));
 		json_object_set_new(rec, "owner", o);
 	}
-	if (fields & TP_F_ACCOUNT)
-		json_object_set_new(rec, "account", json_pack("{s:s}", "name", p->account));
+	if (fields & TP_F_ACCOUNT) {
+		/* the API's account reference: name and its own link */
+		char *acct_href = NULL;
+		if (asprintf(&acct_href, "/api/security/accounts/%s/%s", p->owner_uuid,
+			     p->account) < 0) {
+			json_decref(rec);
+			return NULL;
+		}
+		json_object_set_new(rec, "account",
+				    json_pack("{s:s,s:o}", "name", p->account,
+					      "_links", self_link(acct_href)));
+		free(acct_href);
+	}
 	if (fields & TP_F_COMMENT)
 		json_object_set_new(rec, "comment", json_string(p->comment));
 	if (fields & TP_F_ENABLED)

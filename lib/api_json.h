@@ -24,6 +24,10 @@ enum tp_field {
 /* Parse "comment,enabled" or "*" into a mask (the keys are always added).
  * On TP_EINVAL *bad points into a static copy of the offending name. */
 enum tp_status tp_fields_parse(const char *list, unsigned *mask, const char **bad);
+/* The same, and *named gets the fields the list names, without the keys
+ * (a table shows the owner's uuid only when it was asked for). */
+enum tp_status tp_fields_parse_named(const char *list, unsigned *mask,
+				     unsigned *named, const char **bad);
 
 /* One record (the API's `totp` object) with the selected fields. */
 json_t *tp_json_profile(const struct tp_profile *p, const struct tp_owner *owner,

@@ -185,7 +185,41 @@ unsigned tp_profile_emergency_left(const struct tp_profile *p)
 	return n;
 }
 
-bool tp_valid_comment(const char *s)
+/* Characters a comment may not hold although they are valid UTF-8:
+ * controls (C0, DEL, C1), format characters (Unicode category Cf: bidi
+ * overrides and isolates, zero-width characters, the BOM, tags...),
+ * which reorder or hide text in an admin's table, the line and paragraph
+ * separators, and noncharacters. */
+static bool comment_char_refused(uint32_t cp, bool strict)
+{
+	static const struct { uint32_t lo, hi; } ranges[] = {
+		{ 0x0000, 0x001f }, { 0x007f, 0x009f },          /* C0, DEL, C1 */
+		/* Cf (Unicode 15.1) */
+		{ 0x00ad, 0x00ad }, { 0x0600, 0x0605 }, { 0x061c, 0x061c },
+		{ 0x06dd, 0x06dd }, { 0x070f, 0x070f }, { 0x0890, 0x0891 },
+		{ 0x08e2, 0x08e2 }, { 0x180e, 0x180e }, { 0x200b, 0x200f },
+		{ 0x202a, 0x202e }, { 0x2060, 0x2064 }, { 0x2066, 0x206f },
+		{ 0xfeff, 0xfeff }, { 0xfff9, 0xfffb }, { 0x110bd, 0x110bd },
+		{ 0x110cd, 0x110cd }, { 0x13430, 0x1343f }, { 0x1bca0, 0x1bca3 },
+		{ 0x1d173, 0x1d17a }, { 0xe0001, 0xe0001 }, { 0xe0020, 0xe007f },
+		{ 0x2028, 0x2029 },                              /* Zl, Zp */
+		{ 0xfdd0, 0xfdef },                              /* noncharacters */
+	};
+
+	if (!strict)
+		return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f);
+	if ((cp & 0xfffeu) == 0xfffeu)      /* U+xxFFFE, U+xxFFFF: noncharacters */
+		return true;
+	for (size_t i = 0; i < sizeof(ranges) / sizeof(ranges[0]); i++)
+		if (cp >= ranges[i].lo && cp <= ranges[i].hi)
+			return true;
+	return false;
+}
+
+/* strict: a new comment (tp_valid_comment).  Not strict: what a stored
+ * record may hold -- the rules before format characters were refused, so
+ * that a profile saved then still loads, logs in and can be rewritten. */
+static bool comment_ok(const char *s, bool strict)
 {
 	size_t n = strlen(s);
 	const unsigned char *u = (const unsigned char *)s;
@@ -194,30 +228,42 @@ bool tp_valid_comment(const char *s)
 		return false;
 	for (size_t i = 0; i < n;) {
 		unsigned c = u[i];
+		uint32_t cp;
 		size_t extra;
-		if (c < 0x20 || c == 0x7f)
-			return false;
-		if (c < 0x80) { i++; continue; }
+		if (c < 0x80) {
+			if (comment_char_refused(c, strict))
+				return false;
+			i++;
+			continue;
+		}
 		/* strict UTF-8 (RFC 3629): no overlong forms, no surrogates,
 		 * nothing above U+10FFFF -- JSON encoders refuse those */
 		unsigned lo = 0x80u, hi = 0xbfu;      /* range of the 2nd byte */
-		if (c >= 0xc2 && c <= 0xdf) extra = 1;
-		else if (c >= 0xe0 && c <= 0xef) extra = 2;
-		else if (c >= 0xf0 && c <= 0xf4) extra = 3;
+		if (c >= 0xc2 && c <= 0xdf) extra = 1, cp = c & 0x1fu;
+		else if (c >= 0xe0 && c <= 0xef) extra = 2, cp = c & 0x0fu;
+		else if (c >= 0xf0 && c <= 0xf4) extra = 3, cp = c & 0x07u;
 		else return false;
-		if (c == 0xc2) lo = 0xa0u;             /* C1 controls: not printable */
-		else if (c == 0xe0) lo = 0xa0u;
+		if (c == 0xe0) lo = 0xa0u;
 		else if (c == 0xed) hi = 0x9fu;
 		else if (c == 0xf0) lo = 0x90u;
 		else if (c == 0xf4) hi = 0x8fu;
 		if (i + 1 >= n || u[i + 1] < lo || u[i + 1] > hi)
 			return false;
-		for (size_t k = 2; k <= extra; k++)
+		for (size_t k = 1; k <= extra; k++) {
 			if (i + k >= n || (u[i + k] & 0xc0u) != 0x80u)
 				return false;
+			cp = cp << 6 | (u[i + k] & 0x3fu);
+		}
+		if (comment_char_refused(cp, strict))
+			return false;
 		i += extra + 1;
 	}
 	return true;
+}
+
+bool tp_valid_comment(const char *s)
+{
+	return comment_ok(s, true);
 }
 
 /* The comment is stored percent-encoded so that no INI syntax (quotes,
@@ -262,7 +308,7 @@ static bool comment_decode(const char *in, char *out, size_t outsz)
 		out[o++] = ch;
 	}
 	out[o] = '\0';
-	return tp_valid_comment(out);
+	return comment_ok(out, false);
 }
 
 /* Appends into one fixed allocation: no realloc leaves a stray copy of the
@@ -299,7 +345,7 @@ enum tp_status tp_profile_to_ini(const struct tp_profile *p, char **text,
 	struct text t = { .cap = TP_PROFILE_FILE_MAX };
 	enum tp_status st;
 
-	if (!tp_valid_comment(p->comment) || p->ec_count > TP_EMERGENCY_MAX)
+	if (!comment_ok(p->comment, false) || p->ec_count > TP_EMERGENCY_MAX)
 		return TP_EINVAL;
 	st = tp_base32_encode(p->secret, p->secret_len, secret, sizeof(secret));
 	if (st != TP_OK)
@@ -507,25 +553,52 @@ enum tp_status tp_profile_from_fd(int fd, struct tp_profile *p)
 	return st;
 }
 
+static bool url_plain(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || (c != '\0' && strchr("-._~", c) != NULL);
+}
+
+/* Length of s once percent-encoded. */
+static size_t url_escaped_len(const char *s)
+{
+	size_t n = 0;
+
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++)
+		n += url_plain(*c) ? 1 : 3;
+	return n;
+}
+
 static void url_escape(struct text *t, const char *s)
 {
 	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-		if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
-		    (*c >= '0' && *c <= '9') || strchr("-._~", *c) != NULL)
+		if (url_plain(*c))
 			put(t, "%c", *c);
 		else
 			put(t, "%%%02X", *c);
 	}
 }
 
+/* The buffer is sized from the issuer and account first, so the URL is
+ * whole for an issuer of any length (and one allocation holds the secret:
+ * nothing to realloc, no stray copy). */
 enum tp_status tp_profile_install_url(const struct tp_profile *p,
 				      const char *issuer, char **url)
 {
+	static const char fixed[] = "otpauth://totp/:?secret=&issuer="
+				    "&algorithm=SHA512&digits=4294967295&period=4294967295";
 	char secret[TP_SECRET_MAX * 2];
-	struct text t = { .cap = 2048 };
+	struct text t = { 0 };
+	size_t issuer_len = url_escaped_len(issuer);
 
 	if (tp_base32_encode(p->secret, p->secret_len, secret, sizeof(secret)) != TP_OK)
 		return TP_EINVAL;
+	if (issuer_len > (SIZE_MAX - sizeof(fixed) - sizeof(secret) - 3 * sizeof(p->account)) / 2) {
+		tp_wipe(secret, sizeof(secret));
+		return TP_EINVAL;
+	}
+	t.cap = sizeof(fixed) + strlen(secret) + 2 * issuer_len +
+		url_escaped_len(p->account) + 1;
 	t.buf = malloc(t.cap);
 	if (t.buf == NULL) {
 		tp_wipe(secret, sizeof(secret));
@@ -540,7 +613,7 @@ enum tp_status tp_profile_install_url(const struct tp_profile *p,
 	put(&t, "&algorithm=%s&digits=%u&period=%u",
 	    tp_algorithm_name(p->totp.alg), p->totp.digits, p->totp.period);
 	tp_wipe(secret, sizeof(secret));
-	if (t.overflow) {
+	if (t.overflow) {               /* cannot happen: the size is exact */
 		tp_wipe(t.buf, t.cap);
 		free(t.buf);
 		return TP_EINVAL;

@@ -60,7 +60,11 @@ enum tp_status tp_profile_match_emergency(const struct tp_profile *p,
 
 unsigned tp_profile_emergency_left(const struct tp_profile *p);
 
-/* Comment validation: printable, at most TP_COMMENT_MAX bytes, valid UTF-8. */
+/* A new comment: at most TP_COMMENT_MAX bytes of strict UTF-8, without
+ * controls (C0, C1), format characters (Unicode category Cf: bidi
+ * overrides, zero-width characters...), line/paragraph separators or
+ * noncharacters.  Stored records are read with the older, looser rule
+ * (no controls) so that a profile saved before still loads. */
 bool tp_valid_comment(const char *s);
 
 /* Serialise to / parse from the INI text of a profile file.  Parsing is

@@ -1,7 +1,9 @@
 /* totpctl: manage TOTP profiles the way the storage OS REST API does
  * (POST/PATCH/GET/DELETE /api/security/login/totps).  See totpctl(1). */
+#include <errno.h>
 #include <getopt.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +12,7 @@
 
 #include "api_json.h"
 #include "config.h"
+#include "secret.h"
 #include "totpctl.h"
 
 static const struct {
@@ -121,11 +124,14 @@ int main(int argc, char **argv)
 	struct ctl_priv pv;
 	struct ctl_opts o;
 	struct ctl_result r;
-	struct ctl_caller caller;
+	struct ctl_caller caller = { 0 };
+	struct ctl_guard guard = { .pid = -1, .fd = -1 };
 	struct tp_config *cfg = NULL;
 	struct passwd *pw;
 	char why[256] = "", *err = NULL;
-	int rv = 1;
+	const char *cause = NULL;
+	enum ctl_undo undo = CTL_UNDO_KEPT;
+	int rv = 1, out_err;
 
 	/* Before anything else: fds 0-2, who is calling (the real uid, never
 	 * the environment), then an environment of our own.  The caller is
@@ -133,11 +139,10 @@ int main(int argc, char **argv)
 	 * the dynamic loader has already removed every variable NSS would
 	 * honour, and a test's nss_wrapper reads its files' names at the
 	 * first lookup. */
-	if (ctl_ensure_std_fds() != 0)
+	if (ctl_ensure_std_fds(&caller.stdout_closed) != 0)
 		return 127;
 	memset(&o, 0, sizeof(o));
 	memset(&r, 0, sizeof(r));
-	memset(&caller, 0, sizeof(caller));
 	caller.uid = getuid();
 	pw = getpwuid(caller.uid);
 	if (pw != NULL && strlen(pw->pw_name) <= TP_NAME_MAX)
@@ -173,23 +178,55 @@ int main(int argc, char **argv)
 	}
 	caller.admin = tp_config_is_admin(cfg, caller.uid);
 	ctl_run(cfg, &caller, &o, &pv, &r);
+	/* A profile create wrote stays only if its key reaches the caller. */
+	if (r.created.written && r.failed) {
+		(void)ctl_create_undo(cfg, &pv, &r.created);
+	} else if (r.created.written &&
+		   ctl_guard_start(cfg, &pv, &r.created, &guard) != 0) {
+		int e = errno;
+		enum ctl_undo u = ctl_create_undo(cfg, &pv, &r.created);
+		ctl_json_free(r.body);
+		r.body = NULL;
+		ctl_fail(&r, TP_API_INTERNAL, NULL, "cannot start the process that "
+			 "takes the profile back if its key is not shown (%s); %s",
+			 strerror(e), u == CTL_UNDO_DONE ? "nothing was created"
+			 : "the new profile could not be removed");
+	}
 out:
 	/* for good, and before anything is printed */
 	if (ctl_priv_drop(&pv) != 0) {
 		ctl_json_free(r.body);
 		fputs("totpctl: cannot drop privileges; nothing printed\n", stderr);
+		if (guard.pid >= 0)
+			(void)ctl_guard_finish(&guard, false);
+		tp_profile_wipe(&r.created.old);
 		tp_config_free(cfg);
 		free(err);
 		return 1;
 	}
+	/* a reader that went away is an error to report, not a silent death */
+	(void)signal(SIGPIPE, SIG_IGN);
 	ctl_output_init();
 	if (o.help && !r.failed)
 		ctl_print_help();
 	else
 		ctl_print_result(&o, &r);
-	ctl_output_done();
+	out_err = ctl_output_done(o.verb == CTL_CREATE && !r.failed);
+	if (caller.stdout_closed)
+		cause = "standard output is closed";
+	else if (out_err != 0)
+		cause = strerror(out_err);
+	if (guard.pid >= 0)
+		undo = ctl_guard_finish(&guard, cause == NULL);
 	rv = r.failed ? (r.usage ? 2 : 1) : 0;
+	if (cause != NULL && !r.failed) {
+		ctl_print_output_failure(&o, &r, cause, r.created.written, undo);
+		rv = 1;
+	} else if (cause != NULL) {
+		rv = r.usage ? 2 : 1;    /* the error itself may not have been seen */
+	}
 	ctl_json_free(r.body);
+	tp_profile_wipe(&r.created.old);
 	tp_config_free(cfg);
 	free(err);
 	return rv;

@@ -4,9 +4,11 @@
  *
  * stdout goes through a buffer of our own so that the secret, the codes
  * and the QR code can be wiped from it once printed. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <jansson.h>
 #include <qrencode.h>
@@ -24,10 +26,24 @@ void ctl_output_init(void)
 	(void)setvbuf(stdout, out_buf, _IOFBF, sizeof(out_buf));
 }
 
-void ctl_output_done(void)
+/* 0 when every byte reached stdout, else an errno.  durable (create):
+ * a regular file is also synced, since a full disk may only say so then. */
+int ctl_output_done(bool durable)
 {
-	(void)fflush(stdout);
+	struct stat st;
+	int err = 0;
+
+	if (fflush(stdout) != 0)
+		err = errno != 0 ? errno : EIO;
+	else if (ferror(stdout))
+		err = EIO;                   /* an earlier write failed */
+	if (err == 0 && durable && fstat(STDOUT_FILENO, &st) == 0 &&
+	    S_ISREG(st.st_mode) && fsync(STDOUT_FILENO) != 0)
+		err = errno;
+	if (fclose(stdout) != 0 && err == 0)
+		err = errno != 0 ? errno : EIO;
 	tp_wipe(out_buf, sizeof(out_buf));
+	return err;
 }
 
 /* Wipe every string of a JSON value, then free it. */
@@ -104,6 +120,11 @@ static const char *cell(const json_t *rec, const struct column *c)
 
 	if (json_is_boolean(v))
 		return json_is_true(v) ? "true" : "false";
+	/* a comment stored before format characters were refused could
+	 * still reorder or hide the table's text: not shown as is */
+	if (c->field == TP_F_COMMENT && json_string_value(v) != NULL &&
+	    !tp_valid_comment(json_string_value(v)))
+		return "(hidden: invisible characters; see --json)";
 	return json_string_value(v) ? json_string_value(v) : "-";
 }
 
@@ -125,16 +146,21 @@ static void pad(const char *s, size_t w, bool last)
 			fputc(' ', stdout);
 }
 
-/* People see the owner by name; the uuid column only when asked for
- * (--fields owner.uuid without owner.name). */
-static bool shown(const struct column *c, unsigned fields)
+/* People see the owner by name; the uuid column only when --fields names
+ * it (owner.uuid, owner or *), and then instead of the name unless the
+ * name is named too.  `fields` always holds both (the API's keys), so the
+ * choice is made on `named`. */
+static bool shown(const struct column *c, unsigned fields, unsigned named)
 {
 	if (c->field == TP_F_OWNER_UUID)
-		return (fields & TP_F_OWNER_UUID) && !(fields & TP_F_OWNER_NAME);
+		return (named & TP_F_OWNER_UUID) != 0;
+	if (c->field == TP_F_OWNER_NAME)
+		return (named & TP_F_OWNER_NAME) || !(named & TP_F_OWNER_UUID);
 	return (fields & c->field) != 0;
 }
 
-static void print_table(const json_t *records, unsigned fields, unsigned skipped)
+static void print_table(const json_t *records, unsigned fields, unsigned named,
+			unsigned skipped)
 {
 	size_t w[N_COLUMNS], n = json_array_size(records), last = 0;
 	const json_t *rec;
@@ -142,7 +168,7 @@ static void print_table(const json_t *records, unsigned fields, unsigned skipped
 
 	for (size_t c = 0; c < N_COLUMNS; c++) {
 		w[c] = width(columns[c].title);
-		if (shown(&columns[c], fields))
+		if (shown(&columns[c], fields, named))
 			last = c;
 		json_array_foreach(records, i, rec)
 			if (width(cell(rec, &columns[c])) > w[c])
@@ -150,23 +176,23 @@ static void print_table(const json_t *records, unsigned fields, unsigned skipped
 	}
 	if (n > 0) {
 		for (size_t c = 0; c < N_COLUMNS; c++)
-			if (shown(&columns[c], fields))
+			if (shown(&columns[c], fields, named))
 				pad(columns[c].title, w[c], c == last);
 		fputc('\n', stdout);
+		/* each underline as wide as its column, however wide */
 		for (size_t c = 0; c < N_COLUMNS; c++) {
-			if (!shown(&columns[c], fields))
+			if (!shown(&columns[c], fields, named))
 				continue;
-			char dashes[80];
-			size_t k = w[c] < sizeof(dashes) - 1 ? w[c] : sizeof(dashes) - 1;
-			memset(dashes, '-', k);
-			dashes[k] = '\0';
-			pad(dashes, w[c], c == last);
+			for (size_t k = 0; k < w[c]; k++)
+				fputc('-', stdout);
+			if (c != last)
+				fputs("  ", stdout);
 		}
 		fputc('\n', stdout);
 	}
 	json_array_foreach(records, i, rec) {
 		for (size_t c = 0; c < N_COLUMNS; c++)
-			if (shown(&columns[c], fields))
+			if (shown(&columns[c], fields, named))
 				pad(cell(rec, &columns[c]), w[c], c == last);
 		fputc('\n', stdout);
 	}
@@ -302,7 +328,8 @@ void ctl_print_result(const struct ctl_opts *o, const struct ctl_result *r)
 		print_record(r->body, r->fields);
 		break;
 	case CTL_LIST:
-		print_table(json_object_get(r->body, "records"), r->fields, r->skipped);
+		print_table(json_object_get(r->body, "records"), r->fields, r->named,
+			    r->skipped);
 		break;
 	case CTL_MODIFY:
 	case CTL_DELETE:
@@ -311,6 +338,52 @@ void ctl_print_result(const struct ctl_opts *o, const struct ctl_result *r)
 	case CTL_NONE:
 		break;
 	}
+}
+
+/* The output did not (all) reach stdout: error 5 on stderr (stdout is
+ * what failed, so no JSON body), with what became of the request. */
+void ctl_print_output_failure(const struct ctl_opts *o, const struct ctl_result *r,
+			      const char *cause, bool guarded, enum ctl_undo undo)
+{
+	const char *after = "";
+	char fix[200] = "";
+
+	switch (o->verb) {
+	case CTL_CREATE:
+		if (!guarded)
+			break;
+		switch (undo) {
+		case CTL_UNDO_DONE:
+			after = r->created.replaced
+				? "; nothing was created: the disabled profile it replaced is back"
+				: "; nothing was created: the new profile was removed";
+			break;
+		case CTL_UNDO_CHANGED:
+			after = "; the new profile had already been changed or deleted "
+				"by someone else and was left as it is";
+			break;
+		case CTL_UNDO_KEPT:
+		case CTL_UNDO_FAILED:
+			after = "; the new profile could NOT be removed and its key is lost";
+			snprintf(fix, sizeof(fix), "totpctl: delete it with: totpctl delete "
+				 "--owner %s --account %s\n", r->created.owner_uuid,
+				 r->created.account);
+			break;
+		}
+		break;
+	case CTL_MODIFY:
+		after = "; the profile was modified";
+		break;
+	case CTL_DELETE:
+		after = "; the profile was deleted";
+		break;
+	default:
+		break;
+	}
+	fprintf(stderr, "totpctl: error %s: %s\n", tp_api_error_code(TP_API_INTERNAL),
+		tp_api_error_message(TP_API_INTERNAL));
+	fprintf(stderr, "totpctl: cannot write the output: %s%s\n", cause, after);
+	fputs(fix, stderr);
 }
 
 void ctl_print_help(void)

@@ -1,11 +1,12 @@
-/* Running setuid to the store user.
+/* Running setuid and setgid to the store user.
  *
  * totpctl is installed setuid to a dedicated non-root account that owns
- * the profile store (never root).  It holds that identity only while it
- * touches the store: from the first lines of main the effective uid is
- * the caller's, ctl_priv_raise() switches to the store user around store
- * calls, and ctl_priv_drop() gives it up for good before anything is
- * printed.  Models: shadow's chsh.c (environment, caller from getuid()),
+ * the profile store (never root), and setgid to that account's group so
+ * that every file it creates carries the store's group, not the caller's.
+ * It holds that identity only while it touches the store: from the first
+ * lines of main the effective uid and gid are the caller's,
+ * ctl_priv_raise() switches both to the store user's around store calls,
+ * and ctl_priv_drop() gives them up for good before anything is printed.  Models: shadow's chsh.c (environment, caller from getuid()),
  * linux-pam's unix_chkpwd.c and OpenSSH's uidswap.c (check that a dropped
  * privilege cannot be regained). */
 #include <errno.h>
@@ -20,12 +21,21 @@
 #include "totpctl.h"
 
 /* fds 0-2 must be open, or a file we open could become "stdout" and
- * receive our output (or an attacker's input). */
-int ctl_ensure_std_fds(void)
+ * receive our output (or an attacker's input).  A closed one is pointed
+ * at /dev/null.  *stdout_lost: output to fd 1 cannot reach anyone -- it
+ * was closed, or is open read-only (what the C library of a setuid
+ * program makes of a closed stdout) -- which create must not pretend
+ * went well. */
+int ctl_ensure_std_fds(bool *stdout_lost)
 {
+	int fl;
+
+	*stdout_lost = false;
 	for (int fd = 0; fd <= 2; fd++) {
 		if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
 			continue;
+		if (fd == STDOUT_FILENO)
+			*stdout_lost = true;
 		int nfd = open("/dev/null", O_RDWR | O_NOCTTY);
 		if (nfd != fd) {
 			if (nfd >= 0)
@@ -33,6 +43,9 @@ int ctl_ensure_std_fds(void)
 			return -1;
 		}
 	}
+	fl = fcntl(STDOUT_FILENO, F_GETFL);
+	if (fl == -1 || (fl & O_ACCMODE) == O_RDONLY)
+		*stdout_lost = true;
 	return 0;
 }
 
@@ -89,8 +102,20 @@ int ctl_priv_init(struct ctl_priv *pv, char *why, size_t whylen)
 			 "make it setuid to the store user (see totpctl(1))");
 		return -1;
 	}
-	/* Caller's identity until the store is needed; the saved uid keeps
-	 * the store user so ctl_priv_raise() can switch back. */
+	/* setgid root: root's group is not the store's (root running the
+	 * program has gid 0 as its real gid; that is not this case) */
+	if (pv->egid == 0 && pv->rgid != 0) {
+		snprintf(why, whylen, "totpctl must not be installed setgid root; "
+			 "make it setgid to the store user's group (see totpctl(1))");
+		return -1;
+	}
+	/* Caller's identity until the store is needed; the saved ids keep
+	 * the store user's so ctl_priv_raise() can switch back. */
+	if (setresgid((gid_t)-1, pv->rgid, pv->egid) != 0) {
+		snprintf(why, whylen, "cannot switch to the caller's gid: %s",
+			 strerror(errno));
+		return -1;
+	}
 	if (setresuid((uid_t)-1, pv->ruid, pv->euid) != 0) {
 		snprintf(why, whylen, "cannot switch to the caller's uid: %s",
 			 strerror(errno));
@@ -99,12 +124,14 @@ int ctl_priv_init(struct ctl_priv *pv, char *why, size_t whylen)
 	return 0;
 }
 
+/* The gid too: a file the store user creates gets the effective gid. */
 int ctl_priv_raise(const struct ctl_priv *pv)
 {
 	if (!pv->privileged)
 		return 0;
-	return setresuid((uid_t)-1, pv->euid, (uid_t)-1) == 0 &&
-	       geteuid() == pv->euid ? 0 : -1;
+	return setresgid((gid_t)-1, pv->egid, (gid_t)-1) == 0 &&
+	       setresuid((uid_t)-1, pv->euid, (uid_t)-1) == 0 &&
+	       getegid() == pv->egid && geteuid() == pv->euid ? 0 : -1;
 }
 
 int ctl_priv_lower(const struct ctl_priv *pv)
@@ -112,7 +139,8 @@ int ctl_priv_lower(const struct ctl_priv *pv)
 	if (!pv->privileged)
 		return 0;
 	return setresuid((uid_t)-1, pv->ruid, (uid_t)-1) == 0 &&
-	       geteuid() == pv->ruid ? 0 : -1;
+	       setresgid((gid_t)-1, pv->rgid, (gid_t)-1) == 0 &&
+	       geteuid() == pv->ruid && getegid() == pv->rgid ? 0 : -1;
 }
 
 /* For good: real, effective and saved ids all become the caller's. */
@@ -134,8 +162,9 @@ int ctl_priv_drop(const struct ctl_priv *pv)
 	if (pv->ruid != 0 && pv->euid != pv->ruid &&
 	    (setuid(pv->euid) == 0 || seteuid(pv->euid) == 0))
 		return -1;
-	if (pv->rgid != 0 && pv->egid != pv->rgid &&
-	    (setgid(pv->egid) == 0 || setegid(pv->egid) == 0))
+	if (pv->ruid != 0 && pv->egid != pv->rgid &&
+	    (setgid(pv->egid) == 0 || setegid(pv->egid) == 0 ||
+	     setresgid((gid_t)-1, pv->egid, (gid_t)-1) == 0))
 		return -1;
 	return 0;
 }

@@ -4,6 +4,7 @@
  *   main.c       privilege setup, argument parsing, dispatch
  *   privilege.c  environment, standard fds, setuid handling
  *   verbs.c      the five verbs (all store access happens here)
+ *   guard.c      create's undo when its output does not reach the caller
  *   output.c     tables, JSON bodies, errors, the terminal QR code */
 #ifndef TOTPCTL_H
 #define TOTPCTL_H
@@ -14,6 +15,7 @@
 
 #include "api_error.h"
 #include "config.h"
+#include "profile.h"
 
 enum ctl_verb { CTL_NONE = 0, CTL_CREATE, CTL_MODIFY, CTL_SHOW, CTL_LIST, CTL_DELETE };
 
@@ -42,6 +44,7 @@ struct ctl_caller {
 	uid_t uid;
 	char name[TP_NAME_MAX + 2];
 	bool admin;
+	bool stdout_closed;          /* fd 1 closed (or read-only) at start */
 };
 
 /* Saved identities of a setuid (or setpriv'd) process. */
@@ -49,6 +52,19 @@ struct ctl_priv {
 	uid_t ruid, euid;
 	gid_t rgid, egid;
 	bool privileged;             /* real and effective ids differ */
+};
+
+/* What create wrote, so that it can be taken back if the new key never
+ * reaches the caller: the profile is recognised by its fingerprint and
+ * creation time, and a disabled profile it replaced is put back. */
+struct ctl_created {
+	bool written;
+	bool replaced;               /* `old` holds the replaced profile */
+	char owner_uuid[TP_UUID_LEN + 1];
+	char account[TP_NAME_MAX + 2];
+	char fingerprint[TP_FINGERPRINT_HEX + 1];
+	int64_t created;
+	struct tp_profile old;
 };
 
 /* What a verb produced: an API error, or a body to print. */
@@ -60,12 +76,14 @@ struct ctl_result {
 	char detail[512];
 	json_t *body;                /* the API's response body; may hold secrets */
 	unsigned fields;             /* record fields shown (enum tp_field) */
+	unsigned named;              /* fields named in --fields (no keys added) */
+	struct ctl_created created;  /* create: what was written */
 	unsigned skipped;            /* list: unreadable profiles */
 	char done[160];              /* modify/delete: human success line */
 };
 
 /* privilege.c */
-int ctl_ensure_std_fds(void);
+int ctl_ensure_std_fds(bool *stdout_lost);
 void ctl_sanitize_env(void);
 void ctl_no_core_dumps(void);
 int ctl_priv_init(struct ctl_priv *pv, char *why, size_t whylen);
@@ -81,9 +99,31 @@ void ctl_run(const struct tp_config *cfg, const struct ctl_caller *caller,
 	     const struct ctl_opts *o, const struct ctl_priv *pv,
 	     struct ctl_result *r);
 
+/* guard.c: after create wrote a profile, a child process keeps the store
+ * user's identity while the parent drops it for good and prints; the
+ * parent then tells it to keep the profile, or (also when the parent dies)
+ * it takes the profile back. */
+enum ctl_undo {
+	CTL_UNDO_KEPT = 0,           /* the profile stays */
+	CTL_UNDO_DONE = 10,          /* taken back (the replaced one restored) */
+	CTL_UNDO_CHANGED = 11,       /* no longer this create's: left alone */
+	CTL_UNDO_FAILED = 12,        /* could not be taken back */
+};
+struct ctl_guard {
+	pid_t pid;
+	int fd;                      /* write end of the pipe to the child */
+};
+enum ctl_undo ctl_create_undo(const struct tp_config *cfg, const struct ctl_priv *pv,
+			      const struct ctl_created *c);
+int ctl_guard_start(const struct tp_config *cfg, const struct ctl_priv *pv,
+		    const struct ctl_created *c, struct ctl_guard *g);
+enum ctl_undo ctl_guard_finish(struct ctl_guard *g, bool keep);
+
 /* output.c */
 void ctl_output_init(void);
-void ctl_output_done(void);
+int ctl_output_done(bool durable);
+void ctl_print_output_failure(const struct ctl_opts *o, const struct ctl_result *r,
+			      const char *cause, bool guarded, enum ctl_undo undo);
 void ctl_print_result(const struct ctl_opts *o, const struct ctl_result *r);
 void ctl_print_help(void);
 void ctl_json_free(json_t *j);

@@ -179,7 +179,7 @@ static const struct tp_owner *profile_key(const struct tp_config *cfg,
 
 struct create_ctx {
 	const struct tp_profile *fresh;
-	bool replaced;
+	struct ctl_created *created;
 };
 
 /* Under the account's lock: a duplicate check and the write are atomic. */
@@ -192,7 +192,11 @@ static enum tp_update_action create_cb(struct tp_profile *p, bool exists,
 		*fail = TP_EEXIST;
 		return TP_UPDATE_KEEP;
 	}
-	c->replaced = exists;        /* a disabled profile: re-enrolment */
+	/* a disabled profile: re-enrolment; kept to be put back if the new
+	 * key never reaches the caller */
+	c->created->replaced = exists;
+	if (exists)
+		c->created->old = *p;
 	*p = *c->fresh;
 	return TP_UPDATE_WRITE;
 }
@@ -245,6 +249,9 @@ out:
 	return rec;
 }
 
+/* All or nothing: everything that can fail (key, record, URL, code, JSON
+ * body) is built before the store is written; the write is the last step
+ * that can fail, and main.c takes it back if the output is lost. */
 static void do_create(const struct tp_config *cfg, const struct ctl_caller *caller,
 		      const struct ctl_opts *o, const struct ctl_priv *pv,
 		      struct ctl_result *r)
@@ -253,9 +260,9 @@ static void do_create(const struct tp_config *cfg, const struct ctl_caller *call
 	const struct tp_owner *owner = find_owner(cfg, o->owner, r);
 	const char *account = o->account ? o->account : caller->name;
 	struct tp_profile fresh;
-	struct create_ctx ctx = { .fresh = &fresh };
+	struct create_ctx ctx = { .fresh = &fresh, .created = &r->created };
 	struct tp_store *store = NULL;
-	json_t *rec = NULL;
+	json_t *rec = NULL, *body = NULL;
 	enum tp_status st;
 
 	memset(&fresh, 0, sizeof(fresh));
@@ -282,6 +289,15 @@ static void do_create(const struct tp_config *cfg, const struct ctl_caller *call
 			 account, owner->name, cfg->path);
 		goto out;
 	}
+	/* the key is shown once, on stdout: with stdout closed it would be
+	 * lost, so nothing is created */
+	if (caller->stdout_closed) {
+		ctl_fail(r, TP_API_INTERNAL, NULL,
+			 "cannot write the output: standard output is closed; nothing "
+			 "was created (the new secret key and emergency codes could not "
+			 "be shown)");
+		goto out;
+	}
 	st = tp_profile_generate(&fresh, owner->uuid, account, &cfg->totp,
 				 SECRET_BYTES, cfg->emergency_codes, codes);
 	if (st != TP_OK) {
@@ -292,35 +308,50 @@ static void do_create(const struct tp_config *cfg, const struct ctl_caller *call
 	if (o->comment != NULL)
 		memcpy(fresh.comment, o->comment, strlen(o->comment) + 1);
 
-	store = store_open(cfg, pv, r);
-	if (store == NULL)
-		goto out;
-	st = tp_store_update(store, owner->uuid, account, create_cb, &ctx);
-	if (st == TP_EEXIST)
-		ctl_fail(r, TP_API_DUPLICATE, "account.name",
-			 "'%s' already has an enabled profile in owner '%s'; an admin "
-			 "must disable it before a new one can be created",
-			 account, owner->name);
-	else if (st != TP_OK)
-		store_fail(r, st, store, "cannot write the profile");
-	store_close(store, pv, r);
-	if (r->failed)
-		goto out;
-
 	rec = create_record(cfg, owner, &fresh, codes, cfg->emergency_codes, r);
 	if (rec == NULL)
 		goto out;
-	r->body = json_pack("{s:i,s:[o]}", "num_records", 1, "records", rec);
-	if (r->body == NULL) {
+	body = json_pack("{s:i,s:[o]}", "num_records", 1, "records", rec);
+	if (body == NULL) {
 		ctl_json_free(rec);
 		ctl_fail(r, TP_API_INTERNAL, NULL, "out of memory");
 		goto out;
 	}
+	memcpy(r->created.owner_uuid, owner->uuid, sizeof(r->created.owner_uuid));
+	memcpy(r->created.account, account, strlen(account) + 1);
+	r->created.created = fresh.created;
+	st = tp_profile_fingerprint(&fresh, r->created.fingerprint);
+	if (st != TP_OK) {
+		ctl_fail(r, TP_API_INTERNAL, NULL, "cannot prepare the new key: %s",
+			 tp_status_str(st));
+		goto out;
+	}
+
+	store = store_open(cfg, pv, r);
+	if (store == NULL)
+		goto out;
+	st = tp_store_update(store, owner->uuid, account, create_cb, &ctx);
+	if (st == TP_OK)
+		r->created.written = true;
+	else if (st == TP_EEXIST)
+		ctl_fail(r, TP_API_DUPLICATE, "account.name",
+			 "'%s' already has an enabled profile in owner '%s'; an admin "
+			 "must disable it before a new one can be created",
+			 account, owner->name);
+	else
+		store_fail(r, st, store, "cannot write the profile");
+	store_close(store, pv, r);
+	if (r->failed)
+		goto out;              /* main.c takes back a written profile */
+
+	r->body = body;
+	body = NULL;
 	r->fields = TP_F_ALL;
 	snprintf(r->done, sizeof(r->done), "Created the TOTP profile of %s in %s%s.",
 		 account, owner->name,
-		 ctx.replaced ? " (it replaces the disabled one)" : "");
+		 r->created.replaced ? " (it replaces the disabled one)" : "");
 out:
+	ctl_json_free(body);
 	tp_profile_wipe(&fresh);
 	tp_wipe(codes, sizeof(codes));
 }
@@ -406,12 +437,14 @@ static bool parse_fields(const struct ctl_opts *o, unsigned dflt, unsigned *mask
 	const char *bad = NULL;
 
 	*mask = dflt;
+	r->named = 0;
 	if (o->fields == NULL)
 		return true;
-	if (tp_fields_parse(o->fields, mask, &bad) == TP_OK)
+	if (tp_fields_parse_named(o->fields, mask, &r->named, &bad) == TP_OK)
 		return true;
 	ctl_fail(r, TP_API_INVALID, "fields", "unknown field '%s' (known: owner, "
-		 "owner.name, owner.uuid, account, account.name, comment, enabled, "
+		 "owner.name, owner.uuid, account, account.name, account._links, comment, "
+		 "enabled, "
 		 "scope, sha_fingerprint, _links, *)", bad ? bad : "");
 	return false;
 }

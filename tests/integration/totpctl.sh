@@ -29,6 +29,7 @@ for u in $A $B $C $D $ADM $STORE_USER nobody; do
 done
 uid_of() { id -u "$1"; }
 STORE_UID=$(uid_of $STORE_USER)
+STORE_GID=$(id -g $STORE_USER)
 
 TCONF="$T/etc/totp_profile/totp_profile.conf"
 install -d -m 0755 "$T/etc/totp_profile"
@@ -116,7 +117,7 @@ M4="entry doesn't exist"
 M561="TOTP is not configured for the user."
 M564="Only users with the admin role are allowed to modify the TOTP status."
 M565="Invalid option for the field -enabled"
-M566="The user does not have a TOTP configuration available for modification."
+M566="TOTP is not configured for the user"
 
 # ---- help and usage ----
 ctl $A --help
@@ -164,6 +165,14 @@ check "create --json: owner, account, scope, _links" pyj "(lambda r: r['owner'][
 check "create --json: secret_key, install_url, verification_code, emergency_codes, sha_fingerprint" \
 	pyj "(lambda r: __import__('re').fullmatch('[A-Z2-7]{32}', r['secret_key']) and r['install_url'].startswith('otpauth://totp/testhost:$B?secret='+r['secret_key']+'&') and len(r['verification_code'])==6 and len(r['emergency_codes'])==5 and all(len(c)==8 and c.isdigit() for c in r['emergency_codes']) and r['sha_fingerprint']==__import__('hashlib').sha256(__import__('base64').b32decode(r['secret_key'])).hexdigest() and r['enabled'] is True and r['comment']=='bob')(d['records'][0])"
 check "create --json: no QR code in JSON output" out_lacks "█"
+# groups_are GID PATH...: every PATH has group GID
+groups_are() {
+	local g=$1 f; shift
+	for f in "$@"; do [ "$(stat -c %g "$f")" = "$g" ] || return 1; done
+}
+check "enrolments by two users: owner folder, profiles and locks have the store user's group" \
+	groups_are "$STORE_GID" "$TP_STORE/$UUID" "$TP_STORE/$UUID/$A.ini" "$TP_STORE/$UUID/$B.ini" \
+	"$TP_STORE/$UUID/.$A.lock" "$TP_STORE/$UUID/.$B.lock"
 B_SECRET=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["records"][0]["secret_key"])' "$T/out")
 
 both_err "create over an enabled profile: error 1" 1 "" "account.name" $A create
@@ -194,7 +203,23 @@ check "show --fields comment: keys and comment only" pyj "set(d)=={'owner','acco
 both_err "show --fields unknown: error 2" 2 "" "fields" $A show --owner cluster1 --account $A --fields secret_key
 both_err "show of an absent profile: error 4" 4 "$M4" "account.name" $D show --owner cluster1 --account $D
 both_err "show of another user's profile by a non-admin: error 6" 6 "" "account.name" $B show --owner cluster1 --account $A
-both_err "show without --owner: error 2" 2 "" "owner.name" $A show --account $A
+# a verb that names one profile needs both keys: a missing one is error 2
+# with that key as the target (never a lookup of a half-named profile)
+for v in show modify delete; do
+	extra=(); [ $v = modify ] && extra=(--comment x)
+	both_err "$v without --account: error 2 (account.name)" 2 "" "account.name" \
+		$A $v --owner cluster1 "${extra[@]}"
+	both_err "$v without --owner: error 2 (owner.name)" 2 "" "owner.name" \
+		$A $v --account $A "${extra[@]}"
+	both_err "$v without --owner and --account: error 2 (owner.name)" 2 "" "owner.name" \
+		$A $v "${extra[@]}"
+done
+ctl $A show --owner cluster1 --account $A --json
+check "show --json: account carries _links.self.href (the API's account reference)" \
+	pyj "d['account']=={'name':'$A','_links':{'self':{'href':'/api/security/accounts/$UUID/$A'}}}"
+ctl $A show --owner cluster1 --account $A --json --fields account._links
+check "show --fields account._links: accepted, the keys only" \
+	pyj "set(d)=={'owner','account','_links'} and d['account']['_links']['self']['href']=='/api/security/accounts/$UUID/$A'"
 ctl $ADM show --owner cluster1 --account $A --json
 check "admin can show any profile" pyj "d['account']['name']=='$A'"
 
@@ -211,6 +236,17 @@ ctl $A list --json
 check "list as a user: only their own" pyj "d['num_records']==1 and d['records'][0]['account']['name']=='$A'"
 ctl $A list
 check "list (human): a table" bash -c "[ $RC -eq 0 ] && head -n 1 '$T/out' | grep -q '^Owner  *Account  *Scope  *Enabled  *Comment' && grep -q '^1 entry was displayed' '$T/out' && ! grep -q $B '$T/out'"
+ctl $ADM list --json
+check "list --json: every record's account carries _links.self.href" \
+	pyj "d['num_records']==3 and all(r['account']['_links']['self']['href']=='/api/security/accounts/%s/%s'%(r['owner']['uuid'],r['account']['name']) for r in d['records'])"
+ctl $ADM list --fields account._links --json
+check "list --fields account._links: accepted" pyj "d['num_records']==3"
+ctl $ADM list --fields owner.uuid --scope cluster
+check "list --fields owner.uuid (human): an Owner UUID column instead of the name" \
+	bash -c "[ $RC -eq 0 ] && head -n 1 '$T/out' | grep -q '^Owner UUID  *Account *\$' && sed -n 3p '$T/out' | grep -q '^$UUID  ' && ! grep -q cluster1 '$T/out'"
+ctl $ADM list --fields owner.uuid,owner.name,scope --scope svm
+check "list --fields owner.uuid,owner.name (human): both owner columns" \
+	bash -c "[ $RC -eq 0 ] && head -n 1 '$T/out' | grep -q '^Owner  *Owner UUID  *Account  *Scope\$' && sed -n 3p '$T/out' | grep -q '^vs0  *$SVM_UUID  '"
 ctl $ADM list --owner vs0 --json
 check "list --owner vs0" pyj "[r['account']['name'] for r in d['records']]==['$C']"
 ctl $ADM list --scope cluster --json
@@ -229,6 +265,18 @@ ctl $A show --owner cluster1 --account $A --json
 check "modify: comment changed, secret unchanged" pyj "d['comment']=='new phone' and d['sha_fingerprint']==__import__('hashlib').sha256(__import__('base64').b32decode('$A_SECRET')).hexdigest()"
 ctl $A modify --owner cluster1 --account $A --comment x --json
 check "modify --json: exit 0, an empty JSON object" pyj "d=={}"
+W100=$(printf 'w%.0s' $(seq 100))
+ctl $A modify --owner cluster1 --account $A --comment "$W100"
+ctl $ADM list --owner cluster1 --fields comment
+check "list (human): a column wider than 79 gets an underline as wide as it" \
+	bash -c "[ $RC -eq 0 ] && sed -n 2p '$T/out' | grep -qE '^-+  -+  -{100}\$' && grep -q ' $W100\$' '$T/out'"
+ctl $A create --comment $'rtl \xe2\x80\xaeevil'
+check "create with U+202E (right-to-left override) in the comment: error 2" \
+	human_err 2 "" "comment"
+ctl $A modify --owner cluster1 --account $A --comment $'zero\xe2\x80\x8bwidth'
+check "modify with a zero-width space in the comment: error 2" human_err 2 "" "comment"
+ctl $A modify --owner cluster1 --account $A --comment $'line\xe2\x80\xa8sep'
+check "modify with U+2028 in the comment: error 2" human_err 2 "" "comment"
 both_err "modify enabled as a non-admin: 144834564" 144834564 "$M564" "enabled" $A modify --owner cluster1 --account $A --enabled false
 for v in yes 1 ""; do
 	both_err "modify --enabled '$v': 144834565" 144834565 "$M565" "enabled" $ADM modify --owner cluster1 --account $A --enabled "$v"
@@ -242,6 +290,8 @@ ctl $A modify --owner cluster1 --account $A --new-owner vs0
 check "the owner cannot be changed (no such option): error 2" human_err 2 "" "" 2
 ctl $ADM modify --owner cluster1 --account $A --enabled false
 check "admin disables a profile" bash -c "[ $RC -eq 0 ] && [ \"\$($MKPROFILE --get $TCONF $UUID $A | cut -d' ' -f1)\" = 0 ]"
+check "a profile rewritten by another user keeps the store user's group" \
+	groups_are "$STORE_GID" "$TP_STORE/$UUID/$A.ini" "$TP_STORE/$UUID/.$A.lock"
 ctl $ADM list --enabled false --json
 check "list --enabled false" pyj "[r['account']['name'] for r in d['records']]==['$A']"
 
@@ -270,8 +320,8 @@ ctl_unpriv $A create --no-qr
 check "unprivileged copy cannot write the store: error 5" human_err 5 "" ""
 ctl root list --json
 check "root running the setuid program is an admin" pyj "d['num_records']==1"
-check "installed setuid to the store user, never root" \
-	test "$(stat -c '%a %U' "$CTL" 2>/dev/null)" = "4755 $STORE_USER"
+check "installed setuid and setgid to the store user, never root" \
+	test "$(stat -c '%a %U %g' "$CTL" 2>/dev/null)" = "6755 $STORE_USER $STORE_GID"
 check "install created the store folder owned by the store user" \
 	test "$(stat -c '%a %U' "$T/sstore" 2>/dev/null)" = "755 $STORE_USER"
 check "the store is not writable by the caller" \
@@ -304,3 +354,158 @@ setpriv --reuid="$(uid_of $A)" --regid="$(id -g $A)" --clear-groups \
 	"$CTL" list --json > "$T/out" 2> "$T/err" <&- 2>&-
 RC=$?
 check "closed standard fds: still works" rc_is 0
+
+# ---- output that cannot be written ----
+# The secret key and the emergency codes are shown once: a create whose
+# output does not reach the caller fails (error 5) and leaves nothing
+# behind, and a disabled profile it would have replaced is back as it was.
+# Every other verb exits non-zero when its output is lost.  All through the
+# real setuid install: the undo is done by a process that kept the store
+# identity while the printing one gave it up for good.
+SETPRIV_A=(setpriv --reuid="$(uid_of $A)" --regid="$(id -g $A)" --clear-groups
+	   env -i PATH=/usr/bin:/bin)
+# ctl_to STDOUT USER ARGS...: as ctl, with stdout to STDOUT; "-": closed,
+# "epipe": a pipe whose reader has exited
+ctl_to() {
+	local to=$1 u=$2; shift 2
+	local run=(setpriv --reuid="$(uid_of $u)" --regid="$(id -g $u)" --clear-groups
+		   env -i PATH=/usr/bin:/bin "$CTL" "$@")
+	case "$to" in
+	-)	"${run[@]}" >&- 2> "$T/err" ;;
+	epipe)	python3 -c 'import os, subprocess, sys
+r, w = os.pipe()
+os.close(r)
+sys.exit(subprocess.run(sys.argv[2:], stdout=w, stderr=open(sys.argv[1], "w")).returncode % 256)' \
+			"$T/err" "${run[@]}" ;;
+	*)	"${run[@]}" > "$to" 2> "$T/err" ;;
+	esac
+	RC=$?
+}
+# lost_output CAUSE [WHAT]: exit status 1, error 5, the cause and what became
+# of the request on stderr
+lost_output() {
+	human_err 5 "internal error" "" && err_has "cannot write the output: $1" &&
+		{ [ -z "${2:-}" ] || err_has "$2"; }
+}
+A_FILE="$TP_STORE/$UUID/$A.ini"
+ctl $ADM delete --owner cluster1 --account $A
+check "output tests start without a profile" test ! -e "$A_FILE"
+for how in /dev/full - epipe; do
+	case $how in
+	/dev/full) what="> /dev/full" cause="No space left on device" ;;
+	-) what="stdout closed" cause="standard output is closed" ;;
+	epipe) what="a pipe whose reader exited" cause="Broken pipe" ;;
+	esac
+	for json in "" --json; do
+		ctl_to $how $A create --no-qr $json
+		check "create $json, $what: error 5, exit 1, the cause named" \
+			lost_output "$cause" "nothing was created"
+		check "create $json, $what: no profile left behind" test ! -e "$A_FILE"
+	done
+done
+ctl $A create --no-qr
+check "then a create that reaches the caller works" bash -c "[ $RC -eq 0 ] && [ -e '$A_FILE' ]"
+ctl $ADM modify --owner cluster1 --account $A --enabled false --comment "old key"
+ctl $ADM show --owner cluster1 --account $A --json
+cp "$T/out" "$T/old.json"
+OLD_STATE=$($MKPROFILE --get $TCONF $UUID $A)
+for how in /dev/full epipe; do
+	ctl_to $how $A create --no-qr --comment "new key"
+	check "re-enrolment, output lost ($how): error 5, the disabled profile is back" \
+		bash -c "[ $RC -eq 1 ] && grep -q 'the disabled profile it replaced is back' '$T/err'"
+	ctl $ADM show --owner cluster1 --account $A --json
+	check "re-enrolment, output lost ($how): the old profile as it was (key, comment, disabled, state)" \
+		bash -c "cmp -s '$T/out' '$T/old.json' && [ \"\$($MKPROFILE --get $TCONF $UUID $A)\" = '$OLD_STATE' ]"
+done
+ctl $ADM modify --owner cluster1 --account $A --enabled true
+for how in /dev/full - epipe; do
+	for args in "list" "list --json" "show --owner cluster1 --account $A" \
+		    "show --json --owner cluster1 --account $A" "--help"; do
+		ctl_to $how $ADM $args
+		check "$args, output lost ($how): exit status 1, error 5" lost_output ""
+	done
+done
+ctl_to /dev/full $ADM modify --owner cluster1 --account $A --comment modified
+check "modify, output lost: exit 1, says the profile was modified" \
+	bash -c "[ $RC -eq 1 ] && grep -q 'the profile was modified' '$T/err' && [ \"\$($MKPROFILE --get $TCONF $UUID $A | cut -d' ' -f1)\" = 1 ]"
+ctl $ADM show --owner cluster1 --account $A --json
+check "modify, output lost: the change was made" pyj "d['comment']=='modified'"
+ctl_to epipe $ADM delete --owner cluster1 --account $A
+check "delete, output lost: exit 1, says the profile was deleted" \
+	bash -c "[ $RC -eq 1 ] && grep -q 'the profile was deleted' '$T/err' && [ ! -e '$A_FILE' ]"
+
+# While the setuid program writes its output, it holds only the caller's
+# ids: stdout is a FIFO filled up beforehand, so the first write blocks;
+# /proc shows every uid and gid field (real, effective, saved, fs).
+cat > "$T/fifo.py" <<'PY'
+import fcntl, os, subprocess, sys, time
+fifo, want_uid, want_gid = sys.argv[1], sys.argv[2], sys.argv[3]
+cmd = sys.argv[4:]
+os.mkfifo(fifo)
+r = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+w = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+fcntl.fcntl(w, 1031, 4096)                      # F_SETPIPE_SZ: small
+try:
+	while True:
+		os.write(w, b"x" * 512)
+except BlockingIOError:
+	pass
+out = os.open(fifo, os.O_WRONLY)                # totpctl's stdout, full
+p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL)
+os.close(out)
+os.close(w)
+ids, blocked = None, False
+for _ in range(1500):
+	try:
+		sc = open("/proc/%d/syscall" % p.pid).read().split()
+		comm = open("/proc/%d/comm" % p.pid).read().strip()
+		if comm == "totpctl" and sc[:2] == ["1", "0x1"]:
+			st = open("/proc/%d/status" % p.pid).read().splitlines()
+			ids = [l.split()[1:] for l in st if l.startswith(("Uid:", "Gid:"))]
+			blocked = True
+			break
+	except OSError:
+		pass
+	if p.poll() is not None:
+		break
+	time.sleep(0.01)
+os.set_blocking(r, True)
+data = b""
+while True:
+	chunk = os.read(r, 65536)
+	if not chunk:
+		break
+	data += chunk
+rc = p.wait()
+print("blocked=%s ids=%s rc=%d" % (blocked, ids, rc))
+ok = blocked and ids == [[want_uid] * 4, [want_gid] * 4] and rc == 0 and len(data) > 0
+sys.exit(0 if ok else 1)
+PY
+for args in "list --json" "create --no-qr --json"; do
+	rm -f "$T/fifo"
+	python3 "$T/fifo.py" "$T/fifo" "$(uid_of $A)" "$(id -g $A)" \
+		"${SETPRIV_A[@]}" "$CTL" $args > "$T/fifo.out" 2>&1
+	check "$args: while writing its output, only the caller's uids and gids (/proc)" \
+		bash -c "[ $? -eq 0 ] || { sed 's/^/#   /' '$T/fifo.out'; exit 1; }"
+done
+check "the create whose output was read keeps its profile" test -e "$A_FILE"
+
+# An issuer far longer than any URL buffer: create succeeds with the whole
+# URL, or fails with nothing left behind -- never an enabled profile whose
+# key nobody saw.  (An unprivileged copy with its own config and store.)
+LSTORE="$T/lstore"
+install -d -m 0755 -o "$(uid_of $A)" "$LSTORE"
+LCONF="$T/etc/totp_profile/long.conf"
+LONG_ISSUER=$(printf 'i%.0s' $(seq 1500))
+cat > "$LCONF" <<CONF
+store = { path = "$LSTORE"; user = "$A"; };
+admin_group = "$ADM";
+issuer = "$LONG_ISSUER";
+cluster = { name = "cluster1"; uuid = "$CLUSTER_UUID"; totp_accounts = [ "$A" ]; };
+CONF
+chmod 0644 "$LCONF"
+setpriv --reuid="$(uid_of $A)" --regid="$(id -g $A)" --clear-groups \
+	"$TOTPCTL" --config "$LCONF" create --no-qr --json > "$T/out" 2> "$T/err"
+RC=$?
+check "issuer of 1500 characters: the whole URL, or an error and no profile" \
+	bash -c "if [ $RC -eq 0 ]; then python3 -c 'import json,sys; u=json.load(open(sys.argv[1]))[\"records\"][0][\"install_url\"]; sys.exit(0 if u.startswith(\"otpauth://totp/$LONG_ISSUER:$A?\") and \"&issuer=$LONG_ISSUER&\" in u else 1)' '$T/out'; else [ ! -e '$LSTORE/$UUID/$A.ini' ]; fi"

@@ -27,8 +27,9 @@ static const struct {
 	  "Only users with the admin role are allowed to modify the TOTP status.", NULL },
 	{ TP_API_ENABLED_INVALID,     "144834565",
 	  "Invalid option for the field -enabled", NULL },
+	/* the PATCH page's text, exactly: no full stop, unlike 144834561 */
 	{ TP_API_NOTHING_TO_MODIFY,   "144834566",
-	  "The user does not have a TOTP configuration available for modification.", NULL },
+	  "TOTP is not configured for the user", NULL },
 };
 #define N_TABLE (sizeof(table) / sizeof(table[0]))
 
@@ -107,6 +108,12 @@ static void test_error_body(void **state)
 			  "\"message\":\"TOTP is not configured for the user.\"}}");
 	json_decref(j);
 
+	j = tp_json_error(TP_API_NOTHING_TO_MODIFY, "account.name", NULL);
+	assert_json_is(j, "{\"error\":{\"code\":\"144834566\","
+			  "\"message\":\"TOTP is not configured for the user\","
+			  "\"target\":\"account.name\"}}");
+	json_decref(j);
+
 	/* a detail goes into arguments, the message stays the table's */
 	j = tp_json_error(TP_API_INTERNAL, "account.name", "store: disk full");
 	json_t *err = json_object_get(j, "error");
@@ -163,6 +170,18 @@ static const char *str_at(json_t *j, const char *a, const char *b, const char *c
 	return json_string_value(v);
 }
 
+/* account._links.self.href, or a failure naming what is missing */
+static const char *account_href(json_t *rec)
+{
+	json_t *links = json_object_get(json_object_get(rec, "account"), "_links");
+	const char *href = json_string_value(json_object_get(json_object_get(links, "self"),
+							     "href"));
+
+	if (href == NULL)
+		fail_msg("the record's account has no _links.self.href");
+	return href;
+}
+
 static void test_profile_record(void **state)
 {
 	char *dir, *text, fp[TP_FINGERPRINT_HEX + 1], b32[TP_SECRET_MAX * 2];
@@ -181,6 +200,10 @@ static void test_profile_record(void **state)
 	assert_string_equal(str_at(j, "owner", "uuid", NULL), OWNER);
 	assert_string_equal(str_at(j, "owner", "name", NULL), "cluster1");
 	assert_string_equal(str_at(j, "account", "name", NULL), "alice");
+	/* the API's account reference: /api/security/accounts/{owner.uuid}/{name} */
+	assert_string_equal(account_href(j),
+			    "/api/security/accounts/" OWNER "/alice");
+	assert_int_equal(json_object_size(json_object_get(j, "account")), 2);
 	assert_string_equal(str_at(j, "comment", NULL, NULL), "work \"phone\"");
 	assert_true(json_is_true(json_object_get(j, "enabled")));
 	assert_string_equal(str_at(j, "scope", NULL, NULL), "cluster");
@@ -211,6 +234,8 @@ static void test_profile_record(void **state)
 	assert_true(json_is_false(json_object_get(j, "enabled")));
 	assert_string_equal(str_at(j, "_links", "self", "href"),
 			    "/api/security/login/totps/" SVM "/bob");
+	assert_string_equal(account_href(j),
+			    "/api/security/accounts/" SVM "/bob");
 	json_decref(j);
 
 	/* only the selected fields (the keys always) */
@@ -246,6 +271,12 @@ static void test_fields_parse(void **state)
 	assert_int_equal(mask, TP_F_KEYS | TP_F_SCOPE);
 	assert_int_equal(tp_fields_parse("sha_fingerprint,owner.name", &mask, &bad), TP_OK);
 	assert_int_equal(mask, TP_F_KEYS | TP_F_FINGERPRINT);
+	/* the account reference's link, as the API names it */
+	bad = NULL;
+	assert_int_equal(tp_fields_parse("account._links", &mask, &bad), TP_OK);
+	assert_int_equal(mask, TP_F_KEYS);
+	assert_int_equal(tp_fields_parse("account._links,comment", &mask, &bad), TP_OK);
+	assert_int_equal(mask, TP_F_KEYS | TP_F_COMMENT);
 
 	/* secrets are never selectable, unknown names are refused by name */
 	static const char *const refused[] = {

@@ -187,6 +187,40 @@ static void test_emergency_duplicate_code(void **state)
 	tp_profile_wipe(&p);
 }
 
+/* A stored hash that differs from hash(code) in any one byte -- the first,
+ * the last, any in between -- or a salt that differs in one byte, is no
+ * match: the whole 32-byte digest and the whole salt count. */
+static void test_emergency_hash_every_byte(void **state)
+{
+	struct tp_profile p, q;
+	char codes[1][TP_EMERGENCY_DIGITS + 1];
+	unsigned slot = 99;
+
+	(void)state;
+	assert_int_equal(tp_profile_generate(&p, OWNER, "alice", &sha1_6_30, 20, 1,
+					     codes), TP_OK);
+	assert_int_equal(tp_profile_match_emergency(&p, codes[0], &slot), TP_OK);
+	assert_int_equal(slot, 0);
+	for (unsigned b = 0; b < TP_HASH_LEN; b++) {
+		q = p;
+		q.ec_hash[0][b] ^= 0x01;
+		if (tp_profile_match_emergency(&q, codes[0], &slot) != TP_EINVAL)
+			fail_msg("hash differing in byte %u (of %u) accepted", b, TP_HASH_LEN);
+		/* spent or not: a different hash is never "already used" either */
+		q.ec_spent[0] = true;
+		assert_int_equal(tp_profile_match_emergency(&q, codes[0], &slot), TP_EINVAL);
+	}
+	for (unsigned b = 0; b < TP_SALT_LEN; b++) {
+		q = p;
+		q.ec_salt[b] ^= 0x80;
+		if (tp_profile_match_emergency(&q, codes[0], &slot) != TP_EINVAL)
+			fail_msg("salt differing in byte %u (of %u) accepted", b, TP_SALT_LEN);
+	}
+	tp_profile_wipe(&q);
+	tp_profile_wipe(&p);
+	tp_wipe(codes, sizeof(codes));
+}
+
 static void test_fingerprint(void **state)
 {
 	struct tp_profile p;
@@ -252,6 +286,51 @@ static void test_install_url(void **state)
 	tp_profile_wipe(&p);
 }
 
+/* The URL has no length limit of its own: an issuer of any length (the
+ * config may cap it; the library does not rely on that) gives the whole
+ * URL, never an error that a caller might meet after writing a profile. */
+static void test_install_url_long_issuer(void **state)
+{
+	static const size_t lengths[] = { 979, 980, 1000, 2048, 5000, 20000 };
+	struct tp_profile p;
+	char none[1][TP_EMERGENCY_DIGITS + 1];
+	char *url = NULL, *issuer, *expect;
+
+	(void)state;
+	assert_int_equal(tp_profile_generate(&p, OWNER, "alice", &sha1_6_30, 20, 0,
+					     none), TP_OK);
+	memcpy(p.secret, "12345678901234567890", 20);
+	for (size_t i = 0; i < sizeof(lengths) / sizeof(lengths[0]); i++) {
+		size_t n = lengths[i];
+		issuer = malloc(n + 1);
+		assert_non_null(issuer);
+		memset(issuer, 'i', n);
+		issuer[n] = '\0';
+		url = NULL;
+		if (tp_profile_install_url(&p, issuer, &url) != TP_OK)
+			fail_msg("issuer of %zu characters refused", n);
+		expect = unit_path("otpauth://totp/%s:alice?secret="
+				   "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=%s"
+				   "&algorithm=SHA1&digits=6&period=30", issuer, issuer);
+		assert_string_equal(url, expect);
+		free(expect);
+		free(url);
+		/* every byte escaped (3 characters each): still whole */
+		for (size_t k = 0; k + 1 < n; k += 2)
+			memcpy(issuer + k, "\xc3\xbc", 2);
+		issuer[n - n % 2] = '\0';
+		url = NULL;
+		assert_int_equal(tp_profile_install_url(&p, issuer, &url), TP_OK);
+		assert_int_equal(strlen(url), strlen("otpauth://totp/:alice?secret="
+			"GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer="
+			"&algorithm=SHA1&digits=6&period=30") + 2 * 3 * (n - n % 2));
+		assert_contains(url, "&algorithm=SHA1&digits=6&period=30");
+		free(url);
+		free(issuer);
+	}
+	tp_profile_wipe(&p);
+}
+
 static void test_valid_comment(void **state)
 {
 	char long_ok[TP_COMMENT_MAX + 1], too_long[TP_COMMENT_MAX + 2];
@@ -277,6 +356,109 @@ static void test_valid_comment(void **state)
 	memset(too_long, 'a', TP_COMMENT_MAX + 1);
 	too_long[TP_COMMENT_MAX + 1] = '\0';
 	assert_false(tp_valid_comment(too_long));
+}
+
+/* UTF-8 of one code point, without any check (overlongs are built by hand). */
+static size_t utf8(unsigned cp, char *out)
+{
+	if (cp < 0x80) {
+		out[0] = (char)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		out[0] = (char)(0xc0 | cp >> 6);
+		out[1] = (char)(0x80 | (cp & 0x3f));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		out[0] = (char)(0xe0 | cp >> 12);
+		out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		out[2] = (char)(0x80 | (cp & 0x3f));
+		return 3;
+	}
+	out[0] = (char)(0xf0 | cp >> 18);
+	out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+	out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+	out[3] = (char)(0x80 | (cp & 0x3f));
+	return 4;
+}
+
+/* "a" U+cp "b": the character inside other text */
+static bool comment_with(unsigned cp)
+{
+	char s[16] = "a";
+	size_t n = 1 + utf8(cp, s + 1);
+
+	s[n] = 'b';
+	s[n + 1] = '\0';
+	return tp_valid_comment(s);
+}
+
+/* Characters that reorder or hide text in a table (format characters,
+ * category Cf), line and paragraph separators, C0/C1 controls and
+ * noncharacters are refused, each class at its edges; the characters just
+ * outside each range are accepted. */
+static void test_valid_comment_invisible(void **state)
+{
+	static const struct { unsigned lo, hi; } refused[] = {
+		/* C0, DEL, C1 */
+		{ 0x01, 0x1f }, { 0x7f, 0x7f }, { 0x80, 0x9f },
+		/* Cf, every range of Unicode 15 */
+		{ 0xad, 0xad }, { 0x600, 0x605 }, { 0x61c, 0x61c }, { 0x6dd, 0x6dd },
+		{ 0x70f, 0x70f }, { 0x890, 0x891 }, { 0x8e2, 0x8e2 }, { 0x180e, 0x180e },
+		{ 0x200b, 0x200f }, { 0x202a, 0x202e }, { 0x2060, 0x2064 },
+		{ 0x2066, 0x206f }, { 0xfeff, 0xfeff }, { 0xfff9, 0xfffb },
+		{ 0x110bd, 0x110bd }, { 0x110cd, 0x110cd }, { 0x13430, 0x1343f },
+		{ 0x1bca0, 0x1bca3 }, { 0x1d173, 0x1d17a }, { 0xe0001, 0xe0001 },
+		{ 0xe0020, 0xe007f },
+		/* line and paragraph separators */
+		{ 0x2028, 0x2029 },
+		/* noncharacters */
+		{ 0xfdd0, 0xfdef }, { 0xfffe, 0xffff }, { 0x1fffe, 0x1ffff },
+		{ 0x10fffe, 0x10ffff },
+		/* surrogates: not characters at all in UTF-8 */
+		{ 0xd800, 0xdfff },
+	};
+	/* just outside the ranges above: ordinary printable characters */
+	static const unsigned accepted[] = {
+		0x20, 0x7e, 0xa0, 0xac, 0xae, 0x5ff, 0x606, 0x61b, 0x61d, 0x6dc,
+		0x6de, 0x70e, 0x710, 0x88f, 0x892, 0x8e1, 0x8e3, 0x180d, 0x180f,
+		0x200a, 0x2010, 0x2027, 0x202f, 0x205f, 0x2070, 0xfdcf, 0xfdf0,
+		0xfefe, 0xff00, 0xfff8, 0xfffc, 0xfffd, 0x110bc, 0x110be, 0x110cc,
+		0x110ce, 0x1342f, 0x13440, 0x1bc9f, 0x1bca4, 0x1d172, 0x1d17b,
+		0x1fffd, 0x20000, 0xe0000, 0xe0002, 0xe0080, 0x10fffd, 0xd7ff,
+		0xe000,
+	};
+	static const char *const malformed[] = {
+		/* overlong forms: "/" and NUL and the largest overlongs */
+		"a\xc0\xafz", "a\xc0\x80z", "a\xc1\xbfz", "a\xe0\x80\xafz",
+		"a\xe0\x9f\xbfz", "a\xf0\x80\x80\xafz", "a\xf0\x8f\xbf\xbfz",
+		/* above U+10FFFF, bytes never used in UTF-8 */
+		"a\xf4\x90\x80\x80z", "a\xf5\x80\x80\x80z", "a\xf8z", "a\xfez", "a\xffz",
+		/* truncated sequences and stray continuation bytes */
+		"a\xc3", "a\xe2\x80", "a\xf0\x9f\x94", "a\x80z", "a\xbfz",
+		"a\xe2\x80z",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		unsigned lo = refused[i].lo, hi = refused[i].hi;
+		if (comment_with(lo))
+			fail_msg("U+%04X accepted", lo);
+		if (comment_with(hi))
+			fail_msg("U+%04X accepted", hi);
+		if (hi - lo > 1 && comment_with(lo + (hi - lo) / 2))
+			fail_msg("U+%04X accepted", lo + (hi - lo) / 2);
+	}
+	for (size_t i = 0; i < sizeof(accepted) / sizeof(accepted[0]); i++)
+		if (!comment_with(accepted[i]))
+			fail_msg("U+%04X refused", accepted[i]);
+	for (size_t i = 0; i < sizeof(malformed) / sizeof(malformed[0]); i++)
+		if (tp_valid_comment(malformed[i]))
+			fail_msg("malformed UTF-8 #%zu accepted", i);
+	/* a right-to-left override as the very first and very last character */
+	assert_false(tp_valid_comment("\xe2\x80\xae" "evil"));
+	assert_false(tp_valid_comment("evil" "\xe2\x80\xae"));
 }
 
 /* Serialise and parse back through a memory file: every field survives. */
@@ -395,6 +577,13 @@ static void test_from_ini_comment_escapes(void **state)
 	(void)state;
 	assert_int_equal(parse_with_comment("a%20b%E2%9C%93", c), TP_OK);
 	assert_string_equal(c, "a b\xe2\x9c\x93");
+	/* a record saved before format characters were refused in new
+	 * comments still loads (its user must still be able to log in) */
+	assert_int_equal(parse_with_comment("a%E2%80%AEb", c), TP_OK);
+	assert_string_equal(c, "a\xe2\x80\xae" "b");
+	assert_false(tp_valid_comment(c));
+	/* controls were never storable */
+	assert_int_equal(parse_with_comment("a%C2%9Bb", c), TP_ECORRUPT);
 	assert_int_equal(parse_with_comment("a%00b", c), TP_ECORRUPT);
 	assert_int_equal(parse_with_comment("%00", c), TP_ECORRUPT);
 	assert_int_equal(parse_with_comment("a%0Ab", c), TP_ECORRUPT);
@@ -410,9 +599,12 @@ int main(void)
 		cmocka_unit_test(test_emergency_codes_single_use),
 		cmocka_unit_test(test_emergency_codes_refused),
 		cmocka_unit_test(test_emergency_duplicate_code),
+		cmocka_unit_test(test_emergency_hash_every_byte),
 		cmocka_unit_test(test_fingerprint),
 		cmocka_unit_test(test_install_url),
+		cmocka_unit_test(test_install_url_long_issuer),
 		cmocka_unit_test(test_valid_comment),
+		cmocka_unit_test(test_valid_comment_invisible),
 		cmocka_unit_test(test_ini_round_trip),
 		cmocka_unit_test(test_to_ini_refuses_bad_comment),
 		cmocka_unit_test(test_from_ini_comment_escapes),
