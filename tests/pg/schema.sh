@@ -4,7 +4,7 @@
 # lockout counted in the database, the roles' rights, the migration check,
 # the file store import, and hosts racing one code.
 set -u
-. "$(dirname "$0")/pg_lib.sh"
+. "$(dirname "$0")/lib.sh"
 
 if ! pg_available; then
 	skip "postgresql" "needs root and Debian's postgresql (scripts/install-deps.sh)"
@@ -97,6 +97,9 @@ half_applied() {
 		-c "SELECT count(*) FROM pg_namespace WHERE nspname = 'totp'")" = 0 ]
 }
 check "schema: a failed migration leaves nothing behind (one transaction)" half_applied
+check "schema: without the schema, schema_version() fails with SQLSTATE 3F000" \
+	bash -c 'psql -X -q -v VERBOSITY=verbose -h "$PG_DIR" -p "$PG_PORT" -U postgres -d half \
+		-c "SELECT totp.schema_version()" 2>&1 | grep -q "ERROR:  3F000"'
 
 for r in host_a host_b host_c host_d; do pg_login_role "$r" totp_login; done
 pg_login_role ctl totp_admin
@@ -258,7 +261,7 @@ check "create: the verification code is the key's code now (oathtool)" bash -c \
 	'v=$(oathtool --totp=SHA256 -d 8 -N "@$(( $(db_now) ))" "$1"); w=$(oathtool --totp=SHA256 -d 8 -N "@$(( $(db_now) - 30 ))" "$1")
 	 [ "$2" = "$v" ] || [ "$2" = "$w" ]' _ "$e_key" "$e_vcode"
 check "create: sha_fingerprint is the hex SHA-256 of the secret" \
-	test "$(printf '%s' "$e_key" | xxd -r -p | sha256sum | cut -d' ' -f1)" = "$e_fp"
+	test "$(printf '%b' "$(sed 's/../\\x&/g' <<<"$e_key")" | sha256sum | cut -d' ' -f1)" = "$e_fp"
 check "create: 5 distinct 8-digit emergency codes; one logs in" bash -c \
 	'IFS=, read -r -a c <<<"$1"; [ "${#c[@]}" -eq 5 ] &&
 	 [ "$(printf "%s\n" "${c[@]}" | grep -cE "^[0-9]{8}$")" -eq 5 ] &&
@@ -377,7 +380,7 @@ check "import: a different secret for the same account is refused (TP009), kept"
 # a profile file written by lib/profile.c, imported: its emergency codes
 # log in through the database, so the two hash the codes alike
 import_file_profile() {
-	local mkp="$PG_TOP/${BUILD:-build}/tests/tp_mkprofile" dir conf ini secret salt hashes spent
+	local mkp=$MKPROFILE dir conf ini salt hashes spent
 	dir=$(mktemp -d /tmp/tp-pgimp.XXXXXX)
 	conf="$dir/conf"
 	cat > "$conf" <<EOF
@@ -399,7 +402,9 @@ EOF
 	[ "$(login host_b gina 24681357 | cut -d' ' -f1)" = emergency ] &&
 	[ "$(login host_c gina 24681357 | cut -d' ' -f1)" = spent ]
 }
-if [ -x "$PG_TOP/${BUILD:-build}/tests/tp_mkprofile" ]; then
+MKPROFILE=${BUILD:-build}/tests/tp_mkprofile
+case "$MKPROFILE" in /*) ;; *) MKPROFILE=$PG_TOP/$MKPROFILE ;; esac
+if [ -x "$MKPROFILE" ]; then
 	check "import: emergency codes hashed by lib/profile.c log in through the database" \
 		import_file_profile
 else
