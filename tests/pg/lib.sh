@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # A throwaway PostgreSQL server for the tests.  Source it, then call
 # pg_start: it runs Debian's initdb as the postgres user into a fresh temp
 # folder, listens only on a unix socket inside that folder (no TCP), and
@@ -93,8 +94,8 @@ pg_as() {
 }
 
 pg_migrate() {
-	local f
-	for f in $(LC_ALL=C ls "$PG_TOP"/sql/*.sql); do
+	local f LC_ALL=C        # name order, whatever the locale
+	for f in "$PG_TOP"/sql/*.sql; do
 		psql -X -q -v ON_ERROR_STOP=1 -h "$PG_DIR" -p "$PG_PORT" -U postgres \
 			-d "${1:-$PG_DB}" -f "$f" >/dev/null || return 1
 	done

@@ -57,9 +57,9 @@ mk() {
 		 totp.emergency_hash('\\x$SALT_HEX', '$EC2'),
 		 totp.emergency_hash('\\x$SALT_HEX', '$EC3')], '{f,f,f}')" >/dev/null
 }
-# the database's Unix time, and the code of its step + OFFSET
+# the database's Unix time, and the RFC key's code at it
 db_now() { q "SELECT floor(extract(epoch FROM clock_timestamp()))::bigint"; }
-code_now() { oathtool --totp -d "${2:-6}" -N "@$(( $(db_now) + ${1:-0} * 30 ))" "$KEY_HEX"; }
+code_now() { oathtool --totp -N "@$(db_now)" "$KEY_HEX"; }
 # login HOST ACCOUNT CODE... -> "outcome matched emergency_left"
 login() {
 	local host=$1 acct=$2; shift 2
@@ -283,6 +283,11 @@ check "list: every profile, or one owner's" listed
 check "modify: a comment with a control character is refused (TP002), nothing changed" bash -c \
 	'fails_with TP002 "SELECT totp.admin_modify('\''$1'\'', '\''erin'\'', E'\''a\\x01b'\'')" ctl &&
 	 is "SELECT comment FROM totp.admin_show('\''$1'\'', '\''erin'\'')" laptop ctl' _ "$O2"
+check "modify: a UTF-8 comment is kept; a C1 control (U+0085) or 257 bytes refused" bash -c \
+	'is "SELECT comment FROM totp.admin_modify('\''$1'\'', '\''erin'\'', '\''café 中'\'')" "café 中" ctl &&
+	 fails_with TP002 "SELECT totp.admin_modify('\''$1'\'', '\''erin'\'', E'\''a\\u0085b'\'')" ctl &&
+	 fails_with TP002 "SELECT totp.admin_modify('\''$1'\'', '\''erin'\'', repeat('\''x'\'', 257))" ctl &&
+	 is "SELECT comment FROM totp.admin_modify('\''$1'\'', '\''erin'\'', repeat('\''x'\'', 256))" "$(printf "%0256d" 0 | tr 0 x)" ctl' _ "$O2"
 check "modify/show/delete of a missing profile: TP004" bash -c \
 	'fails_with TP004 "SELECT totp.admin_modify('\''$1'\'', '\''ghost'\'', '\''x'\'')" ctl &&
 	 fails_with TP004 "SELECT totp.admin_show('\''$1'\'', '\''ghost'\'')" ctl &&
