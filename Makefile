@@ -5,6 +5,8 @@
 #                      test command; under 10 minutes on 2 cores)
 #   make check-asan    the same suites again with an ASan+UBSan build (CI)
 #   make check-valgrind the PAM suite with pamtester under valgrind memcheck
+#   make check-pg      the PostgreSQL store's SQL against a throwaway server
+#                      (tests/pg; needs root and Debian's postgresql)
 #   make fuzz          libFuzzer targets (clang) for FUZZ_SECONDS each (60);
 #                      binaries, logs and crash-* files in build-fuzz/
 #   make install       DESTDIR, PREFIX, PAMDIR, STORE_USER honoured
@@ -70,7 +72,7 @@ TEST_HELPERS = $(HELPER_SO:%=$(BUILD)/tests/%.so) \
                $(patsubst tests/helpers/%.c,$(BUILD)/tests/%,$(filter-out \
                    $(HELPER_SO:%=tests/helpers/%.c),$(wildcard tests/helpers/*.c)))
 
-.PHONY: all check check-unit check-integration check-asan check-valgrind install \
+.PHONY: all check check-unit check-integration check-asan check-valgrind check-pg install \
         uninstall clean bench bench-1m demo fuzz fuzz-build
 .SUFFIXES:
 
@@ -128,6 +130,11 @@ check: all $(UNIT_BIN) $(TEST_HELPERS)
 # the suite's time, and a contributor's `make check` stays short
 check-asan:
 	$(MAKE) --no-print-directory BUILD=build-asan SANITIZE=1 check
+
+# sql/*.sql on a throwaway PostgreSQL (tests/pg/lib.sh); the helpers let it
+# import a profile file written by the library
+check-pg: all $(TEST_HELPERS)
+	BUILD=$(BUILD) SUITES=tests/pg tests/run.sh
 
 # pamtester (and the module in it) under memcheck: lib.sh's pam_auth puts
 # $$VALGRIND in front of pamtester and reports a memcheck error (exit 99 or

@@ -4,12 +4,15 @@
 # and touches nothing, so it is cheap to call from every entry point.
 set -eu
 
+# postgresql: make check-pg runs a throwaway server; pgcrypto ships in
+# postgresql-15 itself (postgresql-contrib only points at it)
 PACKAGES="
 build-essential pkg-config clang libclang-rt-14-dev
 libpam0g-dev libssl-dev libconfig-dev libiniparser-dev libjansson-dev
 libqrencode-dev libcmocka-dev
 pamtester libpam-wrapper libnss-wrapper openssh-server openssh-client
 faketime oathtool valgrind python3 util-linux procps
+postgresql postgresql-contrib
 "
 if [ "${1:-}" = "--bench" ]; then
 	PACKAGES="$PACKAGES libpam-google-authenticator libpam-oath"

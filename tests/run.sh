@@ -9,11 +9,13 @@ cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 export BUILD
 ONLY=${ONLY:-}              # e.g. ONLY=pam runs tests whose file name contains "pam"
+SUITES=${SUITES:-tests/integration}   # tests/pg: the PostgreSQL suites only
 passed=0 failed=0 skipped=0
 failures=()
 
 for t in "$BUILD"/tests/test_*; do
 	[ -x "$t" ] || continue
+	[ "$SUITES" = tests/integration ] || continue
 	case "$t" in *"$ONLY"*) ;; *) continue ;; esac
 	out=$("$t" 2>&1)
 	rc=$?
@@ -30,7 +32,7 @@ for t in "$BUILD"/tests/test_*; do
 	fi
 done
 
-for s in tests/integration/*.sh; do
+for s in "$SUITES"/*.sh; do
 	case "$s" in */lib.sh) continue ;; esac
 	case "$s" in *"$ONLY"*) ;; *) continue ;; esac
 	echo "=== $s"

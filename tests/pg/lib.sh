@@ -1,0 +1,115 @@
+# shellcheck shell=bash
+# A throwaway PostgreSQL server for the tests.  Source it, then call
+# pg_start: it runs Debian's initdb as the postgres user into a fresh temp
+# folder, listens only on a unix socket inside that folder (no TCP), and
+# stops and removes the server when the shell exits, failed or not.  The
+# machine's own clusters (/etc/postgresql, /var/lib/postgresql) are never
+# touched.
+#
+#   pg_start                  server up, database "totp" created, PG_DIR set
+#   pg_migrate [DB]           apply sql/*.sql in name order as the superuser
+#   pg_psql [psql args]       psql as the superuser on the test database
+#   pg_as ROLE [psql args]    psql as a login role over the same socket
+#   pg_login_role NAME GROUP  a LOGIN role that is a member of GROUP
+#   pg_stop                   stop and remove (also run at exit)
+set -u
+PG_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
+PG_DIR=""
+PG_DB=totp
+PG_PORT=5432          # only names the socket file inside $PG_DIR
+
+# Nothing from the caller's environment may point psql elsewhere.
+for v in $(env | sed -n 's/^\(PG[A-Z_]*\)=.*/\1/p'); do
+	[ "$v" = PG_BIN ] || unset "$v"
+done
+
+pg_available() {
+	[ -n "$PG_BIN" ] && [ -x "$PG_BIN/initdb" ] && [ -x "$PG_BIN/pg_ctl" ] &&
+		command -v psql >/dev/null && id postgres >/dev/null 2>&1 &&
+		[ "$(id -u)" -eq 0 ]
+}
+
+pg_stop() {
+	[ -n "$PG_DIR" ] && [ -d "$PG_DIR" ] || return 0
+	if [ -f "$PG_DIR/data/postmaster.pid" ]; then
+		runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate \
+			-t 20 stop >/dev/null 2>&1
+		# still there (pg_ctl failed): end our own postmaster by its pid
+		local pid
+		pid=$(head -n 1 "$PG_DIR/data/postmaster.pid" 2>/dev/null)
+		if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+			kill -KILL "$pid" 2>/dev/null
+		fi
+	fi
+	rm -rf "$PG_DIR"
+	PG_DIR=""
+}
+
+# Run pg_stop at exit, after whatever exit trap the caller (lib.sh) has.
+pg_chain_exit_trap() {
+	local prev
+	prev=$(trap -p EXIT | sed "s/^trap -- '\(.*\)' EXIT\$/\1/")
+	# shellcheck disable=SC2064
+	trap "${prev:+$prev; }pg_stop" EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+}
+
+pg_start() {
+	PG_DIR=$(mktemp -d /tmp/tp-pg.XXXXXX) || return 1
+	pg_chain_exit_trap
+	chown postgres: "$PG_DIR"
+	chmod 0700 "$PG_DIR"
+	# trust is safe here: the only way in is the socket in a 0700 folder.
+	# --no-sync: the new files need not survive a crash of this machine;
+	# the server itself runs with fsync on, like a real one.
+	if ! runuser -u postgres -- "$PG_BIN/initdb" --no-sync -D "$PG_DIR/data" -U postgres \
+		--auth=trust -E UTF8 --locale=C.UTF-8 >"$PG_DIR/initdb.log" 2>&1; then
+		echo "# pg_start: initdb failed:" >&2
+		sed 's/^/#   /' "$PG_DIR/initdb.log" >&2
+		return 1
+	fi
+	if ! runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" \
+		-w -t 30 -o "-c listen_addresses='' -c unix_socket_directories='$PG_DIR' \
+		-c port=$PG_PORT -c fsync=on -c max_connections=40 \
+		-c shared_buffers=16MB" start >/dev/null 2>&1; then
+		echo "# pg_start: the server did not start:" >&2
+		tail -n 20 "$PG_DIR/server.log" | sed 's/^/#   /' >&2
+		return 1
+	fi
+	psql -X -q -h "$PG_DIR" -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 \
+		-c "CREATE DATABASE $PG_DB ENCODING 'UTF8' TEMPLATE template0" >/dev/null
+}
+
+pg_psql() {
+	psql -X -q -At -v ON_ERROR_STOP=1 -h "$PG_DIR" -p "$PG_PORT" -U postgres \
+		-d "$PG_DB" "$@"
+}
+
+pg_as() {
+	local role=$1; shift
+	psql -X -q -At -v ON_ERROR_STOP=1 -h "$PG_DIR" -p "$PG_PORT" -U "$role" \
+		-d "$PG_DB" "$@"
+}
+
+pg_migrate() {
+	local f LC_ALL=C        # name order, whatever the locale
+	for f in "$PG_TOP"/sql/*.sql; do
+		psql -X -q -v ON_ERROR_STOP=1 -h "$PG_DIR" -p "$PG_PORT" -U postgres \
+			-d "${1:-$PG_DB}" -f "$f" >/dev/null || return 1
+	done
+}
+
+pg_login_role() {
+	pg_psql -c "CREATE ROLE $1 LOGIN IN ROLE $2" >/dev/null
+}
+
+# The suites' reporting, as lib.sh's (when sourced without lib.sh).
+if ! declare -F check >/dev/null; then
+	check() {
+		local name=$1; shift
+		if "$@"; then echo "ok - $name"; else echo "not ok - $name"; fi
+	}
+	skip() { echo "skip - $1: $2"; }
+fi
