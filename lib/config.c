@@ -297,7 +297,8 @@ static enum tp_status load_root(struct loader *ld, const config_setting_t *root,
 
 	st = get_string(ld, store, "path", &cfg->store_path);
 	if (st == TP_OK) st = get_string(ld, store, "user", &cfg->store_user);
-	cfg->store_user_set = store != NULL && config_setting_get_member(store, "user");
+	cfg->store_user_set = store != NULL &&
+			      config_setting_get_member(store, "user") != NULL;
 	if (st == TP_OK) st = get_string(ld, root, "admin_group", &cfg->admin_group);
 	if (st == TP_OK) st = get_string(ld, root, "issuer", &cfg->issuer);
 	if (st == TP_OK && tp_issuer_problem(cfg->issuer) != NULL)

@@ -327,6 +327,25 @@ check "install created the store folder owned by the store user" \
 check "the store is not writable by the caller" \
 	bash -c "! setpriv --reuid=$(uid_of $A) --regid=$(id -g $A) --clear-groups touch '$TP_STORE/x' 2>/dev/null"
 
+# @include: libconfig would read `@include "site-local.conf"` from the
+# caller's working directory.  A user in a folder of theirs holding
+# admin_group = "THEIR_GROUP" must not become an admin and disable another
+# user's profile.
+mkdir -m 0777 "$T/inc"
+printf 'admin_group = "%s";\n' "$(id -gn $A)" > "$T/inc/site-local.conf"
+chown "$A" "$T/inc/site-local.conf"
+cp "$TCONF" "$T/tconf.saved"
+{ grep -v '^admin_group' "$T/tconf.saved"; echo '@include "site-local.conf"'; } > "$TCONF"
+pushd "$T/inc" > /dev/null
+ctl $A modify --owner cluster1 --account $B --enabled false
+popd > /dev/null
+cp "$T/tconf.saved" "$TCONF"
+check "@include in the config: error 5 (config)" human_err 5 "" "config"
+check "@include in the config: the message names the file and the line" \
+	err_has "$TCONF:[0-9]*: @include is not allowed"
+check "@include from the caller's folder: the other user's profile stays enabled" \
+	bash -c "[ \"\$($MKPROFILE --get $TCONF $UUID $B | cut -d' ' -f1)\" = 1 ]"
+
 # A poisoned environment: a preloaded library, a PATH with a fake program,
 # IFS, TZ and TMPDIR pointing at the caller's files; none may have an
 # effect, and the program works as usual.
