@@ -14,7 +14,7 @@
 #     games  admin   (primary group games is the admin_group)
 #     daemon the store user; nobody: poisoned-environment runs
 # `make install` puts a copy built with SYSCONFDIR=$T/etc into $T/prefix,
-# setuid to daemon (scripts/install-totpctl.sh), and every caller runs it
+# setuid and setgid to daemon (scripts/install-totpctl.sh), and every caller runs it
 # with `setpriv --reuid=CALLER`: the real setuid path, with its
 # compiled-in config in $T (--config is refused there, as in production).
 # The build-tree binary ($TOTPCTL) runs unprivileged with --config.
@@ -270,6 +270,23 @@ ctl $A modify --owner cluster1 --account $A --comment "$W100"
 ctl $ADM list --owner cluster1 --fields comment
 check "list (human): a column wider than 79 gets an underline as wide as it" \
 	bash -c "[ $RC -eq 0 ] && sed -n 2p '$T/out' | grep -qE '^-+  -+  -{100}\$' && grep -q ' $W100\$' '$T/out'"
+# A record stored before such comments were refused still loads, and the
+# table does not print it as is (the file is edited in place: same inode,
+# owner and mode)
+if grep -q '^comment = ' "$TP_STORE/$UUID/$A.ini"; then
+	python3 -c 'import re, sys
+f = open(sys.argv[1], "r+")
+t = re.sub(r"(?m)^comment = .*$", "comment = old%E2%80%AEtxet", f.read())
+f.seek(0); f.write(t); f.truncate()' "$TP_STORE/$UUID/$A.ini"
+	ctl $ADM list --owner cluster1 --fields comment
+	check "a stored comment with U+202E: listed, but hidden in the table" \
+		bash -c "[ $RC -eq 0 ] && grep -q '(hidden: invisible characters' '$T/out' && ! grep -q \$'\\xe2\\x80\\xae' '$T/out'"
+	ctl $ADM show --owner cluster1 --account $A --json
+	check "a stored comment with U+202E: still loads, as is in JSON" \
+		pyj "d['comment']=='old\\u202etxet'"
+else
+	skip "stored comment with U+202E" "the store does not keep the comment as 'comment = '"
+fi
 ctl $A create --comment $'rtl \xe2\x80\xaeevil'
 check "create with U+202E (right-to-left override) in the comment: error 2" \
 	human_err 2 "" "comment"
@@ -326,6 +343,20 @@ check "install created the store folder owned by the store user" \
 	test "$(stat -c '%a %U' "$T/sstore" 2>/dev/null)" = "755 $STORE_USER"
 check "the store is not writable by the caller" \
 	bash -c "! setpriv --reuid=$(uid_of $A) --regid=$(id -g $A) --clear-groups touch '$TP_STORE/x' 2>/dev/null"
+# copies installed with root's ids are refused before any store access
+for mode in "root:$STORE_USER setuid" "$STORE_USER:root setgid"; do
+	owner=${mode% *} bit=${mode#* }
+	cp "$CTL" "$T/prefix/bin/totpctl-$bit-root"
+	chown "$owner" "$T/prefix/bin/totpctl-$bit-root"
+	chmod 6755 "$T/prefix/bin/totpctl-$bit-root"
+	setpriv --reuid="$(uid_of $A)" --regid="$(id -g $A)" --clear-groups \
+		env -i PATH=/usr/bin:/bin "$T/prefix/bin/totpctl-$bit-root" list \
+		> "$T/out" 2> "$T/err"
+	RC=$?
+	check "installed $bit root: refused (error 6), nothing listed" \
+		bash -c "[ $RC -eq 1 ] && head -n 1 '$T/err' | grep -q '^totpctl: error 6: ' && grep -q 'must not be installed $bit root' '$T/err' && [ ! -s '$T/out' ]"
+	rm -f "$T/prefix/bin/totpctl-$bit-root"
+done
 
 # @include: libconfig would read `@include "site-local.conf"` from the
 # caller's working directory.  A user in a folder of theirs holding
