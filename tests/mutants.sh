@@ -22,6 +22,8 @@
 #   KEEP=1          keep the scratch copies (in the printed folder)
 # Never touches the working tree.
 set -u
+# a make of our own per scratch copy, not a child of the caller's jobserver
+unset MAKEFLAGS MFLAGS MAKELEVEL
 cd "$(dirname "$0")/.."
 TOP=$(pwd)
 BUILD=${BUILD:-build}

@@ -402,6 +402,28 @@ static void test_from_ini_comment_escapes(void **state)
 	assert_int_equal(parse_with_comment("a%zzb", c), TP_ECORRUPT);
 }
 
+/* A right emergency code with anything after it is not that code. */
+static void test_emergency_code_with_tail(void **state)
+{
+	struct tp_profile p;
+	char codes[1][TP_EMERGENCY_DIGITS + 1], buf[32];
+	static const char *const tails[] = { "0", "9", "12345678", " ", "\n", "x" };
+	unsigned slot = 99;
+
+	(void)state;
+	assert_int_equal(tp_profile_generate(&p, OWNER, "alice", &sha1_6_30, 20, 1,
+					     codes), TP_OK);
+	for (size_t i = 0; i < sizeof(tails) / sizeof(tails[0]); i++) {
+		snprintf(buf, sizeof(buf), "%s%s", codes[0], tails[i]);
+		if (tp_profile_match_emergency(&p, buf, &slot) != TP_EINVAL)
+			fail_msg("emergency code followed by \"%s\" not refused", tails[i]);
+	}
+	assert_int_equal(slot, 99);
+	assert_int_equal(tp_profile_emergency_left(&p), 1);
+	assert_int_equal(tp_profile_match_emergency(&p, codes[0], &slot), TP_OK);
+	tp_profile_wipe(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -416,6 +438,7 @@ int main(void)
 		cmocka_unit_test(test_ini_round_trip),
 		cmocka_unit_test(test_to_ini_refuses_bad_comment),
 		cmocka_unit_test(test_from_ini_comment_escapes),
+		cmocka_unit_test(test_emergency_code_with_tail),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
