@@ -44,6 +44,10 @@ done
 WORK=$(mktemp -d /tmp/tp-mutants.XXXXXX)
 cleanup() {
 	jobs -p | xargs -r kill 2>/dev/null
+	# the integration suites run in sessions of their own
+	for f in "$WORK"/*.suite; do
+		[ -e "$f" ] && kill -TERM -- "-$(cat "$f")" 2>/dev/null
+	done
 	if [ "$KEEP" = 1 ]; then echo "scratch copies kept in $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
@@ -120,6 +124,7 @@ run_suite() {
 		(cd "$dir" && BUILD=build exec setsid timeout "$SUITE_TIMEOUT" \
 			bash "tests/integration/$suite.sh") > "$log" 2>&1 &
 		pid=$!
+		echo "$pid" > "$log.suite"
 		while kill -0 "$pid" 2>/dev/null; do
 			if grep -q '^not ok - ' "$log"; then
 				kill -TERM -- "-$pid" 2>/dev/null
@@ -129,6 +134,7 @@ run_suite() {
 		done
 		wait "$pid"
 		rc=$?
+		rm -f "$log.suite"
 		grep -q '^not ok - ' "$log" && return 1
 		;;
 	esac
