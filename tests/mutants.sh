@@ -196,9 +196,28 @@ one() {
 	printf '%-15s %-28s %4ds  %s\n' "$verdict" "$name" $((SECONDS - start)) "$detail"
 }
 
+# the slowest first (suites that build and install a copy of their own, then
+# the other integration suites, then unit tests only), so that no long one
+# is left running alone at the end
+order=()
+for pass in slow integration unit; do
+	for i in "${!names[@]}"; do
+		kind=unit
+		IFS=',' read -r -a list <<<"${suites[$i]}"
+		for s in "${list[@]}"; do
+			case "$s" in
+			totpctl|hostile) kind=slow ;;
+			unit:*|equivalent) ;;
+			*) [ "$kind" = unit ] && kind=integration ;;
+			esac
+		done
+		[ "$kind" = "$pass" ] && order+=("$i")
+	done
+done
+
 echo "mutants: ${#names[@]} from ${LIST#"$TOP"/}, $JOBS at a time, scratch in $WORK"
 running=0
-for i in "${!names[@]}"; do
+for i in "${order[@]}"; do
 	if [ "$running" -ge "$JOBS" ]; then
 		wait -n
 		running=$((running - 1))

@@ -304,3 +304,16 @@ setpriv --reuid="$(uid_of $A)" --regid="$(id -g $A)" --clear-groups \
 	"$CTL" list --json > "$T/out" 2> "$T/err" <&- 2>&-
 RC=$?
 check "closed standard fds: still works" rc_is 0
+
+# Installed setuid root by mistake: it refuses to run at all (error 6)
+# instead of acting for the caller with root's power over every file.
+cp "$CTL" "$T/ctl_root"
+chown root:root "$T/ctl_root"
+chmod 4755 "$T/ctl_root"
+setpriv --reuid="$(uid_of $A)" --regid="$(id -g $A)" --clear-groups \
+	env -i PATH=/usr/bin:/bin "$T/ctl_root" list --json > "$T/out" 2> "$T/err"
+RC=$?
+check "installed setuid root: refused with error 6" human_err 6 "" ""
+check "installed setuid root: says why" err_has "must not be installed setuid root"
+check "installed setuid root: nothing printed on stdout" test ! -s "$T/out"
+rm -f "$T/ctl_root"
