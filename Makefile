@@ -7,6 +7,8 @@
 #   make check-valgrind the PAM suite with pamtester under valgrind memcheck
 #   make check-pg      the PostgreSQL store's SQL against a throwaway server
 #                      (tests/pg; needs root and Debian's postgresql)
+#   make mutants       one-line bugs from tests/mutants.list, one at a time in a
+#                      scratch copy: each must make a suite fail (MUTANTS=NAME...)
 #   make fuzz          libFuzzer targets (clang) for FUZZ_SECONDS each (60);
 #                      binaries, logs and crash-* files in build-fuzz/
 #   make install       DESTDIR, PREFIX, PAMDIR, STORE_USER honoured
@@ -73,7 +75,7 @@ TEST_HELPERS = $(HELPER_SO:%=$(BUILD)/tests/%.so) \
                    $(HELPER_SO:%=tests/helpers/%.c),$(wildcard tests/helpers/*.c)))
 
 .PHONY: all check check-unit check-integration check-asan check-valgrind check-pg install \
-        uninstall clean bench bench-1m demo fuzz fuzz-build
+        uninstall clean bench bench-1m demo fuzz fuzz-build mutants
 .SUFFIXES:
 
 all: $(LIBA) $(PAM_SO) $(TOTPCTL)
@@ -149,6 +151,12 @@ VALGRIND_CMD = valgrind --quiet --error-exitcode=99 --leak-check=full \
                --suppressions=$(CURDIR)/tests/valgrind.supp $(VALGRIND_FLAGS)
 check-valgrind: all $(TEST_HELPERS)
 	VALGRIND="$(VALGRIND_CMD)" ONLY=pam BUILD=$(BUILD) tests/run.sh
+
+# the normal build is the scratch copies' starting point: only the mutated
+# object and what links it are rebuilt per mutant
+MUTANTS ?=
+mutants: all $(UNIT_BIN) $(TEST_HELPERS)
+	BUILD=$(BUILD) tests/mutants.sh $(MUTANTS)
 
 FUZZ_SECONDS ?= 60
 FUZZ_BIN = $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))

@@ -320,3 +320,20 @@ check "symlinked stale temp file: login works" test $? -eq 0
 check "symlinked stale temp file: its target is unchanged" test "$(cat "$T/tmp.target")" = "keep me"
 check "symlinked stale temp file: the step was recorded in the profile" \
 	test "$(profile_state alice | cut -d' ' -f2)" -eq $((NOW / 30))
+
+# ---- a fault that cannot be recorded, in a stack that would let IGNORE in --
+# With a module before this one that already said yes, PAM_IGNORE from
+# this module would be a login without a second factor: a right code that
+# cannot be recorded (here: the lock file is a symlink) must be refused
+# with PAM_AUTHINFO_UNAVAIL, never ignored.
+pam_stack permit_first_record "auth required pam_permit.so" \
+	"auth required $MODULE config=$TP_CONF" "account required pam_permit.so"
+mkprofile alice
+rm -f "$TP_STORE/$U/.alice.lock"
+ln -s "$T/lock.target" "$TP_STORE/$U/.alice.lock"
+clear_log
+AT=$NOW pam_auth permit_first_record alice "$C0"
+check "unrecordable attempt behind pam_permit: login refused" refused $?
+check "unrecordable attempt behind pam_permit: logged as such" \
+	logged "user=alice owner=cluster1: login refused: cannot record the attempt"
+rm -f "$TP_STORE/$U/.alice.lock"

@@ -302,3 +302,28 @@ if mount --bind "$TP_STORE" "$TP_STORE" 2>/dev/null && mount -o remount,ro,bind 
 else
 	skip "read-only store" "cannot bind-mount here (needs root with CAP_SYS_ADMIN)"
 fi
+
+# --- fail closed behind a module that already said yes ---------------------
+# In "auth required pam_permit.so" + this module, PAM_IGNORE would be a
+# login without a second factor: a broken setup (unknown option, unknown
+# owner) and a conversation that gives no answer must each be a refusal.
+permit_first() {
+	local name=$1; shift
+	pam_stack "$name" "auth required pam_permit.so" "auth required $MODULE $*" \
+		"account required pam_permit.so"
+}
+mkprofile alice
+permit_first pf_option config="$TP_CONF" nullokk
+AT=$NOW pam_auth pf_option alice "$C0"
+check "unknown option behind pam_permit: refused" test $? -ne 0
+permit_first pf_owner config="$TP_CONF" owner=nosuchsvm
+AT=$NOW pam_auth pf_owner alice "$C0"
+check "owner= naming no owner behind pam_permit: refused" test $? -ne 0
+permit_first pf_noanswer config="$TP_CONF"
+AT=$NOW pam_env_args
+timeout 30 env "${PAM_ENV_ARGS[@]}" pamtester -v pf_noanswer alice authenticate \
+	< /dev/null > "$T/pam.out" 2>&1
+check "no answer to the prompt behind pam_permit: refused" test $? -ne 0
+check "no answer to the prompt: logged" logged "user=alice: no answer to the prompt"
+check "no answer to the prompt: nothing counted" \
+	test "$(profile_state alice | cut -d' ' -f3)" -eq 0

@@ -591,6 +591,80 @@ static void test_from_ini_comment_escapes(void **state)
 	assert_int_equal(parse_with_comment("a%zzb", c), TP_ECORRUPT);
 }
 
+/* A right emergency code with anything after it is not that code. */
+static void test_emergency_code_with_tail(void **state)
+{
+	struct tp_profile p;
+	char codes[1][TP_EMERGENCY_DIGITS + 1], buf[32];
+	static const char *const tails[] = { "0", "9", "12345678", " ", "\n", "x" };
+	unsigned slot = 99;
+
+	(void)state;
+	assert_int_equal(tp_profile_generate(&p, OWNER, "alice", &sha1_6_30, 20, 1,
+					     codes), TP_OK);
+	for (size_t i = 0; i < sizeof(tails) / sizeof(tails[0]); i++) {
+		snprintf(buf, sizeof(buf), "%s%s", codes[0], tails[i]);
+		if (tp_profile_match_emergency(&p, buf, &slot) != TP_EINVAL)
+			fail_msg("emergency code followed by \"%s\" not refused", tails[i]);
+	}
+	assert_int_equal(slot, 99);
+	assert_int_equal(tp_profile_emergency_left(&p), 1);
+	assert_int_equal(tp_profile_match_emergency(&p, codes[0], &slot), TP_OK);
+	tp_profile_wipe(&p);
+}
+
+/* A key given twice (iniparser would keep the last one silently) makes the
+ * file corrupt, whichever key and whichever section: an attacker who can
+ * append to a profile must not get to override its state that way. */
+static void test_from_ini_duplicate_key(void **state)
+{
+	struct tp_profile p, q;
+	char codes[2][TP_EMERGENCY_DIGITS + 1];
+	static const char *const dups[] = {
+		"last_step = -1\n", "enabled = true\n", "failures = 0\n", "lock_until = 0\n",
+		"code1 = 0000000000000000000000000000000000000000000000000000000000000000\n",
+	};
+	char *text = NULL, *buf;
+	size_t len = 0;
+
+	(void)state;
+	assert_int_equal(tp_profile_generate(&p, OWNER, "alice", &sha1_6_30, 20, 2,
+					     codes), TP_OK);
+	p.enabled = false;
+	p.last_step = 123;
+	assert_int_equal(tp_profile_to_ini(&p, &text, &len), TP_OK);
+	buf = malloc(len + 200);
+	assert_non_null(buf);
+	for (size_t i = 0; i < sizeof(dups) / sizeof(dups[0]); i++) {
+		int fd;
+
+		/* the duplicate at the end of its section */
+		const char *sec = strncmp(dups[i], "code", 4) == 0 ? NULL : "[emergency]\n";
+		if (sec == NULL) {
+			snprintf(buf, len + 200, "%s%s", text, dups[i]);
+		} else {
+			const char *at = strstr(text, sec);
+			assert_non_null(at);
+			snprintf(buf, len + 200, "%.*s%s%s", (int)(at - text), text, dups[i], at);
+		}
+		fd = unit_text_fd(buf, strlen(buf));
+		if (tp_profile_from_fd(fd, &q) != TP_ECORRUPT)
+			fail_msg("a profile with a second \"%.*s\" was not refused",
+				 (int)strcspn(dups[i], " "), dups[i]);
+		close(fd);
+	}
+	/* and the file without the duplicate still reads */
+	int fd = unit_text_fd(text, len);
+	assert_int_equal(tp_profile_from_fd(fd, &q), TP_OK);
+	close(fd);
+	assert_int_equal(q.last_step, 123);
+	tp_profile_wipe(&p);
+	tp_profile_wipe(&q);
+	tp_wipe(buf, len + 200);
+	free(buf);
+	tp_free_str(text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -608,6 +682,8 @@ int main(void)
 		cmocka_unit_test(test_ini_round_trip),
 		cmocka_unit_test(test_to_ini_refuses_bad_comment),
 		cmocka_unit_test(test_from_ini_comment_escapes),
+		cmocka_unit_test(test_emergency_code_with_tail),
+		cmocka_unit_test(test_from_ini_duplicate_key),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

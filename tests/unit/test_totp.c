@@ -325,6 +325,29 @@ static void test_verify_other_params(void **state)
 			 TP_EINVAL);
 }
 
+/* Every digit counts: the right code with only its last digit changed is
+ * refused, at every step of the window. */
+static void test_verify_last_digit(void **state)
+{
+	const int64_t now_step = tp_totp_step(NOW, 30);
+	char cur[TP_CODE_MAX + 1];
+	int64_t matched = -7;
+
+	(void)state;
+	for (int64_t s = now_step - 1; s <= now_step + 1; s++) {
+		code_at(s, cur);
+		for (char d = '0'; d <= '9'; d++) {
+			if (d == cur[5])
+				continue;
+			cur[5] = d;
+			if (tp_totp_verify(key_sha1, 20, &p6, NOW, 1, cur, -1, &matched) == TP_OK)
+				fail_msg("code %s with a wrong last digit accepted", cur);
+			code_at(s, cur);
+		}
+	}
+	assert_int_equal(matched, -7);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -338,6 +361,7 @@ int main(void)
 		cmocka_unit_test(test_verify_replay),
 		cmocka_unit_test(test_verify_malformed),
 		cmocka_unit_test(test_verify_other_params),
+		cmocka_unit_test(test_verify_last_digit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

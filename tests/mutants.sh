@@ -1,0 +1,246 @@
+#!/bin/bash
+# Mutation testing: does the suite fail when the product is wrong?
+#
+# Each entry of tests/mutants.list is a one-line change to the source.  For
+# each one, a scratch copy of the tree (sources plus the prebuilt $BUILD,
+# mtimes kept, so only the mutated object and what links it rebuild) gets
+# the change, is built with the normal flags, and the suites named by the
+# entry run in order until one fails:
+#     caught      a suite failed (or hung past SUITE_TIMEOUT seconds)
+#     survived    every suite passed: the bug would ship
+#     equivalent  the list says why the change alters no behaviour; not run
+# An entry whose original line matches no line or several lines of its
+# file "does not apply", and one that does not compile "does not build":
+# both fail, so the list cannot rot silently when the code moves.
+# Then a score line and "N passed, N failed, 0 skipped" (caught and
+# equivalent pass, anything else fails); exit 1 when anything failed.
+#
+#   tests/mutants.sh [NAME...]      only the entries whose name contains NAME
+#   BUILD=build     the prebuilt tree (make all, unit tests, test helpers)
+#   JOBS=2          mutants run at once
+#   SUITE_TIMEOUT=300  seconds per suite
+#   KEEP=1          keep the scratch copies (in the printed folder)
+# Never touches the working tree.
+set -u
+# a make of our own per scratch copy, not a child of the caller's jobserver
+unset MAKEFLAGS MFLAGS MAKELEVEL
+cd "$(dirname "$0")/.."
+TOP=$(pwd)
+BUILD=${BUILD:-build}
+case "$BUILD" in /*) ;; *) BUILD="$TOP/$BUILD" ;; esac
+LIST=${LIST:-$TOP/tests/mutants.list}
+JOBS=${JOBS:-2}
+SUITE_TIMEOUT=${SUITE_TIMEOUT:-300}
+KEEP=${KEEP:-0}
+
+for f in "$BUILD/pam_totp_profile.so" "$BUILD/totpctl" "$BUILD/libtotpprofile.a"; do
+	if [ ! -e "$f" ]; then
+		echo "mutants: $f is missing: run make all and the test binaries first (make mutants does)" >&2
+		echo "0 passed, 1 failed, 0 skipped"
+		exit 1
+	fi
+done
+
+WORK=$(mktemp -d /tmp/tp-mutants.XXXXXX)
+cleanup() {
+	jobs -p | xargs -r kill 2>/dev/null
+	# the integration suites run in sessions of their own
+	for f in "$WORK"/*.suite; do
+		[ -e "$f" ] && kill -TERM -- "-$(cat "$f")" 2>/dev/null
+	done
+	if [ "$KEEP" = 1 ]; then echo "scratch copies kept in $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# The integration suites need these beside `make all` (see the Makefile).
+HELPERS=()
+for h in tests/helpers/*.c; do
+	n=$(basename "$h" .c)
+	case "$n" in
+	syslog_capture|pam_show_authtok) HELPERS+=("build/tests/$n.so") ;;
+	*) HELPERS+=("build/tests/$n") ;;
+	esac
+done
+
+# ---- the list ---------------------------------------------------------
+# name file original replacement suites description, tab-separated (runs
+# of tabs are one separator, so columns may be aligned)
+names=() files=() origs=() repls=() suites=() descs=()
+lineno=0 bad_format=0
+while IFS= read -r raw || [ -n "$raw" ]; do
+	lineno=$((lineno + 1))
+	case "$raw" in ''|'#'*) continue ;; esac
+	IFS=$'\t' read -r name file orig repl suite desc <<<"$raw"
+	if [ -z "${desc:-}" ]; then
+		echo "mutants.list:$lineno: needs 6 tab-separated fields: $raw" >&2
+		bad_format=$((bad_format + 1))
+		continue
+	fi
+	if [ "$#" -gt 0 ]; then
+		want=0
+		for pat in "$@"; do case "$name" in *"$pat"*) want=1 ;; esac; done
+		[ "$want" = 1 ] || continue
+	fi
+	names+=("$name") files+=("$file") origs+=("$orig") repls+=("$repl")
+	suites+=("$suite") descs+=("$desc")
+done < "$LIST"
+
+# apply FILE ORIG REPL OUT: the file with the one line whose text (less its
+# indentation and trailing blanks) is ORIG replaced by REPL, indentation
+# kept; prints the number of matching lines.
+apply() {
+	ORIG="$2" REPL="$3" awk -v out="$4" '
+		{
+			t = $0; sub(/^[ \t]+/, "", t); sub(/[ \t\r]+$/, "", t)
+			if (t == ENVIRON["ORIG"]) {
+				n++
+				match($0, /^[ \t]*/)
+				print substr($0, 1, RLENGTH) ENVIRON["REPL"] > out
+			} else {
+				print > out
+			}
+		}
+		END { print n + 0 }' "$1"
+}
+
+# ---- a pristine copy: sources and the prebuilt tree -------------------
+PRISTINE="$WORK/pristine"
+mkdir -p "$PRISTINE"
+tar -C "$TOP" --exclude=./.git --exclude=./build --exclude=./build-asan \
+	--exclude=./build-fuzz --exclude='./build-*' -cf - . | tar -C "$PRISTINE" -xf -
+cp -a "$BUILD" "$PRISTINE/build"
+
+# run_suite DIR SUITE LOG: 0 passed, 1 failed, 2 timed out
+run_suite() {
+	local dir=$1 suite=$2 log=$3 pid rc
+	case "$suite" in
+	unit:*)
+		(cd "$dir" && exec timeout "$SUITE_TIMEOUT" "build/tests/test_${suite#unit:}") > "$log" 2>&1
+		rc=$?
+		;;
+	*)
+		# an integration script, stopped at its first failed case
+		(cd "$dir" && BUILD=build exec setsid timeout "$SUITE_TIMEOUT" \
+			bash "tests/integration/$suite.sh") > "$log" 2>&1 &
+		pid=$!
+		echo "$pid" > "$log.suite"
+		while kill -0 "$pid" 2>/dev/null; do
+			if grep -q '^not ok - ' "$log"; then
+				kill -TERM -- "-$pid" 2>/dev/null
+				break
+			fi
+			sleep 0.5
+		done
+		wait "$pid"
+		rc=$?
+		rm -f "$log.suite"
+		grep -q '^not ok - ' "$log" && return 1
+		;;
+	esac
+	[ "$rc" -eq 124 ] && return 2
+	[ "$rc" -eq 0 ] && return 0
+	return 1
+}
+
+# why LOG: the first failure a suite reported
+why() {
+	grep -m1 -e '^not ok - ' "$1" || grep -m1 -e '^\[  FAILED  \] [a-z]' "$1" ||
+		tail -n 1 "$1"
+}
+
+# one I: runs entry I, prints its line, leaves "VERDICT" in $WORK/I.verdict
+one() {
+	local i=$1 name=${names[$1]} file=${files[$1]} dir="$WORK/m$1"
+	local start=$SECONDS n verdict detail="" s log targets=()
+	local -a list
+	IFS=',' read -r -a list <<<"${suites[$i]}"
+	if [ ! -f "$TOP/$file" ]; then
+		verdict="does-not-apply" detail="$file: no such file"
+	else
+		n=$(apply "$TOP/$file" "${origs[$i]}" "${repls[$i]}" "$WORK/m$1.src")
+		if [ "$n" -ne 1 ]; then
+			verdict="does-not-apply" detail="$file: the original line matches $n lines, not 1"
+		elif [ "${suites[$i]}" = equivalent ]; then
+			verdict="equivalent" detail="${descs[$i]}"
+		fi
+	fi
+	if [ -z "${verdict:-}" ]; then
+		cp -a "$PRISTINE" "$dir"
+		cp "$WORK/m$1.src" "$dir/$file"         # a new mtime: it rebuilds
+		targets=(all)
+		for s in "${list[@]}"; do
+			case "$s" in
+			unit:*) targets+=("build/tests/test_${s#unit:}") ;;
+			*) targets+=("${HELPERS[@]}") ;;
+			esac
+		done
+		if ! make -s -C "$dir" BUILD=build "${targets[@]}" > "$WORK/m$1.make" 2>&1; then
+			verdict="does-not-build" detail=$(grep -m1 -e 'error' "$WORK/m$1.make")
+		fi
+	fi
+	if [ -z "${verdict:-}" ]; then
+		verdict="survived" detail="${suites[$i]} all passed: $file: ${descs[$i]}"
+		for s in "${list[@]}"; do
+			log="$WORK/m$1.$s.log"
+			log=${log//:/_}
+			run_suite "$dir" "$s" "$log"
+			case $? in
+			1) verdict="caught" detail="by $s: $(why "$log")"; break ;;
+			2) verdict="caught" detail="by $s: hung past ${SUITE_TIMEOUT}s (timeout)"; break ;;
+			esac
+		done
+	fi
+	[ "$KEEP" = 1 ] || rm -rf "$dir"
+	echo "$verdict" > "$WORK/$1.verdict"
+	printf '%-15s %-28s %4ds  %s\n' "$verdict" "$name" $((SECONDS - start)) "$detail"
+}
+
+# the slowest first (suites that build and install a copy of their own, then
+# the other integration suites, then unit tests only), so that no long one
+# is left running alone at the end
+order=()
+for pass in slow integration unit; do
+	for i in "${!names[@]}"; do
+		kind=unit
+		IFS=',' read -r -a list <<<"${suites[$i]}"
+		for s in "${list[@]}"; do
+			case "$s" in
+			totpctl|hostile) kind=slow ;;
+			unit:*|equivalent) ;;
+			*) [ "$kind" = unit ] && kind=integration ;;
+			esac
+		done
+		[ "$kind" = "$pass" ] && order+=("$i")
+	done
+done
+
+echo "mutants: ${#names[@]} from ${LIST#"$TOP"/}, $JOBS at a time, scratch in $WORK"
+running=0
+for i in "${order[@]}"; do
+	if [ "$running" -ge "$JOBS" ]; then
+		wait -n
+		running=$((running - 1))
+	fi
+	one "$i" &
+	running=$((running + 1))
+done
+wait
+
+caught=0 survived=0 equivalent=0 broken=0
+for i in "${!names[@]}"; do
+	v=$(cat "$WORK/$i.verdict" 2>/dev/null || echo lost)
+	case "$v" in
+	caught) caught=$((caught + 1)) ;;
+	survived) survived=$((survived + 1)) ;;
+	equivalent) equivalent=$((equivalent + 1)) ;;
+	*) broken=$((broken + 1)) ;;
+	esac
+done
+broken=$((broken + bad_format))
+run=$((caught + survived))
+echo "mutation score: $caught of $run caught${run:+ ($(( run ? 100 * caught / run : 0 ))%)}," \
+	"$survived survived, $equivalent equivalent, $broken not applied or not built," \
+	"$((SECONDS))s"
+echo "$((caught + equivalent)) passed, $((survived + broken)) failed, 0 skipped"
+[ $((survived + broken)) -eq 0 ]
