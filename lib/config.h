@@ -1,5 +1,6 @@
-/* The main configuration file (libconfig syntax).  See conf/totp_profile.conf
- * for every setting with its default. */
+/* The main configuration file (libconfig syntax).  totp_profile.conf(5)
+ * (conf/totp_profile.conf.5) describes every setting; conf/totp_profile.conf
+ * shows each with its default. */
 #ifndef TP_CONFIG_H
 #define TP_CONFIG_H
 
