@@ -12,7 +12,6 @@
 
 #include "api_json.h"
 #include "config.h"
-#include "secret.h"
 #include "totpctl.h"
 
 static const struct {
@@ -222,8 +221,6 @@ out:
 	if (cause != NULL && !r.failed) {
 		ctl_print_output_failure(&o, &r, cause, r.created.written, undo);
 		rv = 1;
-	} else if (cause != NULL) {
-		rv = r.usage ? 2 : 1;    /* the error itself may not have been seen */
 	}
 	ctl_json_free(r.body);
 	tp_profile_wipe(&r.created.old);
