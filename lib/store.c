@@ -38,6 +38,14 @@ enum tp_status tp_store_update(struct tp_store *s, const char *owner_uuid,
 	return s->ops->update(s, owner_uuid, account, fn, ctx);
 }
 
+enum tp_status tp_store_login(struct tp_store *s, const char *owner_uuid,
+			      const char *account, tp_login_fn fn, void *ctx)
+{
+	if (!valid_key(owner_uuid, account))
+		return TP_EINVAL;
+	return s->ops->login(s, owner_uuid, account, fn, ctx);
+}
+
 static enum tp_update_action replace_with(struct tp_profile *p, bool exists,
 					  void *ctx, enum tp_status *fail)
 {
