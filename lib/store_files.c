@@ -70,12 +70,11 @@
 
 /* A profile read by get, kept for the login that follows: while its file
  * is held open its inode number cannot be reused, and a profile file is
- * never written in place, so the same inode under the lock means the
- * same profile. */
+ * never written in place, so the same inode (with the same size and
+ * times) under the lock means the same profile. */
 struct profile_cache {
 	int fd;
-	dev_t dev;
-	ino_t ino;
+	struct stat st;
 	char owner[TP_UUID_LEN + 1];
 	char account[TP_NAME_MAX + 2];
 	struct tp_profile p;
@@ -719,8 +718,7 @@ static enum tp_status files_get(struct tp_store *s, const char *owner,
 	st = read_profile(fs, dirfd, owner, account, out, &st_file, &fd);
 	if (st == TP_OK) {
 		fs->cache.fd = fd;
-		fs->cache.dev = st_file.st_dev;
-		fs->cache.ino = st_file.st_ino;
+		fs->cache.st = st_file;
 		memcpy(fs->cache.owner, owner, TP_UUID_LEN + 1);
 		snprintf(fs->cache.account, sizeof(fs->cache.account), "%s", account);
 		fs->cache.p = *out;
@@ -746,7 +744,13 @@ static enum tp_status profile_locked(struct files_store *fs, int dirfd, const ch
 	file_name(name, sizeof(name), "", account, PROFILE_SUFFIX);
 	if (c->fd >= 0 && strcmp(c->owner, owner) == 0 && strcmp(c->account, account) == 0 &&
 	    fstatat(dirfd, name, &named, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    named.st_dev == c->dev && named.st_ino == c->ino) {
+	    named.st_dev == c->st.st_dev && named.st_ino == c->st.st_ino &&
+	    /* and not rewritten in place (cp over it): totpctl never does */
+	    named.st_size == c->st.st_size &&
+	    named.st_mtim.tv_sec == c->st.st_mtim.tv_sec &&
+	    named.st_mtim.tv_nsec == c->st.st_mtim.tv_nsec &&
+	    named.st_ctim.tv_sec == c->st.st_ctim.tv_sec &&
+	    named.st_ctim.tv_nsec == c->st.st_ctim.tv_nsec) {
 		*p = c->p;
 		return TP_OK;
 	}
