@@ -1301,6 +1301,7 @@ static void test_flushes(void **state)
 	struct tp_profile q;
 	char code[TP_CODE_MAX + 1];
 
+	put_profile(f, OWNER, "alice", "x");       /* the owner folder exists */
 	flush_file = flush_dir = 0;
 	put_profile(f, OWNER, "alice", "x");
 	assert_true(flush_dir >= 1);               /* the rename is durable */
@@ -1318,6 +1319,116 @@ static void test_flushes(void **state)
 	/* the same code again: refused, nothing flushed */
 	assert_int_equal(login_with(f, code, NOW, TP_OK), TP_LOGIN_REPLAY);
 	assert_int_equal(flush_file, 1);
+}
+
+/* ---- the lock file replaced while a login waits on it ----------------- */
+
+/* Has process pid an open file with this inode? */
+static bool has_open(pid_t pid, const struct stat *want)
+{
+	char *dir = unit_path("/proc/%d/fd", (int)pid);
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	bool found = false;
+
+	while (d != NULL && !found && (e = readdir(d)) != NULL) {
+		char *fd = unit_path("%s/%s", dir, e->d_name);
+		struct stat st;
+		found = e->d_name[0] != '.' && stat(fd, &st) == 0 &&
+			st.st_dev == want->st_dev && st.st_ino == want->st_ino;
+		free(fd);
+	}
+	if (d != NULL)
+		closedir(d);
+	free(dir);
+	return found;
+}
+
+/* Wait (at most 20 s) until the child has that inode open; false if it
+ * ended first. */
+static bool wait_open(pid_t pid, const struct stat *want)
+{
+	for (int i = 0; i < 20000; i++) {
+		int status;
+		if (waitpid(pid, &status, WNOHANG) == pid) {
+			fail_msg("the waiting login ended early (status %d)", status);
+			return false;
+		}
+		if (has_open(pid, want))
+			return true;
+		struct timespec ts = { 0, 1000000 };
+		nanosleep(&ts, NULL);
+	}
+	fail_msg("the waiting login never opened the lock file");
+	return false;
+}
+
+/* shared[0]: C holds the new lock; shared[1]: B got in meanwhile */
+static enum tp_state_write note_entry(struct tp_profile *p, void *ctx)
+{
+	volatile int *shared = ctx;
+
+	(void)p;
+	if (shared[0])
+		shared[1] = 1;
+	return TP_STATE_KEEP;
+}
+
+/* A holds the lock and B waits on it; A deletes the profile, unlinking
+ * the lock file, and C creates a new lock file and holds it.  When A lets
+ * go, B holds the old inode, which no longer guards anything: it must
+ * notice and wait for C's lock, not get in beside C. */
+static void test_lock_file_replaced_while_waiting(void **state)
+{
+	struct fixture *f = *state;
+	char *lock = lock_path(f);
+	volatile int *c_holds = mmap(NULL, 2 * sizeof(int), PROT_READ | PROT_WRITE,
+				     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct stat old_st, new_st;
+	int a, c, go[2], status = 0;
+	pid_t b;
+
+	assert_true(c_holds != MAP_FAILED);
+	c_holds[0] = c_holds[1] = 0;
+	put_profile(f, OWNER, "alice", "x");
+	assert_int_equal(pipe(go), 0);
+	b = fork();
+	assert_true(b >= 0);
+	if (b == 0) {
+		char x;
+		/* B starts once A holds the lock, and has no copy of A's fd:
+		 * the old inode open in B is B's own open */
+		close(go[1]);
+		if (read(go[0], &x, 1) != 1)
+			_exit(3);
+		enum tp_status st = tp_store_login(f->s, OWNER, "alice", note_entry,
+						   (void *)c_holds);
+		_exit(st == TP_OK ? 0 : 2);
+	}
+	close(go[0]);
+	a = open(lock, O_RDWR | O_CLOEXEC);
+	assert_true(a >= 0);
+	assert_int_equal(flock(a, LOCK_EX), 0);
+	assert_int_equal(fstat(a, &old_st), 0);
+	assert_int_equal(write(go[1], "g", 1), 1);
+	close(go[1]);
+	assert_true(wait_open(b, &old_st));             /* B waits on A's lock */
+	assert_int_equal(unlink(lock), 0);               /* A deletes */
+	c = open(lock, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	assert_true(c >= 0);
+	assert_int_equal(flock(c, LOCK_EX), 0);          /* C holds the new lock */
+	assert_int_equal(fstat(c, &new_st), 0);
+	*c_holds = 1;
+	close(a);                                        /* A lets go */
+	assert_true(wait_open(b, &new_st));              /* B waits on C's lock */
+	*c_holds = 0;
+	close(c);
+	assert_int_equal(waitpid(b, &status, 0), b);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(c_holds[1], 0);                 /* B never got in beside C */
+	munmap((void *)c_holds, 2 * sizeof(int));
+	free(lock);
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1348,6 +1459,7 @@ int main(void)
 		T(test_state_corrupt_refused),
 		T(test_state_bound_to_profile),
 		T(test_flushes),
+		T(test_lock_file_replaced_while_waiting),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
