@@ -429,19 +429,24 @@ static enum tp_status state_write(struct files_store *fs, int fd, const struct t
 		.lock_until = p->lock_until,
 		.failures = p->failures,
 	};
-	unsigned char b[STATE_LEN];
+	/* the first write lays out both slots, so that no later write
+	 * extends the file: a flush is then of data only */
+	unsigned char b[STATE_SLOT_GAP + STATE_LEN];
+	size_t len = present ? STATE_LEN : sizeof(b);
 	off_t off;
 	ssize_t w;
 
 	memcpy(n.binding, binding, BINDING_LEN);
 	for (unsigned i = 0; i < TP_EMERGENCY_MAX && i < p->ec_count; i++)
 		n.spent |= (uint32_t)p->ec_spent[i] << i;
+	if (!present)
+		memset(b, 0, sizeof(b));
 	state_encode(&n, b);
 	off = (off_t)(n.gen & 1u) * STATE_SLOT_GAP;
 	do
-		w = pwrite(fd, b, STATE_LEN, off);
+		w = pwrite(fd, b, len, off);
 	while (w < 0 && errno == EINTR);
-	if (w != STATE_LEN) {
+	if (w != (ssize_t)len) {
 		if (w >= 0)
 			errno = EIO;
 		return sys_fail(fs, "cannot write the login state of", p->owner_uuid, p->account);
