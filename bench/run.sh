@@ -62,7 +62,9 @@ mkdir -p "$PAM_WRAPPER_RUNTIME_DIR"
 # bench_one MODULE_NAME MODULE_PATH N KIND MODE ITERS BUDGET SEED [SLOT]
 bench_one() {
 	local name=$1 path=$2 n=$3 kind=$4 mode=$5 iters=$6 budget=$7 seed=$8 slot=${9:-0}
-	local extra=(--module "$path") env=(env LD_PRELOAD="$WRAPPERS") tag=$mode
+	# in-process: libpam reads the services from $W/pam.d itself
+	# (pam_start_confdir); pam_wrapper only for pamtester
+	local extra=(--module "$path") env=(env LD_PRELOAD="$PRELOAD" BENCH_CONFDIR="$W/pam.d") tag=$mode
 	# whole-process: the harness itself runs without the wrappers, so only
 	# pamtester creates pam_wrapper state
 	[ "$mode" = process ] && extra=(--exec pamtester --out "$W/pamtester.out") &&

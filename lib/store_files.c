@@ -96,6 +96,7 @@ struct files_store {
 	gid_t gid;
 	bool chown_needed;      /* we are root writing for another user */
 	struct profile_cache cache;
+	EVP_MD *sha256;         /* fetched once: a fetch per login costs more than the hash */
 };
 
 static struct files_store *files(struct tp_store *s)
@@ -291,7 +292,7 @@ static uint64_t get64(const unsigned char *b) { uint64_t v; memcpy(&v, b, 8); re
 
 /* What ties a state record to one profile: a new secret or new emergency
  * codes make a new binding, so their state starts from the profile file. */
-static enum tp_status profile_binding(const struct tp_profile *p,
+static enum tp_status profile_binding(struct files_store *fs, const struct tp_profile *p,
 				      unsigned char out[BINDING_LEN])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
@@ -302,7 +303,7 @@ static enum tp_status profile_binding(const struct tp_profile *p,
 
 	put32(n, p->ec_count);
 	ok = ctx != NULL &&
-	     EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+	     EVP_DigestInit_ex(ctx, fs->sha256, NULL) == 1 &&
 	     EVP_DigestUpdate(ctx, "pam_totp_profile state\n", 23) == 1 &&
 	     EVP_DigestUpdate(ctx, p->secret, p->secret_len) == 1 &&
 	     EVP_DigestUpdate(ctx, p->ec_salt, TP_SALT_LEN) == 1 &&
@@ -684,7 +685,7 @@ static enum tp_status state_peek(struct files_store *fs, int dirfd, struct tp_pr
 		st = check_file(fs, fd, p->owner_uuid, name, NULL, &gone);
 	}
 	if (st == TP_OK)
-		st = profile_binding(p, binding);
+		st = profile_binding(fs, p, binding);
 	if (st == TP_OK)
 		st = state_load(fs, fd, p, binding, &rec, &present);
 	close(fd);
@@ -784,7 +785,7 @@ static enum tp_status files_login(struct tp_store *s, const char *owner,
 	st = profile_locked(fs, dirfd, owner, account, &p);
 	if (st != TP_OK)
 		goto out;
-	st = profile_binding(&p, binding);
+	st = profile_binding(fs, &p, binding);
 	if (st == TP_OK)
 		st = state_load(fs, lockfd, &p, binding, &rec, &present);
 	if (st != TP_OK)
@@ -840,7 +841,7 @@ static enum tp_status files_update(struct tp_store *s, const char *owner,
 		goto out;
 	} else {
 		exists = true;
-		st = profile_binding(&p, binding);
+		st = profile_binding(fs, &p, binding);
 		if (st == TP_OK)
 			st = state_load(fs, lockfd, &p, binding, &rec, &present);
 	}
@@ -855,7 +856,7 @@ static enum tp_status files_update(struct tp_store *s, const char *owner,
 		 * profile, which the next reader ignores for the file's state */
 		st = write_at(fs, dirfd, owner, &p);
 		if (st == TP_OK)
-			st = profile_binding(&p, binding);
+			st = profile_binding(fs, &p, binding);
 		if (st == TP_OK)
 			st = state_write(fs, lockfd, &p, binding, &rec, present, true);
 	} else if (action == TP_UPDATE_DELETE) {
@@ -1021,6 +1022,7 @@ static void files_close(struct tp_store *s)
 	struct files_store *fs = files(s);
 
 	cache_drop(&fs->cache);
+	EVP_MD_free(fs->sha256);
 	if (fs->root_fd >= 0)
 		close(fs->root_fd);
 	free(fs->root_path);
@@ -1054,6 +1056,12 @@ enum tp_status tp_store_files_open(const struct tp_config *cfg,
 	fs->root_path = strdup(cfg->store_path);
 	if (fs->root_path == NULL)
 		goto fail;
+	fs->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	if (fs->sha256 == NULL) {
+		rv = TP_ECRYPTO;
+		*err = strdup("cannot load SHA-256 from libcrypto");
+		goto fail;
+	}
 	if (cfg->store_user != NULL) {
 		struct passwd *pw = getpwnam(cfg->store_user);
 		if (pw == NULL) {
