@@ -66,13 +66,13 @@ int main(int argc, char **argv)
 		lat[i] = bench_now_us() - t;
 	}
 	(void)unlinkat(dirfd, ".floor.ini", 0);
-	/* the new floor: 64 bytes in place, alternating between two blocks of
-	 * a file laid out beforehand, then fdatasync */
+	/* the new floor: 64 bytes in place, alternating between two sectors
+	 * of a file laid out beforehand, then fdatasync */
 	sfd = openat(dirfd, ".floor.state", O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (sfd < 0)
 		die("create state");
 	{
-		static char zeros[4096 + 64];
+		static char zeros[512 + 64];
 		if (pwrite(sfd, zeros, sizeof(zeros), 0) != (ssize_t)sizeof(zeros) || fsync(sfd) != 0)
 			die("lay out state");
 	}
@@ -80,7 +80,7 @@ int main(int argc, char **argv)
 		char rec[64];
 		memset(rec, (int)(i & 0xff), sizeof(rec));
 		t = bench_now_us();
-		if (pwrite(sfd, rec, sizeof(rec), (off_t)(i & 1u) * 4096) != (ssize_t)sizeof(rec) ||
+		if (pwrite(sfd, rec, sizeof(rec), (off_t)(i & 1u) * 512) != (ssize_t)sizeof(rec) ||
 		    fdatasync(sfd) != 0)
 			die("write state");
 		ip[i] = bench_now_us() - t;

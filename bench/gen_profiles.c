@@ -61,7 +61,7 @@ static int open_dir(const char *path, mode_t mode)
 
 static void gen_ours(unsigned n, const char *store, const char *owner)
 {
-	static const char zeros[4096 + 64];
+	static const char zeros[512 + 64];
 	char path[4096];
 	struct tp_profile p;
 	int dirfd;

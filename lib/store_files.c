@@ -13,8 +13,9 @@
  * The profile file is replaced atomically (temp file, fsync, rename,
  * folder fsync) and only by update (totpctl).  A login writes only the
  * state record, in place, under the lock: no temp file, no rename, no
- * folder flush.  The record has two slots, at offsets 0 and 4096 (so a
- * slot never shares a disk block with the other), written alternately:
+ * folder flush.  The record has two slots, at offsets 0 and 512 (each in
+ * its own disk sector: a sector is written whole or not at all, so a torn
+ * write of one slot leaves the other intact), written alternately:
  * generation g goes to slot g % 2, so a write never touches the newest
  * good slot and a torn write leaves it whole.  Each slot (STATE_LEN
  * bytes, little-endian):
@@ -65,7 +66,7 @@
 #define REOPEN_RETRIES 16          /* a file replaced between open and fstat */
 #define STATE_MAGIC "TPs1"
 #define STATE_LEN 64
-#define STATE_SLOT_GAP 4096
+#define STATE_SLOT_GAP 512
 #define BINDING_LEN 16
 
 /* A profile read by get, kept for the login that follows: while its file

@@ -946,7 +946,7 @@ static void test_lock_wait_bounded(void **state)
 
 #define NOW 1800000000          /* step 60000000 at 30 s */
 #define STATE_LEN 64            /* store_files.c: one slot */
-#define STATE_GAP 4096          /* store_files.c: slot 1's offset */
+#define STATE_GAP 512           /* store_files.c: slot 1's offset */
 
 /* A profile file exactly as the release before the state record wrote it
  * (tp_profile_to_ini of d2ecf9a): secret GEZDGNBV..., last step 60000000,
