@@ -1127,7 +1127,9 @@ static void test_state_torn_every_offset(void **state)
 
 	write_legacy(f, true);
 	/* first record (gen 0): from the empty lock file */
-	s0 = unit_read_file(lock_path(f), &l0);       /* "" */
+	char *first = lock_path(f);
+	s0 = unit_read_file(first, &l0);               /* "" */
+	free(first);
 	s1 = state_after(f, "11111111", NOW, TP_LOGIN_EMERGENCY, &l1);
 	/* second record (gen 1): the other slot */
 	get_alice(f, &q);
