@@ -5,8 +5,9 @@
  *
  *   --ours  pam_totp_profile: STORE/OWNER_UUID/uNNNNNNN.ini, 0600, built
  *           with the library (struct tp_profile + tp_profile_to_ini), with
- *           BENCH_EMERGENCY emergency codes each, and the empty lock file
- *           .uNNNNNNN.lock that enrolment (a locked store update) leaves
+ *           BENCH_EMERGENCY emergency codes each, and the lock file
+ *           .uNNNNNNN.lock with both state slots laid out, as enrolment
+ *           (a locked store update) leaves it
  *   --ga    pam_google_authenticator: DIR/uNNNNNNN, the file that
  *           `google-authenticator -t -d -r 3 -R 30 -w 3` writes (TOTP,
  *           disallow reuse, rate limit 3 per 30 s, window 3 = ±1 step,
@@ -60,6 +61,7 @@ static int open_dir(const char *path, mode_t mode)
 
 static void gen_ours(unsigned n, const char *store, const char *owner)
 {
+	static const char zeros[512 + 64];
 	char path[4096];
 	struct tp_profile p;
 	int dirfd;
@@ -95,8 +97,11 @@ static void gen_ours(unsigned n, const char *store, const char *owner)
 		snprintf(name, sizeof(name), "%s.ini", p.account);
 		write_file(dirfd, name, text, len, 0600);
 		free(text);
+		/* the lock file holds the login state record: enrolment lays
+		 * out both slots (store_files.c), so no login extends it; zero
+		 * bytes in slot 0 read as "the profile file's state" */
 		snprintf(name, sizeof(name), ".%s.lock", p.account);
-		write_file(dirfd, name, "", 0, 0600);
+		write_file(dirfd, name, zeros, sizeof(zeros), 0600);
 	}
 	close(dirfd);
 }

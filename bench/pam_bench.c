@@ -180,6 +180,7 @@ int main(int argc, char **argv)
 	double budget = 0;
 	long long t0 = 0;
 	const char *service = NULL, *module = NULL, *exec = NULL, *label = "";
+	const char *confdir = getenv("BENCH_CONFDIR");
 	const char *out = "/dev/null";
 	enum kind kind = KIND_ACCEPT;
 	int (*clock_set)(long long) = NULL;
@@ -261,7 +262,12 @@ int main(int argc, char **argv)
 		} else {
 			clock_set(t);
 			t1 = bench_now_us();
-			rv = pam_start(service, name, &pc, &pamh);
+			/* BENCH_CONFDIR: the service files read by libpam from
+			 * there, not through pam_wrapper's copy in a /tmp/pam.X
+			 * folder that every process on the machine competes for */
+			rv = confdir != NULL
+			     ? pam_start_confdir(service, name, &pc, confdir, &pamh)
+			     : pam_start(service, name, &pc, &pamh);
 			if (rv == PAM_SUCCESS)
 				rv = pam_authenticate(pamh, 0);
 			if (pamh != NULL)

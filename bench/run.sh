@@ -30,6 +30,10 @@ module_path() {
 }
 GA=$(module_path libpam-google-authenticator pam_google_authenticator.so)
 OATH=$(module_path libpam-oath pam_oath.so)
+# the PAM framework's own cost: a stack of pam_permit alone, timed in the
+# same run (its "accept" logins never prompt); a rejected login's cost to
+# the module is ours minus this
+PERMIT=$(module_path libpam-modules pam_permit.so)
 LIBCRYPTO=$(ldd "$OURS" | awk '/libcrypto/ {print $3}')
 command -v pamtester >/dev/null || { echo "run.sh: pamtester missing" >&2; exit 1; }
 
@@ -58,7 +62,9 @@ mkdir -p "$PAM_WRAPPER_RUNTIME_DIR"
 # bench_one MODULE_NAME MODULE_PATH N KIND MODE ITERS BUDGET SEED [SLOT]
 bench_one() {
 	local name=$1 path=$2 n=$3 kind=$4 mode=$5 iters=$6 budget=$7 seed=$8 slot=${9:-0}
-	local extra=(--module "$path") env=(env LD_PRELOAD="$WRAPPERS") tag=$mode
+	# in-process: libpam reads the services from $W/pam.d itself
+	# (pam_start_confdir); pam_wrapper only for pamtester
+	local extra=(--module "$path") env=(env LD_PRELOAD="$PRELOAD" BENCH_CONFDIR="$W/pam.d") tag=$mode
 	# whole-process: the harness itself runs without the wrappers, so only
 	# pamtester creates pam_wrapper state
 	[ "$mode" = process ] && extra=(--exec pamtester --out "$W/pamtester.out") &&
@@ -96,7 +102,12 @@ CONF
 	# each module with its defaults, plus what it needs to find its state
 	# in one root-owned folder (ours: the store; google: secret= and
 	# user=root, the documented way to keep the files out of $HOME)
+	# NOTE: once the module delays refusals (pam_fail_delay, a fail_delay=
+	# option defaulting to about 2 s), rejected logins must be timed with
+	# that delay off: add the module's "nodelay" option here, or every
+	# rejected figure becomes the delay.  Google and oath set no delay.
 	echo "auth required $OURS config=$W/tp.conf" > "$W/pam.d/ours"
+	echo "auth required $PERMIT" > "$W/pam.d/permit"
 	echo "auth required $GA secret=$W/ga/\${USER} user=root" > "$W/pam.d/google"
 	echo "auth required $OATH usersfile=$W/oath.users window=1" > "$W/pam.d/oath"
 	: > "$W/pam.d/other"
@@ -115,6 +126,7 @@ for rep in $(seq 1 "$REPS"); do
 		echo "== $n users: floor, run $rep of $REPS"
 		nice -n 10 "$BUILD/bench/floor" "$W/store/$OWNER" "$bytes" 300 \
 			| sed "s/^FLOOR /FLOOR scale=$n /" | tee -a "$RESULTS" | sed 's/^FLOOR /  /'
+		bench_one permit "$PERMIT" "$n" accept inproc 1000 3 "$((rep * 10 + 7))"
 		for m in ours:$OURS google:$GA oath:$OATH; do
 			name=${m%%:*} path=${m#*:}
 			seed=$((rep * 10))

@@ -113,3 +113,13 @@ enum tp_login_outcome tp_login_attempt(struct tp_profile *p,
 {
 	return tp_login_attempt_any(p, policy, &code, 1, now, NULL, changed);
 }
+
+enum tp_state_write tp_login_state_write(enum tp_login_outcome o, bool changed,
+					 const struct tp_profile *p, int64_t now)
+{
+	if (!changed)
+		return TP_STATE_KEEP;
+	if (o == TP_LOGIN_TOTP || o == TP_LOGIN_EMERGENCY || p->lock_until > now)
+		return TP_STATE_FLUSH;
+	return TP_STATE_WRITE;
+}

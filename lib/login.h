@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "profile.h"
+#include "store.h"
 
 enum tp_login_outcome {
 	TP_LOGIN_TOTP = 0,     /* accepted: TOTP code, its step recorded */
@@ -49,5 +50,13 @@ enum tp_login_outcome tp_login_attempt_any(struct tp_profile *p,
 bool tp_login_code_shaped(const char *code);
 
 const char *tp_login_outcome_name(enum tp_login_outcome o);
+
+/* How the store must record p's state after an attempt that ended in o
+ * (changed as the attempt reported): an acceptance, a spent code and the
+ * start of a lock are flushed before the login returns; a failure count
+ * or the end of a lock is written without a flush (a crash may lose it:
+ * fewer than max_failures failures, see docs/SECURITY.md). */
+enum tp_state_write tp_login_state_write(enum tp_login_outcome o, bool changed,
+					 const struct tp_profile *p, int64_t now);
 
 #endif

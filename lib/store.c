@@ -1,6 +1,7 @@
 /* Backend-independent front of the store interface. */
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/crypto.h>
 
 #include "names.h"
 #include "store.h"
@@ -8,6 +9,12 @@
 enum tp_status tp_store_open(const struct tp_config *cfg, struct tp_store **out,
 			     char **err)
 {
+	/* The store is the first user of libcrypto in the module and in
+	 * totpctl.  In a process that has not set OpenSSL up itself (a
+	 * pamtester, su; not sshd, which has), the first use would read the
+	 * system's openssl.cnf: milliseconds per login, for nothing we use.
+	 * A no-op where OpenSSL is initialised already. */
+	(void)OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
 	return tp_store_files_open(cfg, out, err);
 }
 
@@ -36,6 +43,14 @@ enum tp_status tp_store_update(struct tp_store *s, const char *owner_uuid,
 	if (!valid_key(owner_uuid, account))
 		return TP_EINVAL;
 	return s->ops->update(s, owner_uuid, account, fn, ctx);
+}
+
+enum tp_status tp_store_login(struct tp_store *s, const char *owner_uuid,
+			      const char *account, tp_login_fn fn, void *ctx)
+{
+	if (!valid_key(owner_uuid, account))
+		return TP_EINVAL;
+	return s->ops->login(s, owner_uuid, account, fn, ctx);
 }
 
 static enum tp_update_action replace_with(struct tp_profile *p, bool exists,

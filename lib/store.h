@@ -1,6 +1,14 @@
 /* The profile store interface.  Callers never see files: the one backend
  * today keeps an INI file per profile (store_files.c); a database backend
- * can be added behind the same operations. */
+ * can be added behind the same operations.
+ *
+ * A record has two parts.  The profile proper (secret, parameters,
+ * comment, enabled, emergency-code hashes) changes only through update,
+ * put and delete (totpctl).  The login state (last accepted step, spent
+ * emergency codes, failure count, lock deadline: the tp_profile fields
+ * last_step, ec_spent, failures, lock_until) changes on every login,
+ * through tp_store_login, which writes that state and nothing else.
+ * get, list and the update callbacks see both parts merged. */
 #ifndef TP_STORE_H
 #define TP_STORE_H
 
@@ -29,12 +37,31 @@ typedef enum tp_update_action (*tp_update_fn)(struct tp_profile *p,
 
 typedef int (*tp_list_fn)(const struct tp_profile *p, void *ctx);
 
+/* What a login callback asks the store to record of the state fields. */
+enum tp_state_write {
+	TP_STATE_KEEP = 0,    /* nothing changed */
+	TP_STATE_WRITE,       /* record it; may be lost in a crash (a failure
+			       * count, the end of a lock) */
+	TP_STATE_FLUSH        /* record it durably before returning (an
+			       * accepted step, a spent code, a new lock) */
+};
+
+/* Called with the profile and its current login state merged in *p.  It
+ * may change only the state fields (the store writes nothing else) and
+ * must decide from *p and ctx alone: a backend without locks may call it
+ * again on a fresh *p when its conditional write finds the state changed
+ * meanwhile (a database: UPDATE state SET ... WHERE id = $id AND
+ * generation = $read_generation). */
+typedef enum tp_state_write (*tp_login_fn)(struct tp_profile *p, void *ctx);
+
 struct tp_store_ops {
 	enum tp_status (*get)(struct tp_store *s, const char *owner_uuid,
 			      const char *account, struct tp_profile *out);
 	enum tp_status (*update)(struct tp_store *s, const char *owner_uuid,
 				 const char *account, tp_update_fn fn,
 				 void *ctx);
+	enum tp_status (*login)(struct tp_store *s, const char *owner_uuid,
+				const char *account, tp_login_fn fn, void *ctx);
 	enum tp_status (*remove)(struct tp_store *s, const char *owner_uuid,
 				 const char *account);
 	enum tp_status (*list)(struct tp_store *s, const char *owner_uuid,
@@ -54,13 +81,23 @@ enum tp_status tp_store_open(const struct tp_config *cfg, struct tp_store **out,
 void tp_store_close(struct tp_store *s);
 
 /* Read one record without locking (readers see the old or new version,
- * never a mix: writes are atomic renames). */
+ * never a mix: profile writes are atomic renames, state writes are
+ * checksummed).  A login's later tp_store_login on the same record reuses
+ * what this read when the profile has not changed since. */
 enum tp_status tp_store_get(struct tp_store *s, const char *owner_uuid,
 			    const char *account, struct tp_profile *out);
 
 /* Locked read-modify-write of one record. */
 enum tp_status tp_store_update(struct tp_store *s, const char *owner_uuid,
 			       const char *account, tp_update_fn fn, void *ctx);
+
+/* One login attempt, atomic per record: the current profile and login
+ * state go to fn, and the state it leaves is recorded as it asks (flushed
+ * to disk before this returns when it asks TP_STATE_FLUSH).  TP_ENOENT:
+ * no such profile; TP_ECORRUPT: profile or state unreadable (a torn or
+ * damaged state is never taken for "nothing spent"). */
+enum tp_status tp_store_login(struct tp_store *s, const char *owner_uuid,
+			      const char *account, tp_login_fn fn, void *ctx);
 
 /* Unconditional write, built on update. */
 enum tp_status tp_store_put(struct tp_store *s, const struct tp_profile *p);

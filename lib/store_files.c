@@ -3,12 +3,44 @@
  *   STORE/                      owned by the store user (or root), 0755 or tighter
  *   STORE/OWNER-UUID/           owned by the store user, 0700
  *   STORE/OWNER-UUID/ACCOUNT.ini   one profile, 0600, one link
- *   STORE/OWNER-UUID/.ACCOUNT.lock the account's lock (flock)
+ *   STORE/OWNER-UUID/.ACCOUNT.lock the account's lock (flock) and its
+ *                                  login state record, 0600, one link
  *   STORE/OWNER-UUID/.ACCOUNT.tmp  the next version while it is written
  *
  * Account names never start with '.', so the dot files cannot collide
- * with profiles.  Nothing is ever opened through a symlink. */
+ * with profiles.  Nothing is ever opened through a symlink.
+ *
+ * The profile file is replaced atomically (temp file, fsync, rename,
+ * folder fsync) and only by update (totpctl).  A login writes only the
+ * state record, in place, under the lock: no temp file, no rename, no
+ * folder flush.  The record has two slots, at offsets 0 and 512 (each in
+ * its own disk sector: a sector is written whole or not at all, so a torn
+ * write of one slot leaves the other intact), written alternately:
+ * generation g goes to slot g % 2, so a write never touches the newest
+ * good slot and a torn write leaves it whole.  Each slot (STATE_LEN
+ * bytes, little-endian):
+ *
+ *     0  "TPs1"          magic and format
+ *     4  u32 length      STATE_LEN
+ *     8  u64 generation
+ *    16  16 bytes        binding: SHA-256 of the profile's secret, salt
+ *                        and code hashes (cut to 16 bytes)
+ *    32  i64 last_step   40  i64 lock_until
+ *    48  u32 failures    52  u32 spent codes (bit i: code i+1)
+ *    56  u32 zero        60  u32 CRC-32 of bytes 0..59
+ *
+ * The reader takes the valid slot with the higher generation.  No valid
+ * slot: if slot 0 holds only zero bytes (an empty lock file, as every
+ * release before this format left it, or a first write that never reached
+ * the disk, so never flushed and never acknowledged) the state is the one
+ * in the profile file; otherwise the record is corrupt and logins are
+ * refused.  A record bound to another profile (a create over a disabled
+ * profile, a delete that crashed before removing the lock file, a create
+ * that crashed between the profile file and the record) is ignored: update
+ * writes the profile file, with the state merged in, before the record, so
+ * the profile file's state is then the current one. */
 #include <dirent.h>
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
@@ -21,6 +53,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <openssl/evp.h>
 
 #include "names.h"
 #include "secret.h"
@@ -30,6 +63,31 @@
 #define PROFILE_SUFFIX ".ini"
 #define LOCK_RETRIES 64
 #define LOCK_WAIT_US 10000000L     /* give up on a lock held this long (10 s) */
+#define REOPEN_RETRIES 16          /* a file replaced between open and fstat */
+#define STATE_MAGIC "TPs1"
+#define STATE_LEN 64
+#define STATE_SLOT_GAP 512
+#define BINDING_LEN 16
+
+/* A profile read by get, kept for the login that follows: while its file
+ * is held open its inode number cannot be reused, and a profile file is
+ * never written in place, so the same inode (with the same size and
+ * times) under the lock means the same profile. */
+struct profile_cache {
+	int fd;
+	struct stat st;
+	char owner[TP_UUID_LEN + 1];
+	char account[TP_NAME_MAX + 2];
+	struct tp_profile p;
+};
+
+/* One slot of the state record, decoded. */
+struct state_rec {
+	uint64_t gen;
+	unsigned char binding[BINDING_LEN];
+	int64_t last_step, lock_until;
+	uint32_t failures, spent;
+};
 
 struct files_store {
 	struct tp_store base;
@@ -38,6 +96,8 @@ struct files_store {
 	uid_t uid;              /* the store user: owner of every file */
 	gid_t gid;
 	bool chown_needed;      /* we are root writing for another user */
+	struct profile_cache cache;
+	EVP_MD *sha256;         /* fetched once: a fetch per login costs more than the hash */
 };
 
 static struct files_store *files(struct tp_store *s)
@@ -129,14 +189,25 @@ static enum tp_status open_owner_dir(struct files_store *fs, const char *owner,
 	return TP_OK;
 }
 
-/* Regular file, store owner, mode 0600, exactly one link. */
+/* Regular file, store owner, mode 0600, exactly one link.  A file with no
+ * link left was replaced or removed after we opened it: not unsafe, only
+ * stale (*gone set, TP_ENOENT returned); the caller opens the name again. */
 static enum tp_status check_file(struct files_store *fs, int fd, const char *owner,
-				 const char *name)
+				 const char *name, struct stat *out, bool *gone)
 {
 	struct stat st;
 
+	*gone = false;
 	if (fstat(fd, &st) != 0)
 		return sys_fail(fs, "cannot stat", owner, name);
+	if (out != NULL)
+		*out = st;
+	if (S_ISREG(st.st_mode) && st.st_nlink == 0) {
+		*gone = true;
+		detail(fs, "%s/%s/%s: replaced or removed while being opened",
+		       fs->root_path, owner, name);
+		return TP_ENOENT;
+	}
 	if (!S_ISREG(st.st_mode) || st.st_uid != fs->uid ||
 	    (st.st_mode & 07777) != 0600 || st.st_nlink != 1) {
 		detail(fs, "%s/%s/%s: refused: must be a regular file owned by uid %u, "
@@ -155,18 +226,27 @@ static void file_name(char *buf, size_t len, const char *prefix,
 	snprintf(buf, len, "%s%s%s", prefix, account, suffix);
 }
 
-static enum tp_status read_at(struct files_store *fs, int dirfd, const char *owner,
-			      const char *account, struct tp_profile *out)
+/* Parse the profile file; *fd_out (if not NULL) gets the open file and
+ * *st_out its identity.  A file replaced while we opened it is opened
+ * again: a login racing totpctl must not log a false alarm. */
+static enum tp_status read_profile(struct files_store *fs, int dirfd, const char *owner,
+				   const char *account, struct tp_profile *out,
+				   struct stat *st_out, int *fd_out)
 {
 	char name[TP_NAME_MAX + 16];
-	enum tp_status st;
-	int fd;
+	enum tp_status st = TP_EIO;
+	bool gone = true;
+	int fd = -1;
 
 	file_name(name, sizeof(name), "", account, PROFILE_SUFFIX);
-	fd = openat(dirfd, name, O_RDONLY | OPEN_FLAGS | O_NONBLOCK);
-	if (fd < 0)
-		return sys_fail(fs, "cannot open", owner, name);
-	st = check_file(fs, fd, owner, name);
+	for (int attempt = 0; gone && attempt < REOPEN_RETRIES; attempt++) {
+		if (fd >= 0)
+			close(fd);
+		fd = openat(dirfd, name, O_RDONLY | OPEN_FLAGS | O_NONBLOCK);
+		if (fd < 0)
+			return sys_fail(fs, "cannot open", owner, name);
+		st = check_file(fs, fd, owner, name, st_out, &gone);
+	}
 	if (st == TP_OK) {
 		st = tp_profile_from_fd(fd, out);
 		if (st == TP_OK && (strcmp(out->owner_uuid, owner) != 0 ||
@@ -179,22 +259,203 @@ static enum tp_status read_at(struct files_store *fs, int dirfd, const char *own
 						 : tp_status_str(st));
 		}
 	}
-	close(fd);
+	if (st == TP_OK && fd_out != NULL)
+		*fd_out = fd;
+	else
+		close(fd);
 	return st;
 }
 
-static enum tp_status files_get(struct tp_store *s, const char *owner,
-				const char *account, struct tp_profile *out)
+static enum tp_status read_at(struct files_store *fs, int dirfd, const char *owner,
+			      const char *account, struct tp_profile *out)
 {
-	struct files_store *fs = files(s);
-	int dirfd;
-	enum tp_status st = open_owner_dir(fs, owner, false, &dirfd);
+	return read_profile(fs, dirfd, owner, account, out, NULL, NULL);
+}
 
-	if (st != TP_OK)
+/* ---- the login state record ---- */
+
+static uint32_t crc32_of(const unsigned char *b, size_t n)
+{
+	uint32_t c = 0xffffffffu;
+
+	for (size_t i = 0; i < n; i++) {
+		c ^= b[i];
+		for (int k = 0; k < 8; k++)
+			c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
+	}
+	return ~c;
+}
+
+static void put32(unsigned char *b, uint32_t v) { v = htole32(v); memcpy(b, &v, 4); }
+static void put64(unsigned char *b, uint64_t v) { v = htole64(v); memcpy(b, &v, 8); }
+static uint32_t get32(const unsigned char *b) { uint32_t v; memcpy(&v, b, 4); return le32toh(v); }
+static uint64_t get64(const unsigned char *b) { uint64_t v; memcpy(&v, b, 8); return le64toh(v); }
+
+/* What ties a state record to one profile: a new secret or new emergency
+ * codes make a new binding, so their state starts from the profile file. */
+static enum tp_status profile_binding(struct files_store *fs, const struct tp_profile *p,
+				      unsigned char out[BINDING_LEN])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int len = 0;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned char n[4];
+	int ok;
+
+	put32(n, p->ec_count);
+	ok = ctx != NULL &&
+	     EVP_DigestInit_ex(ctx, fs->sha256, NULL) == 1 &&
+	     EVP_DigestUpdate(ctx, "pam_totp_profile state\n", 23) == 1 &&
+	     EVP_DigestUpdate(ctx, p->secret, p->secret_len) == 1 &&
+	     EVP_DigestUpdate(ctx, p->ec_salt, TP_SALT_LEN) == 1 &&
+	     EVP_DigestUpdate(ctx, n, sizeof(n)) == 1 &&
+	     EVP_DigestUpdate(ctx, p->ec_hash,
+			      (size_t)(p->ec_count < TP_EMERGENCY_MAX ? p->ec_count
+								      : TP_EMERGENCY_MAX) * TP_HASH_LEN) == 1 &&
+	     EVP_DigestFinal_ex(ctx, md, &len) == 1 && len >= BINDING_LEN;
+	EVP_MD_CTX_free(ctx);
+	if (ok)
+		memcpy(out, md, BINDING_LEN);
+	tp_wipe(md, sizeof(md));
+	return ok ? TP_OK : TP_ECRYPTO;
+}
+
+static bool state_decode(const unsigned char *b, unsigned slot, struct state_rec *r)
+{
+	if (memcmp(b, STATE_MAGIC, 4) != 0 || get32(b + 4) != STATE_LEN ||
+	    get32(b + 60) != crc32_of(b, 60) || get32(b + 56) != 0)
+		return false;
+	r->gen = get64(b + 8);
+	memcpy(r->binding, b + 16, BINDING_LEN);
+	r->last_step = (int64_t)get64(b + 32);
+	r->lock_until = (int64_t)get64(b + 40);
+	r->failures = get32(b + 48);
+	r->spent = get32(b + 52);
+	/* a slot holds its own parity of generations: a record copied into
+	 * the other slot is not taken for a newer one */
+	return (r->gen & 1u) == slot && r->last_step >= -1 && r->lock_until >= 0 &&
+	       r->failures <= TP_FAILURES_MAX && r->spent < (1u << TP_EMERGENCY_MAX);
+}
+
+static void state_encode(const struct state_rec *r, unsigned char *b)
+{
+	memset(b, 0, STATE_LEN);
+	memcpy(b, STATE_MAGIC, 4);
+	put32(b + 4, STATE_LEN);
+	put64(b + 8, r->gen);
+	memcpy(b + 16, r->binding, BINDING_LEN);
+	put64(b + 32, (uint64_t)r->last_step);
+	put64(b + 40, (uint64_t)r->lock_until);
+	put32(b + 48, r->failures);
+	put32(b + 52, r->spent);
+	put32(b + 60, crc32_of(b, 60));
+}
+
+static ssize_t pread_full(int fd, unsigned char *b, size_t n, off_t off)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t r = pread(fd, b + got, n - got, off + (off_t)got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	return (ssize_t)got;
+}
+
+/* The newest valid slot of the record in fd.  *present false: no record
+ * yet (the state is the profile file's).  TP_ECORRUPT: there is one, and
+ * no slot of it can be trusted. */
+static enum tp_status state_read(struct files_store *fs, int fd, const char *owner,
+				 const char *account, struct state_rec *out, bool *present)
+{
+	unsigned char b[2][STATE_LEN];
+	struct state_rec r[2];
+	bool ok[2], blank = true;
+
+	for (unsigned i = 0; i < 2; i++) {
+		ssize_t n = pread_full(fd, b[i], STATE_LEN, (off_t)i * STATE_SLOT_GAP);
+		if (n < 0)
+			return sys_fail(fs, "cannot read the state in the lock of", owner, account);
+		ok[i] = n == STATE_LEN && state_decode(b[i], i, &r[i]);
+		if (i == 0)
+			for (ssize_t k = 0; k < n; k++)
+				blank = blank && b[0][k] == 0;
+	}
+	*present = ok[0] || ok[1];
+	if (ok[0] && ok[1])
+		*out = r[0].gen > r[1].gen ? r[0] : r[1];
+	else if (ok[0] || ok[1])
+		*out = ok[0] ? r[0] : r[1];
+	else if (!blank) {
+		detail(fs, "%s/%s/.%s.lock: login state record corrupt (no valid slot); "
+		       "logins are refused until the profile is deleted and created again",
+		       fs->root_path, owner, account);
+		return TP_ECORRUPT;
+	}
+	return TP_OK;
+}
+
+/* The state of the record in fd merged into p, if the record is p's. */
+static enum tp_status state_load(struct files_store *fs, int fd, struct tp_profile *p,
+				 const unsigned char binding[BINDING_LEN],
+				 struct state_rec *rec, bool *present)
+{
+	enum tp_status st = state_read(fs, fd, p->owner_uuid, p->account, rec, present);
+
+	if (st != TP_OK || !*present ||
+	    memcmp(rec->binding, binding, BINDING_LEN) != 0)
 		return st;
-	st = read_at(fs, dirfd, owner, account, out);
-	close(dirfd);
-	return st;
+	p->last_step = rec->last_step;
+	p->lock_until = rec->lock_until;
+	p->failures = rec->failures;
+	for (unsigned i = 0; i < TP_EMERGENCY_MAX; i++)
+		p->ec_spent[i] = (rec->spent >> i) & 1u;
+	return TP_OK;
+}
+
+/* Write p's state as the next generation after rec (the first if none is
+ * present), into the slot that does not hold rec; flush if asked. */
+static enum tp_status state_write(struct files_store *fs, int fd, const struct tp_profile *p,
+				  const unsigned char binding[BINDING_LEN],
+				  const struct state_rec *rec, bool present, bool flush)
+{
+	struct state_rec n = {
+		.gen = present ? rec->gen + 1 : 0,
+		.last_step = p->last_step,
+		.lock_until = p->lock_until,
+		.failures = p->failures,
+	};
+	/* the first write lays out both slots, so that no later write
+	 * extends the file: a flush is then of data only */
+	unsigned char b[STATE_SLOT_GAP + STATE_LEN];
+	size_t len = present ? STATE_LEN : sizeof(b);
+	off_t off;
+	ssize_t w;
+
+	memcpy(n.binding, binding, BINDING_LEN);
+	for (unsigned i = 0; i < TP_EMERGENCY_MAX && i < p->ec_count; i++)
+		n.spent |= (uint32_t)p->ec_spent[i] << i;
+	if (!present)
+		memset(b, 0, sizeof(b));
+	state_encode(&n, b);
+	off = (off_t)(n.gen & 1u) * STATE_SLOT_GAP;
+	do
+		w = pwrite(fd, b, len, off);
+	while (w < 0 && errno == EINTR);
+	if (w != (ssize_t)len) {
+		if (w >= 0)
+			errno = EIO;
+		return sys_fail(fs, "cannot write the login state of", p->owner_uuid, p->account);
+	}
+	if (flush && fdatasync(fd) != 0)
+		return sys_fail(fs, "cannot flush the login state of", p->owner_uuid, p->account);
+	return TP_OK;
 }
 
 /* Open the account's lock file, creating it if missing.  An existing file
@@ -223,9 +484,12 @@ static enum tp_status open_lock_file(struct files_store *fs, int dirfd,
 			close(fd);
 			return st;
 		}
-		st = check_file(fs, fd, owner, name);
+		bool gone = false;
+		st = check_file(fs, fd, owner, name, NULL, &gone);
 		if (st != TP_OK) {
 			close(fd);
+			if (gone)
+				continue;       /* removed by a delete meanwhile */
 			return st;
 		}
 		*out = fd;
@@ -397,16 +661,165 @@ static void unlock_account(int dirfd, const char *account, int lockfd, bool drop
 	close(lockfd);
 }
 
+/* The account's state merged into p, read without the lock (get, list).
+ * A login may be writing a slot at this moment: the other slot is whole,
+ * but a first write may be half copied, so a record that looks corrupt
+ * is read again under the lock before it is called so. */
+static enum tp_status state_peek(struct files_store *fs, int dirfd, struct tp_profile *p)
+{
+	char name[TP_NAME_MAX + 16];
+	unsigned char binding[BINDING_LEN];
+	struct state_rec rec;
+	bool present = false, gone = true;
+	enum tp_status st = TP_OK;
+	int fd = -1;
+
+	file_name(name, sizeof(name), ".", p->account, ".lock");
+	for (int attempt = 0; gone && attempt < REOPEN_RETRIES; attempt++) {
+		if (fd >= 0)
+			close(fd);
+		fd = openat(dirfd, name, O_RDONLY | OPEN_FLAGS | O_NONBLOCK);
+		if (fd < 0 && errno == ENOENT)
+			return TP_OK;           /* no login yet: the file's state */
+		if (fd < 0)
+			return sys_fail(fs, "cannot open lock", p->owner_uuid, name);
+		st = check_file(fs, fd, p->owner_uuid, name, NULL, &gone);
+	}
+	if (st == TP_OK)
+		st = profile_binding(fs, p, binding);
+	if (st == TP_OK)
+		st = state_load(fs, fd, p, binding, &rec, &present);
+	close(fd);
+	if (st == TP_ECORRUPT) {
+		int lockfd = -1;
+		st = lock_account(fs, dirfd, p->owner_uuid, p->account, &lockfd);
+		if (st == TP_OK) {
+			st = state_load(fs, lockfd, p, binding, &rec, &present);
+			close(lockfd);
+		}
+	}
+	tp_wipe(binding, sizeof(binding));
+	return st;
+}
+
+static void cache_drop(struct profile_cache *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	tp_profile_wipe(&c->p);
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+}
+
+static enum tp_status files_get(struct tp_store *s, const char *owner,
+				const char *account, struct tp_profile *out)
+{
+	struct files_store *fs = files(s);
+	struct stat st_file;
+	int dirfd, fd = -1;
+	enum tp_status st = open_owner_dir(fs, owner, false, &dirfd);
+
+	if (st != TP_OK)
+		return st;
+	cache_drop(&fs->cache);
+	st = read_profile(fs, dirfd, owner, account, out, &st_file, &fd);
+	if (st == TP_OK) {
+		fs->cache.fd = fd;
+		fs->cache.st = st_file;
+		memcpy(fs->cache.owner, owner, TP_UUID_LEN + 1);
+		snprintf(fs->cache.account, sizeof(fs->cache.account), "%s", account);
+		fs->cache.p = *out;
+		st = state_peek(fs, dirfd, out);
+		if (st != TP_OK) {
+			tp_profile_wipe(out);
+			cache_drop(&fs->cache);
+		}
+	}
+	close(dirfd);
+	return st;
+}
+
+/* The profile under the lock: the one get read if its file is still the
+ * one in place, else read again.  *p gets the file's state fields. */
+static enum tp_status profile_locked(struct files_store *fs, int dirfd, const char *owner,
+				     const char *account, struct tp_profile *p)
+{
+	struct profile_cache *c = &fs->cache;
+	char name[TP_NAME_MAX + 16];
+	struct stat named;
+
+	file_name(name, sizeof(name), "", account, PROFILE_SUFFIX);
+	if (c->fd >= 0 && strcmp(c->owner, owner) == 0 && strcmp(c->account, account) == 0 &&
+	    fstatat(dirfd, name, &named, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    named.st_dev == c->st.st_dev && named.st_ino == c->st.st_ino &&
+	    /* and not rewritten in place (cp over it): totpctl never does */
+	    named.st_size == c->st.st_size &&
+	    named.st_mtim.tv_sec == c->st.st_mtim.tv_sec &&
+	    named.st_mtim.tv_nsec == c->st.st_mtim.tv_nsec &&
+	    named.st_ctim.tv_sec == c->st.st_ctim.tv_sec &&
+	    named.st_ctim.tv_nsec == c->st.st_ctim.tv_nsec) {
+		*p = c->p;
+		return TP_OK;
+	}
+	return read_at(fs, dirfd, owner, account, p);
+}
+
+static enum tp_status files_login(struct tp_store *s, const char *owner,
+				  const char *account, tp_login_fn fn, void *ctx)
+{
+	struct files_store *fs = files(s);
+	struct tp_profile p;
+	unsigned char binding[BINDING_LEN];
+	struct state_rec rec;
+	enum tp_state_write action;
+	bool present = false;
+	int dirfd = -1, lockfd = -1;
+	enum tp_status st;
+
+	memset(&p, 0, sizeof(p));
+	st = open_owner_dir(fs, owner, false, &dirfd);
+	if (st != TP_OK)
+		return st;
+	st = lock_account(fs, dirfd, owner, account, &lockfd);
+	if (st != TP_OK)
+		goto out;
+	st = profile_locked(fs, dirfd, owner, account, &p);
+	if (st != TP_OK)
+		goto out;
+	st = profile_binding(fs, &p, binding);
+	if (st == TP_OK)
+		st = state_load(fs, lockfd, &p, binding, &rec, &present);
+	if (st != TP_OK)
+		goto out;
+	action = fn(&p, ctx);
+	if (action != TP_STATE_KEEP)
+		st = state_write(fs, lockfd, &p, binding, &rec, present,
+				 action == TP_STATE_FLUSH);
+out:
+	tp_profile_wipe(&p);
+	tp_wipe(binding, sizeof(binding));
+	cache_drop(&fs->cache);
+	if (lockfd >= 0)
+		close(lockfd);
+	close(dirfd);
+	return st;
+}
+
 static enum tp_status files_update(struct tp_store *s, const char *owner,
 				   const char *account, tp_update_fn fn, void *ctx)
 {
 	struct files_store *fs = files(s);
 	struct tp_profile p;
+	unsigned char binding[BINDING_LEN];
+	struct state_rec rec;
 	enum tp_update_action action;
 	enum tp_status st, fail = TP_OK;
-	bool exists, removed = false;
+	bool exists, removed = false, present = false;
 	int dirfd = -1, lockfd = -1;
 
+	memset(&p, 0, sizeof(p));
+	memset(binding, 0, sizeof(binding));
+	cache_drop(&fs->cache);
 	st = open_owner_dir(fs, owner, true, &dirfd);
 	if (st != TP_OK)
 		return st;
@@ -420,23 +833,42 @@ static enum tp_status files_update(struct tp_store *s, const char *owner,
 		memcpy(p.owner_uuid, owner, TP_UUID_LEN + 1);
 		strcpy(p.account, account);
 		exists = false;
+		/* the generation goes on from a stale record, if any, so the
+		 * next write never lands on its newest slot */
+		st = state_read(fs, lockfd, owner, account, &rec, &present);
+		if (st == TP_ECORRUPT)
+			present = false, st = TP_OK;    /* nobody's state: overwritten */
 	} else if (st != TP_OK) {
 		goto out;
 	} else {
 		exists = true;
+		st = profile_binding(fs, &p, binding);
+		if (st == TP_OK)
+			st = state_load(fs, lockfd, &p, binding, &rec, &present);
 	}
+	if (st != TP_OK)
+		goto out;
 	action = fn(&p, exists, ctx, &fail);
-	if (fail != TP_OK)
+	if (fail != TP_OK) {
 		st = fail;
-	else if (action == TP_UPDATE_WRITE)
+	} else if (action == TP_UPDATE_WRITE) {
+		/* the profile file (with the state in it) first: a crash before
+		 * the record is written leaves a record bound to the old
+		 * profile, which the next reader ignores for the file's state */
 		st = write_at(fs, dirfd, owner, &p);
-	else if (action == TP_UPDATE_DELETE)
+		if (st == TP_OK)
+			st = profile_binding(fs, &p, binding);
+		if (st == TP_OK)
+			st = state_write(fs, lockfd, &p, binding, &rec, present, true);
+	} else if (action == TP_UPDATE_DELETE) {
 		st = exists ? remove_at(fs, dirfd, owner, account) : TP_ENOENT;
-	else
+	} else {
 		st = TP_OK;
+	}
 	removed = st == TP_OK && action == TP_UPDATE_DELETE;
-	tp_profile_wipe(&p);
 out:
+	tp_profile_wipe(&p);
+	tp_wipe(binding, sizeof(binding));
 	if (lockfd >= 0)
 		unlock_account(dirfd, account, lockfd, removed);
 	close(dirfd);
@@ -450,6 +882,7 @@ static enum tp_status files_remove(struct tp_store *s, const char *owner,
 	enum tp_status st;
 	int dirfd = -1, lockfd = -1;
 
+	cache_drop(&fs->cache);
 	st = open_owner_dir(fs, owner, false, &dirfd);
 	if (st != TP_OK)
 		return st;
@@ -548,7 +981,9 @@ static enum tp_status list_owner(struct files_store *fs, const char *owner,
 	st = read_names(dirfd, true, &names, &n);
 	for (size_t i = 0; st == TP_OK && i < n && !*stop; i++) {
 		struct tp_profile p;
-		if (read_at(fs, dirfd, owner, names[i], &p) != TP_OK) {
+		if (read_at(fs, dirfd, owner, names[i], &p) != TP_OK ||
+		    state_peek(fs, dirfd, &p) != TP_OK) {
+			tp_profile_wipe(&p);
 			(*skipped)++;
 			continue;
 		}
@@ -587,6 +1022,8 @@ static void files_close(struct tp_store *s)
 {
 	struct files_store *fs = files(s);
 
+	cache_drop(&fs->cache);
+	EVP_MD_free(fs->sha256);
 	if (fs->root_fd >= 0)
 		close(fs->root_fd);
 	free(fs->root_path);
@@ -597,6 +1034,7 @@ static void files_close(struct tp_store *s)
 static const struct tp_store_ops files_ops = {
 	.get = files_get,
 	.update = files_update,
+	.login = files_login,
 	.remove = files_remove,
 	.list = files_list,
 	.close = files_close,
@@ -615,9 +1053,16 @@ enum tp_status tp_store_files_open(const struct tp_config *cfg,
 		goto fail;
 	fs->base.ops = &files_ops;
 	fs->root_fd = -1;
+	fs->cache.fd = -1;
 	fs->root_path = strdup(cfg->store_path);
 	if (fs->root_path == NULL)
 		goto fail;
+	fs->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	if (fs->sha256 == NULL) {
+		rv = TP_ECRYPTO;
+		*err = strdup("cannot load SHA-256 from libcrypto");
+		goto fail;
+	}
 	if (cfg->store_user != NULL) {
 		struct passwd *pw = getpwnam(cfg->store_user);
 		if (pw == NULL) {

@@ -31,24 +31,19 @@ struct attempt {
 	unsigned emergency_left;
 };
 
-static enum tp_update_action attempt_locked(struct tp_profile *p, bool exists,
-					    void *ctx, enum tp_status *fail)
+static enum tp_state_write attempt_locked(struct tp_profile *p, void *ctx)
 {
 	struct attempt *a = ctx;
 	bool changed = false;
 
-	if (!exists) {
-		*fail = TP_ENOENT;          /* deleted while we were prompting */
-		return TP_UPDATE_KEEP;
-	}
 	if (!p->enabled) {
 		a->disabled = true;
-		return TP_UPDATE_KEEP;
+		return TP_STATE_KEEP;
 	}
 	a->outcome = tp_login_attempt_any(p, a->policy, a->codes, a->ncodes, a->now,
 					  &a->matched, &changed);
 	a->emergency_left = tp_profile_emergency_left(p);
-	return changed ? TP_UPDATE_WRITE : TP_UPDATE_KEEP;
+	return tp_login_state_write(a->outcome, changed, p, a->now);
 }
 
 /* The user name as it may appear in a log line: attacker-chosen names
@@ -127,8 +122,8 @@ static int try_codes(struct login *l, const char *const *codes, size_t ncodes,
 		.policy = &policy, .codes = codes, .ncodes = ncodes,
 		.now = (int64_t)time(NULL), .outcome = TP_LOGIN_WRONG,
 	};
-	enum tp_status st = tp_store_update(l->store, l->owner->uuid, l->user,
-					    attempt_locked, &a);
+	enum tp_status st = tp_store_login(l->store, l->owner->uuid, l->user,
+					   attempt_locked, &a);
 
 	*outcome = a.outcome;
 	if (matched != NULL)

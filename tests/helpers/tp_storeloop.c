@@ -8,9 +8,11 @@
  *   tp_storeloop CONFIG OWNER_UUID ACCOUNT print A|B  the exact file text of
  *                                                   a version, for cmp(1)
  *
- * Every flip goes through tp_store_update, as a login does: lock, re-read,
- * write the temp file, fsync, rename, fsync the folder.  A record that is
- * neither version (or is unreadable) stops the helper with status 3. */
+ * Every flip goes through tp_store_update, as totpctl does: lock, re-read,
+ * write the temp file, fsync, rename, fsync the folder, then the state
+ * record (the two versions have different salts, so each flip also binds
+ * the record to a new profile).  A record that is neither version (or is
+ * unreadable) stops the helper with status 3. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

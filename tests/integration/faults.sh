@@ -19,6 +19,7 @@ source "$(dirname "$0")/lib.sh"
 
 NOW=1800000000
 C0=$(code_at $NOW)
+C1=$(code_at $((NOW + 30)))
 U=$CLUSTER_UUID
 P="$TP_STORE/$U/alice.ini"
 pam_service svc config="$TP_CONF"
@@ -74,17 +75,20 @@ if [ "$MNT" = 1 ]; then
 	before=$(snap "$TP_STORE")
 	check "full store: the tmpfs is full" fill
 
+	# a login writes its state in place, in the block enrolment laid out:
+	# a full store does not stop it, and what it records holds
 	clear_log
 	AT=$NOW pam_auth svc alice "$C0"
-	check "full store: right TOTP code refused (its step cannot be recorded)" refused $?
-	check "full store: logged with the reason" \
-		logged "user=alice owner=cluster1: login refused: cannot record the attempt: no space left on the store"
+	check "full store: right TOTP code accepted (its step written in place)" test $? -eq 0
+	AT=$NOW pam_auth svc alice "$C0"
+	check "full store: ...and recorded: the same code is refused" refused $?
 	AT=$NOW pam_auth svc bob 12345678
-	check "full store: emergency code refused (cannot be spent)" refused $?
-	check "full store: emergency refusal logged" logged "user=bob owner=cluster1: login refused: cannot record the attempt: no space"
+	check "full store: emergency code accepted and spent" test $? -eq 0
+	AT=$NOW pam_auth svc bob 12345678
+	check "full store: ...and refused the second time" refused $?
 	AT=$NOW pam_auth svc tpadmin 000000
-	check "full store: wrong code refused (failure cannot be counted)" refused $?
-	check "full store: failure refusal logged" logged "user=tpadmin owner=cluster1: login refused: cannot record the attempt: no space"
+	check "full store: wrong code refused" refused $?
+	check "full store: ...and counted" test "$(profile_state tpadmin | cut -d' ' -f3)" = 1
 	check "full store: profiles byte-identical" same_as "$before"
 	check "full store: no temp file left" no_tmp
 
@@ -101,10 +105,10 @@ if [ "$MNT" = 1 ]; then
 
 	unfill
 	AT=$NOW pam_auth svc alice "$C0"
-	check "space freed: the same TOTP code now works (nothing was recorded)" test $? -eq 0
-	AT=$NOW pam_auth svc bob 12345678
-	check "space freed: the same emergency code now works" test $? -eq 0
-	check "space freed: one emergency code left" test "$(profile_state bob | cut -d' ' -f5)" -eq 1
+	check "space freed: the TOTP code recorded on the full store stays spent" refused $?
+	AT=$NOW pam_auth svc bob 87654321
+	check "space freed: the other emergency code works" test $? -eq 0
+	check "space freed: no emergency code left" test "$(profile_state bob | cut -d' ' -f5)" -eq 0
 	umount "$TP_STORE"; MNT=0
 
 	# no free inode: even the lock or temp file cannot be created
@@ -115,13 +119,21 @@ if [ "$MNT" = 1 ]; then
 		i=0
 		while [ $i -lt 100 ] && : 2>/dev/null > "$TP_STORE/fill.$i"; do i=$((i + 1)); done
 		clear_log
+		# a login writes its state in place, into the existing lock file
 		AT=$NOW pam_auth svc alice "$C0"
-		check "no free inode: login refused" refused $?
-		check "no free inode: logged" logged "user=alice owner=cluster1: login refused: cannot record the attempt: no space"
+		check "no free inode: a login still works (its state needs no new file)" test $? -eq 0
 		check "no free inode: profile byte-identical" same_as "$before"
-		rm -f "$TP_STORE"/fill.*
 		AT=$NOW pam_auth svc alice "$C0"
-		check "inodes freed: the same code now works" test $? -eq 0
+		check "no free inode: ...and its code was recorded" refused $?
+		# a store older than the state record: no lock file yet
+		rm -f "$TP_STORE/$U/.alice.lock"
+		while [ $i -lt 100 ] && : 2>/dev/null > "$TP_STORE/fill.$i"; do i=$((i + 1)); done
+		AT=$((NOW + 30)) pam_auth svc alice "$C1"
+		check "no free inode, no lock file yet: login refused" refused $?
+		check "no free inode, no lock file yet: logged" logged "user=alice owner=cluster1: login refused: cannot record the attempt: no space"
+		rm -f "$TP_STORE"/fill.*
+		AT=$((NOW + 30)) pam_auth svc alice "$C1"
+		check "inodes freed: the refused code now works" test $? -eq 0
 		umount "$TP_STORE"; MNT=0
 	else
 		skip "no free inode" "cannot mount tmpfs with nr_inodes"
@@ -304,7 +316,7 @@ sum=$(sha256sum < "$P")
 clear_log
 AT=$NOW pam_auth svc alice "$C0"
 check "symlinked lock file: login refused" refused $?
-check "symlinked lock file: logged" logged "user=alice owner=cluster1: login refused: cannot record the attempt: .*is a symbolic link"
+check "symlinked lock file: logged" logged "user=alice owner=cluster1: .*refus.*is a symbolic link"
 ctl modify --owner cluster1 --account alice --comment x
 check "symlinked lock file: totpctl modify fails with error 5" ctl_err 5 "is a symbolic link"
 check "symlinked lock file: target and profile unchanged" \

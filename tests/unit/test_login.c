@@ -177,6 +177,62 @@ static void test_lock_starts_at_max(void **state)
 	assert_int_equal(f->p.lock_until, NOW + 300);
 }
 
+/* A lock that ran out starts a fresh count: the misses that caused it
+ * are not carried into the next round, so max_failures - 1 misses after
+ * it do not lock again. */
+static void test_lock_resets_the_count(void **state)
+{
+	struct fixture *f = *state;
+	char wrong[TP_CODE_MAX + 1], right[TP_CODE_MAX + 1];
+	bool changed;
+
+	wrong_code(&f->p, wrong);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(tp_login_attempt(&f->p, &lock_at_5, wrong, NOW, &changed),
+				 TP_LOGIN_WRONG);
+	assert_int_equal(f->p.lock_until, NOW + 300);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(tp_login_attempt(&f->p, &lock_at_5, wrong, NOW + 300, &changed),
+				 TP_LOGIN_WRONG);
+	assert_int_equal(f->p.lock_until, 0);
+	code_now(&f->p, right);
+	/* the right code of a later step still gets in: not locked */
+	assert_int_equal(tp_hotp(f->p.secret, f->p.secret_len, f->p.totp.alg, f->p.totp.digits,
+				 (uint64_t)tp_totp_step(NOW + 300, f->p.totp.period), right), TP_OK);
+	assert_int_equal(tp_login_attempt(&f->p, &lock_at_5, right, NOW + 300, &changed),
+			 TP_LOGIN_TOTP);
+}
+
+/* What the store must flush before the login returns: an acceptance, a
+ * spent code and a new lock; a miss and the end of a lock may wait. */
+static void test_state_write_kind(void **state)
+{
+	struct fixture *f = *state;
+	char wrong[TP_CODE_MAX + 1], right[TP_CODE_MAX + 1];
+	bool changed;
+	enum tp_login_outcome o;
+
+	wrong_code(&f->p, wrong);
+	code_now(&f->p, right);
+	o = tp_login_attempt(&f->p, &lock_at_5, wrong, NOW, &changed);
+	assert_int_equal(tp_login_state_write(o, changed, &f->p, NOW), TP_STATE_WRITE);
+	o = tp_login_attempt(&f->p, &lock_at_5, right, NOW, &changed);
+	assert_int_equal(tp_login_state_write(o, changed, &f->p, NOW), TP_STATE_FLUSH);
+	o = tp_login_attempt(&f->p, &lock_at_5, f->codes[0], NOW, &changed);
+	assert_int_equal(o, TP_LOGIN_EMERGENCY);
+	assert_int_equal(tp_login_state_write(o, changed, &f->p, NOW), TP_STATE_FLUSH);
+	for (int i = 0; i < 4; i++) {
+		o = tp_login_attempt(&f->p, &lock_at_5, wrong, NOW, &changed);
+		assert_int_equal(tp_login_state_write(o, changed, &f->p, NOW), TP_STATE_WRITE);
+	}
+	o = tp_login_attempt(&f->p, &lock_at_5, wrong, NOW, &changed);
+	assert_int_equal(f->p.lock_until, NOW + 300);
+	assert_int_equal(tp_login_state_write(o, changed, &f->p, NOW), TP_STATE_FLUSH);
+	o = tp_login_attempt(&f->p, &lock_at_5, wrong, NOW, &changed);
+	assert_int_equal(o, TP_LOGIN_LOCKED);
+	assert_int_equal(tp_login_state_write(o, changed, &f->p, NOW), TP_STATE_KEEP);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -187,6 +243,8 @@ int main(void)
 		T(test_any_accepts_later_candidate),
 		T(test_locked_refuses_right_code),
 		T(test_lock_starts_at_max),
+		T(test_lock_resets_the_count),
+		T(test_state_write_kind),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

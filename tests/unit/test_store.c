@@ -9,11 +9,15 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include <dlfcn.h>
+
 #include "unit.h"
 #include "config.h"
+#include "login.h"
 #include "profile.h"
 #include "secret.h"
 #include "store.h"
+#include "totp.h"
 
 #define OWNER "02c9e252-41be-11e9-81d5-00a0986138f7"
 #define SVM   "11111111-2222-3333-4444-555555555555"
@@ -939,6 +943,498 @@ static void test_lock_wait_bounded(void **state)
 	free(lock);
 }
 
+
+/* ---- the login state record ------------------------------------------ */
+
+#define NOW 1800000000          /* step 60000000 at 30 s */
+#define STATE_LEN 64            /* store_files.c: one slot */
+#define STATE_GAP 512           /* store_files.c: slot 1's offset */
+
+/* A profile file exactly as the release before the state record wrote it
+ * (tp_profile_to_ini of d2ecf9a): secret GEZDGNBV..., last step 60000000,
+ * 3 failures, emergency codes 11111111, 22222222 (spent) and 33333333. */
+static const char legacy_ini[] =
+	"# TOTP profile; written by pam_totp_profile. Do not edit.\n"
+	"[profile]\n"
+	"format = 1\n"
+	"owner = " OWNER "\n"
+	"account = alice\n"
+	"secret = GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ\n"
+	"algorithm = SHA1\n"
+	"digits = 6\n"
+	"period = 30\n"
+	"comment = written%20by%20d2ecf9a\n"
+	"enabled = true\n"
+	"created = 1700000000\n"
+	"last_step = 60000000\n"
+	"failures = 3\n"
+	"lock_until = 0\n"
+	"emergency_salt = 0102030405060708090a0b0c0d0e0f10\n"
+	"emergency_count = 3\n"
+	"[emergency]\n"
+	"code1 = dae67281f0b61e4628affbf7a7546011bd5aef060b88cf1e292fbca4467a328d\n"
+	"code2 = spent:17f7d502f756e093e2987ce89a98e128429d9a0658120ef93ddd4192e9a9d353\n"
+	"code3 = 195532482dee5da565e2f31baf79251540514753249889d7989b0986894031a1\n";
+
+static void write_legacy(struct fixture *f, bool with_lock)
+{
+	char *dir = unit_path("%s/%s", f->store, OWNER);
+	char *ini = unit_path("%s/alice.ini", dir), *lock = unit_path("%s/.alice.lock", dir);
+
+	assert_int_equal(mkdir(dir, 0700), 0);
+	unit_write_file(ini, legacy_ini, 0600);
+	if (with_lock)                   /* what a login of that release left */
+		unit_write_bytes(lock, "", 0, 0600);
+	free(dir);
+	free(ini);
+	free(lock);
+}
+
+struct try_ctx {
+	const char *code;
+	int64_t now;
+	enum tp_login_outcome outcome;
+	bool called;
+};
+
+/* The module's login callback, in short. */
+static enum tp_state_write try_login(struct tp_profile *p, void *ctx)
+{
+	static const struct tp_login_policy policy = { 1, 5, 300 };
+	struct try_ctx *c = ctx;
+	bool changed = false;
+
+	c->called = true;
+	c->outcome = tp_login_attempt(p, &policy, c->code, c->now, &changed);
+	return tp_login_state_write(c->outcome, changed, p, c->now);
+}
+
+static enum tp_login_outcome login_with(struct fixture *f, const char *code, int64_t now,
+					enum tp_status want)
+{
+	struct try_ctx c = { code, now, TP_LOGIN_ERROR, false };
+
+	assert_int_equal(tp_store_login(f->s, OWNER, "alice", try_login, &c), want);
+	if (want != TP_OK)
+		assert_false(c.called);
+	return c.outcome;
+}
+
+static void code_at_step(const struct tp_profile *p, int64_t step, char out[TP_CODE_MAX + 1])
+{
+	assert_int_equal(tp_hotp(p->secret, p->secret_len, p->totp.alg, p->totp.digits,
+				 (uint64_t)step, out), TP_OK);
+}
+
+static void get_alice(struct fixture *f, struct tp_profile *q)
+{
+	assert_int_equal(tp_store_get(f->s, OWNER, "alice", q), TP_OK);
+}
+
+/* A store written by the release before: its accepted step, failure
+ * count and spent code hold, with or without a lock file, and carry into
+ * the new record at the first login. */
+static void test_upgrade_keeps_state(void **state)
+{
+	struct fixture *f = *state;
+	char code[TP_CODE_MAX + 1];
+	struct tp_profile q;
+	char *ini = unit_path("%s/%s/alice.ini", f->store, OWNER);
+
+	for (int with_lock = 0; with_lock <= 1; with_lock++) {
+		unit_rmtree(unit_path("%s/%s", f->store, OWNER));      /* frees */
+		write_legacy(f, with_lock);
+		get_alice(f, &q);
+		assert_int_equal(q.last_step, 60000000);
+		assert_int_equal(q.failures, 3);
+		assert_true(q.ec_spent[1]);
+		assert_false(q.ec_spent[0]);
+		assert_int_equal(tp_profile_emergency_left(&q), 2);
+		/* the accepted step and the spent code stay refused */
+		code_at_step(&q, 60000000, code);
+		assert_int_equal(login_with(f, code, NOW, TP_OK), TP_LOGIN_REPLAY);
+		assert_int_equal(login_with(f, "22222222", NOW, TP_OK), TP_LOGIN_SPENT);
+		get_alice(f, &q);
+		assert_int_equal(q.failures, 5 - 5);           /* 3 + 2: locked */
+		assert_true(q.lock_until > NOW);
+		tp_profile_wipe(&q);
+		/* after the lock: a new code works once, the profile file unchanged */
+		assert_int_equal(login_with(f, "11111111", NOW + 300, TP_OK), TP_LOGIN_EMERGENCY);
+		assert_int_equal(login_with(f, "11111111", NOW + 300, TP_OK), TP_LOGIN_SPENT);
+		size_t len = 0;
+		char *text = unit_read_file(ini, &len);
+		assert_int_equal(len, strlen(legacy_ini));
+		assert_memory_equal(text, legacy_ini, len);
+		free(text);
+		get_alice(f, &q);
+		assert_int_equal(tp_profile_emergency_left(&q), 1);
+		assert_int_equal(q.last_step, 60000000);
+		tp_profile_wipe(&q);
+	}
+	free(ini);
+}
+
+static char *lock_path(struct fixture *f)
+{
+	return unit_path("%s/%s/.alice.lock", f->store, OWNER);
+}
+
+/* The lock file's bytes after a login with `code` at `now`. */
+static char *state_after(struct fixture *f, const char *code, int64_t now,
+			 enum tp_login_outcome want, size_t *len)
+{
+	char *lock = lock_path(f), *bytes;
+
+	assert_int_equal(login_with(f, code, now, TP_OK), want);
+	bytes = unit_read_file(lock, len);
+	free(lock);
+	return bytes;
+}
+
+/* Put `old` back, then the first k bytes of what `new` wrote over it: a
+ * write torn after k bytes. */
+static void tear(struct fixture *f, const char *old, size_t old_len,
+		 const char *new, size_t new_len, size_t at, size_t k)
+{
+	char *lock = lock_path(f);
+	char *buf = calloc(1, new_len > old_len ? new_len : old_len);
+
+	assert_non_null(buf);
+	memcpy(buf, old, old_len);
+	memcpy(buf + at, new + at, k);
+	unit_write_bytes(lock, buf, at + k > old_len ? at + k : old_len, 0600);
+	free(buf);
+	free(lock);
+}
+
+/* Where two versions of the lock file differ: one slot. */
+static size_t slot_written(const char *a, size_t alen, const char *b, size_t blen)
+{
+	for (size_t i = 0; i < blen; i++)
+		if ((i < alen ? a[i] : 0) != b[i])
+			return i < STATE_GAP ? 0 : STATE_GAP;
+	fail_msg("the login wrote nothing");
+	return 0;
+}
+
+/* A write torn at any byte: the next reader finds the state before or
+ * after it, never less; and a login then still refuses what was spent. */
+static void test_state_torn_every_offset(void **state)
+{
+	struct fixture *f = *state;
+	char code[TP_CODE_MAX + 1];
+	struct tp_profile q;
+	size_t l0 = 0, l1 = 0, l2 = 0;
+	char *s0, *s1, *s2;
+
+	write_legacy(f, true);
+	/* first record (gen 0): from the empty lock file */
+	char *first = lock_path(f);
+	s0 = unit_read_file(first, &l0);               /* "" */
+	free(first);
+	s1 = state_after(f, "11111111", NOW, TP_LOGIN_EMERGENCY, &l1);
+	/* second record (gen 1): the other slot */
+	get_alice(f, &q);
+	code_at_step(&q, 60000001, code);
+	tp_profile_wipe(&q);
+	s2 = state_after(f, code, NOW, TP_LOGIN_TOTP, &l2);
+	assert_int_equal(slot_written(s0, l0, s1, l1), 0);
+	assert_int_equal(slot_written(s1, l1, s2, l2), STATE_GAP);
+
+	for (size_t k = 0; k <= STATE_LEN; k++) {
+		/* torn first write: nothing of it (the profile file's state),
+		 * all of it, or refused as corrupt; never less than the file's */
+		tear(f, s0, l0, s1, l1, 0, k);
+		enum tp_status st = tp_store_get(f->s, OWNER, "alice", &q);
+		if (k == 0 || k == STATE_LEN) {
+			assert_int_equal(st, TP_OK);
+			assert_true(q.ec_spent[1]);
+			assert_int_equal(q.ec_spent[0], k == STATE_LEN);
+			assert_int_equal(q.last_step, 60000000);
+			tp_profile_wipe(&q);
+			assert_int_equal(login_with(f, "22222222", NOW, TP_OK), TP_LOGIN_SPENT);
+		} else {
+			assert_int_equal(st, TP_ECORRUPT);
+			login_with(f, "22222222", NOW, TP_ECORRUPT);
+			login_with(f, "11111111", NOW, TP_ECORRUPT);
+		}
+		/* torn second write: the first record or the second */
+		tear(f, s1, l1, s2, l2, STATE_GAP, k);
+		get_alice(f, &q);
+		assert_true(q.ec_spent[0] && q.ec_spent[1]);
+		assert_int_equal(q.last_step, k == STATE_LEN ? 60000001 : 60000000);
+		tp_profile_wipe(&q);
+		assert_int_equal(login_with(f, "11111111", NOW, TP_OK), TP_LOGIN_SPENT);
+		if (k == STATE_LEN)
+			assert_int_equal(login_with(f, code, NOW, TP_OK), TP_LOGIN_REPLAY);
+	}
+	/* the third write tears slot 0, the second record stays */
+	tear(f, s1, l1, s2, l2, STATE_GAP, STATE_LEN);
+	for (size_t k = 0; k < STATE_LEN; k++) {
+		char *lock = lock_path(f);
+		int fd = open(lock, O_RDWR);
+		unsigned char junk = 0x5a;
+		assert_true(fd >= 0);
+		assert_int_equal(pwrite(fd, &junk, 1, (off_t)k), 1);
+		close(fd);
+		free(lock);
+		assert_int_equal(login_with(f, code, NOW, TP_OK), TP_LOGIN_REPLAY);
+		tear(f, s1, l1, s2, l2, STATE_GAP, STATE_LEN);
+	}
+	free(s0);
+	free(s1);
+	free(s2);
+}
+
+/* Both slots damaged: refused, never read as "nothing spent". */
+static void test_state_corrupt_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct tp_profile q;
+	char *lock = lock_path(f);
+	unsigned char junk = 0xff;
+	int fd;
+
+	write_legacy(f, true);
+	assert_int_equal(login_with(f, "11111111", NOW, TP_OK), TP_LOGIN_EMERGENCY);
+	assert_int_equal(login_with(f, "000000", NOW, TP_OK), TP_LOGIN_WRONG);
+	fd = open(lock, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, &junk, 1, 20), 1);
+	assert_int_equal(pwrite(fd, &junk, 1, STATE_GAP + 40), 1);
+	close(fd);
+	assert_int_equal(tp_store_get(f->s, OWNER, "alice", &q), TP_ECORRUPT);
+	assert_non_null(strstr(tp_store_detail(f->s), "state record corrupt"));
+	login_with(f, "11111111", NOW, TP_ECORRUPT);
+	/* delete, then create: a fresh profile, a fresh record */
+	assert_int_equal(tp_store_delete(f->s, OWNER, "alice"), TP_OK);
+	assert_false(unit_exists(lock));
+	put_profile(f, OWNER, "alice", "new");
+	get_alice(f, &q);
+	assert_int_equal(tp_profile_emergency_left(&q), 5);
+	tp_profile_wipe(&q);
+	free(lock);
+}
+
+/* A new profile over an old one's record (create over a disabled
+ * profile; a create that crashed before writing the record) starts with
+ * its own state, not the old profile's spent codes; the same profile
+ * keeps its record. */
+static void test_state_bound_to_profile(void **state)
+{
+	struct fixture *f = *state;
+	struct tp_profile a, b, q;
+	char *lock = lock_path(f), *old;
+	size_t len = 0;
+	char codes[5][TP_EMERGENCY_DIGITS + 1];
+	static const struct tp_totp_params params = { TP_SHA1, 6, 30 };
+
+	assert_int_equal(tp_profile_generate(&a, OWNER, "alice", &params, 20, 5, codes), TP_OK);
+	assert_int_equal(tp_store_put(f->s, &a), TP_OK);
+	assert_int_equal(login_with(f, codes[0], NOW, TP_OK), TP_LOGIN_EMERGENCY);
+	old = unit_read_file(lock, &len);                /* a's record */
+
+	make_profile(&b, OWNER, "alice", "b");
+	assert_int_equal(tp_store_put(f->s, &b), TP_OK);
+	get_alice(f, &q);
+	assert_int_equal(tp_profile_emergency_left(&q), 5);
+	tp_profile_wipe(&q);
+	/* b's file with a's record, as a crash between the two would leave */
+	unit_write_bytes(lock, old, len, 0600);
+	get_alice(f, &q);
+	assert_int_equal(tp_profile_emergency_left(&q), 5);
+	assert_memory_equal(q.secret, b.secret, b.secret_len);
+	tp_profile_wipe(&q);
+	/* a again (a backup put back): its own record still counts */
+	char *text = NULL;
+	size_t tlen = 0;
+	char *ini = unit_path("%s/%s/alice.ini", f->store, OWNER);
+	char *tmp = unit_path("%s/%s/restored", f->store, OWNER);
+	a.ec_spent[0] = false;                   /* even a file that says unspent */
+	assert_int_equal(tp_profile_to_ini(&a, &text, &tlen), TP_OK);
+	unit_write_bytes(tmp, text, tlen, 0600);
+	assert_int_equal(rename(tmp, ini), 0);
+	free(tmp);
+	assert_int_equal(login_with(f, codes[0], NOW, TP_OK), TP_LOGIN_SPENT);
+	tp_wipe(text, tlen);
+	free(text);
+	free(ini);
+	free(old);
+	free(lock);
+	tp_wipe(codes, sizeof(codes));
+	tp_profile_wipe(&a);
+	tp_profile_wipe(&b);
+}
+
+/* ---- flushes: counted by wrapping fsync and fdatasync ----------------- */
+
+static int flush_file, flush_dir;
+
+static void count_flush(int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode))
+		flush_dir++;
+	else
+		flush_file++;
+}
+
+int fsync(int fd);
+int fdatasync(int fd);
+int fsync(int fd)
+{
+	int (*real)(int) = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
+	count_flush(fd);
+	return real(fd);
+}
+
+int fdatasync(int fd)
+{
+	int (*real)(int) = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
+	count_flush(fd);
+	return real(fd);
+}
+
+/* An acceptance and a spent code are on disk before the login returns; a
+ * miss costs no flush and no folder flush; a profile write flushes the
+ * file and its folder. */
+static void test_flushes(void **state)
+{
+	struct fixture *f = *state;
+	struct tp_profile q;
+	char code[TP_CODE_MAX + 1];
+
+	put_profile(f, OWNER, "alice", "x");       /* the owner folder exists */
+	flush_file = flush_dir = 0;
+	put_profile(f, OWNER, "alice", "x");
+	assert_true(flush_dir >= 1);               /* the rename is durable */
+	assert_true(flush_file >= 2);              /* the file and its record */
+	get_alice(f, &q);
+	code_at_step(&q, tp_totp_step(NOW, 30), code);
+	tp_profile_wipe(&q);
+
+	flush_file = flush_dir = 0;
+	assert_int_equal(login_with(f, "000000", NOW, TP_OK), TP_LOGIN_WRONG);
+	assert_int_equal(flush_file + flush_dir, 0);
+	assert_int_equal(login_with(f, code, NOW, TP_OK), TP_LOGIN_TOTP);
+	assert_int_equal(flush_file, 1);
+	assert_int_equal(flush_dir, 0);
+	/* the same code again: refused, nothing flushed */
+	assert_int_equal(login_with(f, code, NOW, TP_OK), TP_LOGIN_REPLAY);
+	assert_int_equal(flush_file, 1);
+}
+
+/* ---- the lock file replaced while a login waits on it ----------------- */
+
+/* Has process pid an open file with this inode? */
+static bool has_open(pid_t pid, const struct stat *want)
+{
+	char *dir = unit_path("/proc/%d/fd", (int)pid);
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	bool found = false;
+
+	while (d != NULL && !found && (e = readdir(d)) != NULL) {
+		char *fd = unit_path("%s/%s", dir, e->d_name);
+		struct stat st;
+		found = e->d_name[0] != '.' && stat(fd, &st) == 0 &&
+			st.st_dev == want->st_dev && st.st_ino == want->st_ino;
+		free(fd);
+	}
+	if (d != NULL)
+		closedir(d);
+	free(dir);
+	return found;
+}
+
+/* Wait (at most 20 s) until the child has that inode open; false if it
+ * ended first. */
+static bool wait_open(pid_t pid, const struct stat *want)
+{
+	for (int i = 0; i < 20000; i++) {
+		int status;
+		if (waitpid(pid, &status, WNOHANG) == pid) {
+			fail_msg("the waiting login ended early (status %d)", status);
+			return false;
+		}
+		if (has_open(pid, want))
+			return true;
+		struct timespec ts = { 0, 1000000 };
+		nanosleep(&ts, NULL);
+	}
+	fail_msg("the waiting login never opened the lock file");
+	return false;
+}
+
+/* shared[0]: C holds the new lock; shared[1]: B got in meanwhile */
+static enum tp_state_write note_entry(struct tp_profile *p, void *ctx)
+{
+	volatile int *shared = ctx;
+
+	(void)p;
+	if (shared[0])
+		shared[1] = 1;
+	return TP_STATE_KEEP;
+}
+
+/* A holds the lock and B waits on it; A deletes the profile, unlinking
+ * the lock file, and C creates a new lock file and holds it.  When A lets
+ * go, B holds the old inode, which no longer guards anything: it must
+ * notice and wait for C's lock, not get in beside C. */
+static void test_lock_file_replaced_while_waiting(void **state)
+{
+	struct fixture *f = *state;
+	char *lock = lock_path(f);
+	volatile int *c_holds = mmap(NULL, 2 * sizeof(int), PROT_READ | PROT_WRITE,
+				     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct stat old_st, new_st;
+	int a, c, go[2], status = 0;
+	pid_t b;
+
+	assert_true(c_holds != MAP_FAILED);
+	c_holds[0] = c_holds[1] = 0;
+	put_profile(f, OWNER, "alice", "x");
+	assert_int_equal(pipe(go), 0);
+	b = fork();
+	assert_true(b >= 0);
+	if (b == 0) {
+		char x;
+		/* B starts once A holds the lock, and has no copy of A's fd:
+		 * the old inode open in B is B's own open */
+		close(go[1]);
+		if (read(go[0], &x, 1) != 1)
+			_exit(3);
+		enum tp_status st = tp_store_login(f->s, OWNER, "alice", note_entry,
+						   (void *)c_holds);
+		_exit(st == TP_OK ? 0 : 2);
+	}
+	close(go[0]);
+	a = open(lock, O_RDWR | O_CLOEXEC);
+	assert_true(a >= 0);
+	assert_int_equal(flock(a, LOCK_EX), 0);
+	assert_int_equal(fstat(a, &old_st), 0);
+	assert_int_equal(write(go[1], "g", 1), 1);
+	close(go[1]);
+	assert_true(wait_open(b, &old_st));             /* B waits on A's lock */
+	assert_int_equal(unlink(lock), 0);               /* A deletes */
+	c = open(lock, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	assert_true(c >= 0);
+	assert_int_equal(flock(c, LOCK_EX), 0);          /* C holds the new lock */
+	assert_int_equal(fstat(c, &new_st), 0);
+	*c_holds = 1;
+	close(a);                                        /* A lets go */
+	assert_true(wait_open(b, &new_st));              /* B waits on C's lock */
+	*c_holds = 0;
+	close(c);
+	assert_int_equal(waitpid(b, &status, 0), b);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(c_holds[1], 0);                 /* B never got in beside C */
+	munmap((void *)c_holds, 2 * sizeof(int));
+	free(lock);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -962,6 +1458,12 @@ int main(void)
 		T(test_put_invalid_record),
 		T(test_store_open_refuses),
 		T(test_lock_exclusion),
+		T(test_upgrade_keeps_state),
+		T(test_state_torn_every_offset),
+		T(test_state_corrupt_refused),
+		T(test_state_bound_to_profile),
+		T(test_flushes),
+		T(test_lock_file_replaced_while_waiting),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
