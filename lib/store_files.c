@@ -1063,21 +1063,18 @@ enum tp_status tp_store_files_open(const struct tp_config *cfg,
 		*err = strdup("cannot load SHA-256 from libcrypto");
 		goto fail;
 	}
-	if (cfg->store_user != NULL) {
-		struct passwd *pw = getpwnam(cfg->store_user);
-		if (pw == NULL) {
-			rv = TP_EINVAL;
-			if (asprintf(err, "%s: store.user '%s' does not exist",
-				     cfg->path, cfg->store_user) < 0)
-				*err = NULL;
-			goto fail;
-		}
-		fs->uid = pw->pw_uid;
-		fs->gid = pw->pw_gid;
-	} else {
-		fs->uid = geteuid();
-		fs->gid = getegid();
+	/* store.user always has a value (the default is _totp) */
+	struct passwd *pw = getpwnam(cfg->store_user);
+	if (pw == NULL) {
+		rv = TP_EINVAL;
+		if (asprintf(err, "%s: store.user '%s'%s does not exist", cfg->path,
+			     cfg->store_user,
+			     cfg->store_user_set ? "" : " (the default; set store.user)") < 0)
+			*err = NULL;
+		goto fail;
 	}
+	fs->uid = pw->pw_uid;
+	fs->gid = pw->pw_gid;
 	fs->chown_needed = geteuid() == 0 && fs->uid != 0;
 	fs->root_fd = open(cfg->store_path, O_RDONLY | O_DIRECTORY | OPEN_FLAGS);
 	if (fs->root_fd < 0) {
