@@ -96,7 +96,7 @@ CONF
 	# each module with its defaults, plus what it needs to find its state
 	# in one root-owned folder (ours: the store; google: secret= and
 	# user=root, the documented way to keep the files out of $HOME)
-	echo "auth required $OURS config=$W/tp.conf" > "$W/pam.d/ours"
+	echo "auth required $OURS config=$W/tp.conf nodelay" > "$W/pam.d/ours"
 	echo "auth required $GA secret=$W/ga/\${USER} user=root" > "$W/pam.d/google"
 	echo "auth required $OATH usersfile=$W/oath.users window=1" > "$W/pam.d/oath"
 	: > "$W/pam.d/other"

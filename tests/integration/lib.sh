@@ -115,17 +115,25 @@ code() {
 	oathtool -b "$@" -N "@$(( $(date +%s) + off * 30 ))" "$secret"
 }
 
+# Every test service runs the module with `nodelay` (no fail delay after a
+# refusal) so suites stay fast; a case that wants the delay adds
+# fail_delay=MS after it (the last one wins).
 # pam_service NAME MODULE_ARGS...  -> auth stack: our module, then pam_permit
 pam_service() {
 	local name=$1; shift
-	printf 'auth required %s %s\naccount required pam_permit.so\n' "$MODULE" "$*" \
+	printf 'auth required %s nodelay %s\naccount required pam_permit.so\n' "$MODULE" "$*" \
 		> "$T/pam.d/$name"
 }
 
-# pam_stack NAME LINE...: a service file written verbatim
+# pam_stack NAME LINE...: a service file, written verbatim but for `nodelay`
+# after the module's path
 pam_stack() {
-	local name=$1; shift
-	printf '%s\n' "$@" > "$T/pam.d/$name"
+	local name=$1 line; shift
+	for line in "$@"; do
+		line="$line "
+		line=${line//"$MODULE "/"$MODULE nodelay "}
+		printf '%s\n' "${line% }"
+	done > "$T/pam.d/$name"
 }
 
 # pam_auth SERVICE USER [INPUT...]: each INPUT is one answer to a prompt.

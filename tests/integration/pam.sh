@@ -226,6 +226,37 @@ AT=$NOW pam_auth fwdnext_any mallory "hunter2123456"
 check "forward_pass: an unknown account's password is handed on the same way" \
 	logged "next module sees PAM_AUTHTOK=\[hunter2\]"
 
+# an answer with no code tail (shorter than the code, empty, or over the
+# 256-byte limit): one failure, logged, nothing handed on, no crash
+write_config "lockout = { max_failures = 0; };"
+pam_stack fwdreq "auth required $MODULE config=$TP_CONF forward_pass" \
+	"auth required $BUILD/tests/pam_show_authtok.so"
+mkprofile alice
+LONG_ANSWER=$(head -c 300 /dev/zero | tr '\0' 1)
+i=0
+for a in x "" 12345 "$LONG_ANSWER"; do
+	i=$((i + 1))
+	clear_log
+	AT=$NOW pam_auth fwdreq alice "$a"
+	rc=$?
+	check "forward_pass: answer of ${#a} bytes with no code tail: refused, no crash" test $rc -eq 1
+	check "forward_pass: answer of ${#a} bytes: counted as one failure" \
+		test "$(profile_state alice | cut -d' ' -f3)" -eq $i
+	check "forward_pass: answer of ${#a} bytes: logged" \
+		bash -c "grep -q 'user=alice owner=cluster1: the answer has no code at its end' '$TP_SYSLOG' &&
+			grep -q 'user=alice owner=cluster1: refused: wrong code' '$TP_SYSLOG'"
+	check "forward_pass: answer of ${#a} bytes: no password handed on" \
+		logged "next module sees PAM_AUTHTOK=\[(none)\]"
+done
+AT=$NOW pam_auth fwdreq mallory x
+check "forward_pass: a short answer for an unknown account: refused, no crash" test $? -eq 1
+mkprofile alice
+clear_log
+AT=$NOW pam_auth fwdreq alice "$C0"
+check "forward_pass: a bare code is a code with an empty password" \
+	bash -c "grep -q 'accepted TOTP code' '$TP_SYSLOG' && grep -q 'next module sees PAM_AUTHTOK=\[\]' '$TP_SYSLOG'"
+write_config
+
 PAM_OP=setcred pam_auth svc alice
 check "pam_sm_setcred returns success" test $? -eq 0
 
