@@ -65,7 +65,7 @@ UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # tests/helpers/*.c: the two preloaded/stacked ones are shared objects,
 # every other one is a program linked with the library
-HELPER_SO    = syslog_capture pam_show_authtok
+HELPER_SO    = syslog_capture pam_show_authtok casefold_nss
 TEST_HELPERS = $(HELPER_SO:%=$(BUILD)/tests/%.so) \
                $(patsubst tests/helpers/%.c,$(BUILD)/tests/%,$(filter-out \
                    $(HELPER_SO:%=tests/helpers/%.c),$(wildcard tests/helpers/*.c)))
@@ -115,6 +115,11 @@ $(BUILD)/tests/syslog_capture.so: tests/helpers/syslog_capture.c
 	@mkdir -p $(dir $@)
 	@printf "  %-4s %s\n" "$(if $(filter %.o,$@),CC,LD)" "$@"
 	$(Q)$(CC) -shared -fPIC -O2 -o $@ $<
+
+$(BUILD)/tests/casefold_nss.so: tests/helpers/casefold_nss.c
+	@mkdir -p $(dir $@)
+	@printf "  %-4s %s\n" "$(if $(filter %.o,$@),CC,LD)" "$@"
+	$(Q)$(CC) -shared -fPIC -O2 -o $@ $< -ldl
 
 $(BUILD)/tests/%: tests/helpers/%.c $(LIBA)
 	@mkdir -p $(dir $@)

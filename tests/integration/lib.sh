@@ -141,6 +141,7 @@ pam_stack() {
 #   PAM_ENV="K=V ..."   extra environment (e.g. PAM_AUTHTOK for pam_set_items.so)
 #   AT=UNIX_TIME        run with the clock frozen at that time (libfaketime)
 #   PAM_OP=setcred      another pamtester operation
+#   PAM_PRELOAD=LIB.so  preloaded before the wrappers (e.g. casefold_nss.so)
 #   VALGRIND="valgrind --error-exitcode=99 ..."   pamtester runs under it
 #                       (make check-valgrind); a memcheck error is reported
 #                       as a failed case of its own, the exit status and
@@ -153,7 +154,7 @@ VALGRIND_ERROR_EXIT=99
 # kept between calls, so racing logins at one AT start no extra process.
 PAM_ENV_ARGS=() PAM_ENV_AT="" PAM_ENV_FAKETIME=""
 pam_env_args() {
-	local preload="$ASAN_LIB $SYSLOG_SHIM $PAM_WRAPPER_LIB $NSS_WRAPPER_LIB"
+	local preload="$ASAN_LIB $SYSLOG_SHIM ${PAM_PRELOAD:-} $PAM_WRAPPER_LIB $NSS_WRAPPER_LIB"
 	local -a clock=()
 	if [ -n "${AT:-}" ]; then
 		preload="$FAKETIME_LIB $preload"

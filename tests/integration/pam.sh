@@ -149,6 +149,45 @@ AT=$NOW pam_auth badowner alice "$C0"
 check "owner= naming no owner: refused" test $? -ne 0
 check "owner= naming no owner: logged" logged "owner=nosuchsvm is not in"
 
+# --- a case-insensitive user database (SSSD, winbind): getpwnam("CAROL")
+# answers with carol, so CAROL is carol in every owner ----------------------
+CASEFOLD="$BUILD/tests/casefold_nss.so"
+mkprofile owner=$SVM_UUID carol
+pam_stack svm_nullok "auth required $MODULE config=$TP_CONF owner=vs0 nullok" \
+	"auth required pam_permit.so"
+clear_log
+PAM_PRELOAD=$CASEFOLD AT=$NOW pam_auth svm_nullok CAROL
+rc=$?
+check "owner=vs0 nullok: CAROL (carol's profile) is asked for a code" prompted
+check "owner=vs0 nullok: CAROL without carol's code is refused" test $rc -ne 0
+check "owner=vs0: the mapping is logged" logged "user=CAROL is account carol"
+PAM_PRELOAD=$CASEFOLD AT=$NOW pam_auth svm_nullok CAROL "$C0"
+check "owner=vs0 nullok: CAROL with carol's code logs in" test $? -eq 0
+check "owner=vs0: the code was checked against carol's profile" \
+	test "$(profile_state carol $SVM_UUID | cut -d' ' -f2)" -eq $((NOW / 30))
+PAM_PRELOAD=$CASEFOLD AT=$NOW pam_auth svm_nullok ERIN
+check "owner=vs0 nullok: a member without a profile (any spelling) is still exempt" \
+	bash -c "! grep -q 'Verification code' '$T/pam.out' && grep -q 'successfully' '$T/pam.out'"
+mkprofile owner=$SVM_UUID dave
+AT=$NOW pam_auth svm_nullok dave
+check "owner=vs0 nullok: a non-member with a profile in this owner is not exempt" \
+	bash -c "grep -q 'Verification code' '$T/pam.out' && ! grep -q 'successfully' '$T/pam.out'"
+rm -f "$TP_STORE/$SVM_UUID/dave.ini"
+
+mkprofile alice
+clear_log
+PAM_PRELOAD=$CASEFOLD AT=$NOW pam_auth nullok ALICE
+check "cluster nullok: ALICE (alice's profile) is asked for a code and refused without it" \
+	bash -c "grep -q 'Verification code' '$T/pam.out' && ! grep -q 'successfully' '$T/pam.out'"
+PAM_PRELOAD=$CASEFOLD AT=$NOW pam_auth svc ALICE "$C0"
+check "cluster: ALICE with alice's code logs in" test $? -eq 0
+check "cluster: the mapping is logged" logged "user=ALICE is account alice"
+check "cluster: the code was checked against alice's profile" \
+	test "$(profile_state alice | cut -d' ' -f2)" -eq $((NOW / 30))
+PAM_PRELOAD=$CASEFOLD AT=$NOW pam_auth nullok DAVE
+check "cluster nullok: an account without a profile (any spelling) is still exempt" \
+	bash -c "! grep -q 'Verification code' '$T/pam.out' && grep -q 'successfully' '$T/pam.out'"
+
 pam_service typo config="$TP_CONF" nullokk
 mkprofile alice
 AT=$NOW pam_auth typo alice "$C0"
