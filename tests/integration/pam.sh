@@ -104,6 +104,42 @@ AT=$NOW pam_auth svc alice
 check "disabled_profile = deny refuses a disabled profile" test $? -ne 0
 write_config
 
+# disabled while the user is at the prompt: pamtester reads its answer from
+# a FIFO; once the prompt is in its output, CMD runs, then the answer goes in
+# pam_auth_at_prompt SERVICE USER ANSWER CMD...
+pam_auth_at_prompt() {
+	local svc=$1 user=$2 answer=$3 rc; shift 3
+	rm -f "$T/answer.fifo"; mkfifo "$T/answer.fifo"
+	pam_env_args
+	timeout 30 env "${PAM_ENV_ARGS[@]}" pamtester -v "$svc" "$user" authenticate \
+		< "$T/answer.fifo" > "$T/pam.out" 2>&1 &
+	local pid=$!
+	exec 7> "$T/answer.fifo"
+	for _ in $(seq 200); do prompted && break; sleep 0.05; done
+	"$@"
+	printf '%s\n' "$answer" >&7
+	exec 7>&-
+	wait "$pid"
+	rc=$?
+	rm -f "$T/answer.fifo"
+	return $rc
+}
+write_config 'disabled_profile = "deny";'
+mkprofile alice
+clear_log
+AT=$NOW pam_auth_at_prompt svc alice "$C0" mkprofile alice enabled=0
+rc=$?
+check "deny: a profile disabled during the prompt (the prompt was shown)" prompted
+check "deny: a profile disabled during the prompt refuses the login" test $rc -ne 0
+check "deny: ...and says so in the log" logged "user=alice owner=cluster1: profile disabled by an admin: refused"
+write_config
+mkprofile alice
+clear_log
+AT=$NOW pam_auth_at_prompt svc alice 000000 mkprofile alice enabled=0
+rc=$?
+check "allow: a profile disabled during the prompt lets the user in, code skipped" test $rc -eq 0
+check "allow: ...and says so in the log" logged "user=alice owner=cluster1: profile disabled by an admin: second factor skipped"
+
 AT=$NOW pam_auth svc dave 123456
 check "no profile: refused" test $? -ne 0
 check "no profile: still prompted (nothing to tell accounts apart)" prompted
