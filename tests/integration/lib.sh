@@ -38,7 +38,7 @@ TP_CONF="$T/totp_profile.conf"
 TP_STORE="$T/store"
 TP_SYSLOG="$T/syslog"
 export TP_TEST_SYSLOG="$TP_SYSLOG"
-mkdir -p "$TP_STORE" "$T/pam.d"
+mkdir -p "$TP_STORE" "$T/pam.d" "$T/pam_wrapper"
 chmod 0755 "$TP_STORE"
 : > "$TP_SYSLOG"
 
@@ -165,8 +165,11 @@ pam_env_args() {
 		fi
 		clock=("FAKETIME=$PAM_ENV_FAKETIME" FAKETIME_NO_CACHE=1 TZ=UTC)
 	fi
+	# pam_wrapper's copies of the services go under $T, not into the ten
+	# /tmp/pam.X folders every other pam_wrapper user on the machine shares
 	PAM_ENV_ARGS=(LD_PRELOAD="$preload" PAM_WRAPPER=1 PAM_WRAPPER_USE_SYSLOG=1
-		PAM_WRAPPER_SERVICE_DIR="$T/pam.d" "${clock[@]}")
+		PAM_WRAPPER_SERVICE_DIR="$T/pam.d" PAM_WRAPPER_RUNTIME_DIR="$T/pam_wrapper"
+		"${clock[@]}")
 }
 pam_auth() {
 	local svc=$1 user=$2; shift 2

@@ -169,6 +169,30 @@ AT=$NOW pam_auth svc '../../etc/passwd' 123456
 check "hostile user name: refused" test $? -ne 0
 check "hostile user name is not echoed into the log" logged "user=(invalid user name)"
 
+# --- the fail delay: a refusal takes as long whoever asks -----------------
+# libpam waits the module's fail_delay (randomised around it) before it
+# reports a failure.  Lower bounds only, and generous: each refusal takes at
+# least half the delay (without it a refusal took 0.1-0.25 s here, most of it
+# pamtester starting under load).
+# ms_of CMD...: run CMD, print its wall time in ms
+ms_of() {
+	local t0
+	t0=$(date +%s%N)
+	"$@" > /dev/null 2>&1
+	echo $(( ($(date +%s%N) - t0) / 1000000 ))
+}
+pam_stack delay "auth required $MODULE config=$TP_CONF fail_delay=1500"
+mkprofile alice
+for who in "alice (wrong code)" "dave (no profile)" "mallory (unknown account)"; do
+	ms=$(AT=$NOW ms_of pam_auth delay "${who%% *}" 000000)
+	check "fail_delay=1500: refusal for $who takes at least 750 ms" test "$ms" -ge 750
+	echo "# fail_delay=1500: refusal for $who took $ms ms"
+done
+pam_stack nodelay_ok "auth required $MODULE config=$TP_CONF fail_delay=60000"
+AT=$NOW pam_auth nodelay_ok alice "$C0"
+# pam_auth gives up after 30 s: a delayed success would fail here
+check "the fail delay holds back only failures: a right code gets in at once" test $? -eq 0
+
 # --- options -------------------------------------------------------------
 mkprofile owner=$SVM_UUID carol
 pam_service svm config="$TP_CONF" owner=vs0
