@@ -193,9 +193,10 @@ $(BUILD)/bench/%: bench/%.c bench/bench_common.h $(LIBA)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -pie $(LDFLAGS) -o $@ $< $(LIBA) -lpam -ldl $(CORE_LIBS)
 
 # needs root: installs the peer modules if missing, then writes stores
-bench: all $(BENCH_BIN)
+bench: all $(BENCH_BIN) $(TEST_HELPERS)
 	scripts/install-deps.sh --bench
 	BUILD=$(BUILD) bench/run.sh 1000 100000
+	BUILD=$(BUILD) bench/refusal_times.sh
 
 bench-1m: all $(BENCH_BIN)
 	scripts/install-deps.sh --bench

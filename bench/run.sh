@@ -94,6 +94,8 @@ cluster = { name = "cluster1"; uuid = "$OWNER"; };
 CONF
 	chmod 0644 "$W/tp.conf"
 	# each module with its defaults, plus what it needs to find its state
+	# (ours: nodelay, so a rejected login measures the module, not the
+	# fail delay libpam adds after it; bench/refusal_times.sh has that)
 	# in one root-owned folder (ours: the store; google: secret= and
 	# user=root, the documented way to keep the files out of $HOME)
 	echo "auth required $OURS config=$W/tp.conf nodelay" > "$W/pam.d/ours"
