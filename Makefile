@@ -164,6 +164,21 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(LIBA)
 	@printf "  %-4s %s\n" "LD" "$@"
 	$(Q)$(CC) $(CPPFLAGS) -Itests/fuzz $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBA) $(CORE_LIBS)
 
+# the module's entry point on a real libpam handle: its objects linked in,
+# called through a stacked stub module (so it may set PAM_AUTHTOK)
+$(BUILD)/fuzz/fuzz_module: tests/fuzz/fuzz_module.c tests/fuzz/fuzz.h $(PAM_OBJ) $(LIBA) \
+                           $(BUILD)/fuzz/module_dispatch.so
+	@mkdir -p $(dir $@)
+	@printf "  %-4s %s\n" "LD" "$@"
+	$(Q)$(CC) $(CPPFLAGS) -Itests/fuzz $(CFLAGS) $(LDFLAGS) \
+	    -Wl,--export-dynamic-symbol=fuzz_module_entry -o $@ $< $(PAM_OBJ) $(LIBA) \
+	    -lpam $(CORE_LIBS)
+
+$(BUILD)/fuzz/module_dispatch.so: tests/fuzz/module_dispatch.c
+	@mkdir -p $(dir $@)
+	@printf "  %-4s %s\n" "LD" "$@"
+	$(Q)$(CC) -shared -fPIC -O1 -Wall -Werror -o $@ $< -ldl
+
 install: all
 	install -d $(DESTDIR)$(PAMDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
 	    $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSCONFDIR)/totp_profile
