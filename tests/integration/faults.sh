@@ -2,7 +2,8 @@
 # Faults around the store: a full or read-only file system, and unsafe
 # files (owner, mode, symlinks, hard links, FIFOs) in the config and the
 # store, for the PAM module and for totpctl.  Every refusal must say why
-# in the log (module) or on stderr (totpctl), and change nothing.
+# in the log (module) or on stderr (totpctl), and change nothing; and a
+# fault is an error, never PAM_IGNORE, even where pam_permit follows.
 #
 # Already covered in pam.sh, not repeated here (module only):
 #   "missing config", "group/world-writable config" (mode 0666),
