@@ -69,7 +69,7 @@ UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # tests/helpers/*.c: the two preloaded/stacked ones are shared objects,
 # every other one is a program linked with the library
-HELPER_SO    = syslog_capture pam_show_authtok
+HELPER_SO    = syslog_capture pam_show_authtok casefold_nss
 TEST_HELPERS = $(HELPER_SO:%=$(BUILD)/tests/%.so) \
                $(patsubst tests/helpers/%.c,$(BUILD)/tests/%,$(filter-out \
                    $(HELPER_SO:%=tests/helpers/%.c),$(wildcard tests/helpers/*.c)))
@@ -119,6 +119,11 @@ $(BUILD)/tests/syslog_capture.so: tests/helpers/syslog_capture.c
 	@mkdir -p $(dir $@)
 	@printf "  %-4s %s\n" "$(if $(filter %.o,$@),CC,LD)" "$@"
 	$(Q)$(CC) -shared -fPIC -O2 -o $@ $<
+
+$(BUILD)/tests/casefold_nss.so: tests/helpers/casefold_nss.c
+	@mkdir -p $(dir $@)
+	@printf "  %-4s %s\n" "$(if $(filter %.o,$@),CC,LD)" "$@"
+	$(Q)$(CC) -shared -fPIC -O2 -o $@ $< -ldl
 
 $(BUILD)/tests/%: tests/helpers/%.c $(LIBA)
 	@mkdir -p $(dir $@)
@@ -173,6 +178,21 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(LIBA)
 	@printf "  %-4s %s\n" "LD" "$@"
 	$(Q)$(CC) $(CPPFLAGS) -Itests/fuzz $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBA) $(CORE_LIBS)
 
+# the module's entry point on a real libpam handle: its objects linked in,
+# called through a stacked stub module (so it may set PAM_AUTHTOK)
+$(BUILD)/fuzz/fuzz_module: tests/fuzz/fuzz_module.c tests/fuzz/fuzz.h $(PAM_OBJ) $(LIBA) \
+                           $(BUILD)/fuzz/module_dispatch.so
+	@mkdir -p $(dir $@)
+	@printf "  %-4s %s\n" "LD" "$@"
+	$(Q)$(CC) $(CPPFLAGS) -Itests/fuzz $(CFLAGS) $(LDFLAGS) \
+	    -Wl,--export-dynamic-symbol=fuzz_module_entry -o $@ $< $(PAM_OBJ) $(LIBA) \
+	    -lpam $(CORE_LIBS)
+
+$(BUILD)/fuzz/module_dispatch.so: tests/fuzz/module_dispatch.c
+	@mkdir -p $(dir $@)
+	@printf "  %-4s %s\n" "LD" "$@"
+	$(Q)$(CC) -shared -fPIC -O1 -Wall -Werror -o $@ $< -ldl
+
 install: all
 	install -d $(DESTDIR)$(PAMDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
 	    $(DESTDIR)$(MANDIR)/man5 \
@@ -205,9 +225,10 @@ $(BUILD)/bench/%: bench/%.c bench/bench_common.h $(LIBA)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -pie $(LDFLAGS) -o $@ $< $(LIBA) -lpam -ldl $(CORE_LIBS)
 
 # needs root: installs the peer modules if missing, then writes stores
-bench: all $(BENCH_BIN)
+bench: all $(BENCH_BIN) $(TEST_HELPERS)
 	scripts/install-deps.sh --bench
 	BUILD=$(BUILD) bench/run.sh 1000 100000
+	BUILD=$(BUILD) bench/refusal_times.sh
 
 bench-1m: all $(BENCH_BIN)
 	scripts/install-deps.sh --bench

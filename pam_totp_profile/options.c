@@ -1,3 +1,4 @@
+#include <stdbool.h>
 #include <string.h>
 #include <syslog.h>
 #include <security/pam_ext.h>
@@ -5,6 +6,21 @@
 #include "options.h"
 
 #define DEFAULT_PROMPT "Verification code: "
+
+/* A delay in milliseconds: decimal digits only, 0..FAIL_DELAY_MAX_MS. */
+static bool parse_delay_ms(const char *v, unsigned *us)
+{
+	unsigned long ms = 0;
+
+	if (*v == '\0' || strspn(v, "0123456789") != strlen(v) || strlen(v) > 5)
+		return false;
+	for (; *v != '\0'; v++)
+		ms = ms * 10 + (unsigned long)(*v - '0');
+	if (ms > FAIL_DELAY_MAX_MS)
+		return false;
+	*us = (unsigned)ms * 1000u;
+	return true;
+}
 
 static const char *value_of(const char *arg, const char *key)
 {
@@ -17,6 +33,7 @@ int parse_module_options(pam_handle_t *pamh, int argc, const char **argv,
 {
 	memset(opt, 0, sizeof(*opt));
 	opt->prompt = DEFAULT_PROMPT;
+	opt->fail_delay_us = FAIL_DELAY_DEFAULT_MS * 1000u;
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i], *v;
 
@@ -30,7 +47,12 @@ int parse_module_options(pam_handle_t *pamh, int argc, const char **argv,
 			opt->source = CODE_USE_FIRST;
 		else if (strcmp(a, "forward_pass") == 0)
 			opt->source = CODE_FORWARD;
-		else if ((v = value_of(a, "owner=")) != NULL && *v != '\0')
+		else if (strcmp(a, "nodelay") == 0)
+			opt->fail_delay_us = 0;
+		else if ((v = value_of(a, "fail_delay=")) != NULL &&
+			 parse_delay_ms(v, &opt->fail_delay_us)) {
+			/* set by the parser */
+		} else if ((v = value_of(a, "owner=")) != NULL && *v != '\0')
 			opt->owner = v;
 		else if ((v = value_of(a, "config=")) != NULL && *v == '/')
 			opt->config = v;

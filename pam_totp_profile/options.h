@@ -19,7 +19,13 @@ struct module_options {
 	const char *owner;       /* NULL: the cluster owner */
 	const char *config;      /* NULL: TP_DEFAULT_CONFIG */
 	const char *prompt;
+	unsigned fail_delay_us;  /* asked of libpam on every call; 0: nodelay */
 };
+
+/* pam_unix's delay after a failed authentication; fail_delay=MS sets it,
+ * nodelay turns it off. */
+#define FAIL_DELAY_DEFAULT_MS 2000u
+#define FAIL_DELAY_MAX_MS     60000u
 
 /* Unknown or malformed arguments are logged and make this fail: a typo in
  * the PAM line must not quietly weaken the login. */

@@ -53,18 +53,27 @@ static const char *loggable(const char *user)
 	return tp_valid_account(user) ? user : "(invalid user name)";
 }
 
-/* The account's own spelling of its name when the user database answers
- * for `user` with a differently spelled one; false when they agree or the
- * account is unknown. */
-static bool canonical_name(const char *user, char *buf, size_t len)
+/* How the user database spells the name PAM gave us. */
+enum name_spelling {
+	NAME_SAME = 0,      /* the same, or the account is unknown */
+	NAME_MAPPED,        /* another spelling of one account, copied to buf */
+	NAME_UNUSABLE       /* another account whose name cannot have a profile */
+};
+
+/* A case-insensitive user database (SSSD, winbind) answers for "ALICE"
+ * with alice: the login is alice's, whichever owner it is checked in. */
+static enum name_spelling canonical_name(const char *user, char *buf, size_t len)
 {
 	struct passwd *pw = getpwnam(user);
+	size_t n;
 
-	if (pw == NULL || strcmp(pw->pw_name, user) == 0 ||
-	    strlen(pw->pw_name) >= len || !tp_valid_account(pw->pw_name))
-		return false;
-	memcpy(buf, pw->pw_name, strlen(pw->pw_name) + 1);
-	return true;
+	if (pw == NULL || pw->pw_name == NULL || strcmp(pw->pw_name, user) == 0)
+		return NAME_SAME;
+	n = strlen(pw->pw_name);
+	if (n >= len || !tp_valid_account(pw->pw_name))
+		return NAME_UNUSABLE;
+	memcpy(buf, pw->pw_name, n + 1);
+	return NAME_MAPPED;
 }
 
 static int converse(pam_handle_t *pamh, int style, const char *text, char **answer)
@@ -79,20 +88,49 @@ static int converse(pam_handle_t *pamh, int style, const char *text, char **answ
 	return rv;
 }
 
-/* Split "password123456" into password and code: the code is the last
- * `digits` characters.  Returns the code (inside buf) or NULL. */
-static const char *split_forwarded(char *buf, unsigned digits)
+/* The candidate codes of one answer.  Offsets, never pointers computed
+ * from a pointer that may not be inside the answer: forward_pass cuts the
+ * password out of the answer in place. */
+struct candidates {
+	const char *codes[2];
+	size_t pwlen[2];        /* forward_pass: the password before codes[i] */
+	size_t n;
+	bool forward;           /* forward_pass with a code tail: hand it on */
+};
+
+/* An answer over ANSWER_MAX is no code and hands nothing on.  forward_pass:
+ * "password123456" is the password and a code of `digits` characters, or
+ * the password and an 8-digit emergency code; an answer shorter than the
+ * code has no code tail and hands nothing on. */
+static void split_answer(const char *answer, size_t len, enum code_source source,
+			 unsigned digits, struct candidates *c)
 {
-	size_t n = strlen(buf);
-	if (n < digits)
-		return NULL;
-	return buf + n - digits;
+	memset(c, 0, sizeof(*c));
+	if (len > ANSWER_MAX)
+		return;
+	if (source != CODE_FORWARD) {
+		c->codes[c->n++] = answer;
+		return;
+	}
+	if (digits == 0 || len < digits)
+		return;
+	c->forward = true;
+	c->pwlen[c->n] = len - digits;
+	c->codes[c->n++] = answer + (len - digits);
+	if (digits != TP_EMERGENCY_DIGITS && len >= TP_EMERGENCY_DIGITS) {
+		c->pwlen[c->n] = len - TP_EMERGENCY_DIGITS;
+		c->codes[c->n++] = answer + (len - TP_EMERGENCY_DIGITS);
+	}
 }
 
-/* forward_pass: what precedes the code is the password of the next module. */
-static void forward_password(pam_handle_t *pamh, char *answer, const char *code)
+/* forward_pass: the first pwlen bytes of the answer are the password of
+ * the next module. */
+static void forward_password(pam_handle_t *pamh, char *answer, size_t answer_len,
+			     size_t pwlen)
 {
-	answer[code - answer] = '\0';
+	if (pwlen > answer_len)
+		return;
+	answer[pwlen] = '\0';
 	(void)pam_set_item(pamh, PAM_AUTHTOK, answer);
 }
 
@@ -107,8 +145,9 @@ struct login {
 };
 
 /* One attempt with the candidate codes of one answer: the verdict in
- * *outcome, the candidate that matched in *matched.  Returns a PAM error
- * only for faults (store, lock, write). */
+ * *outcome, the candidate that matched in *matched.  No candidate at all
+ * is still one attempt (one failure).  Returns a PAM error only for
+ * faults (store, lock, write). */
 static int try_codes(struct login *l, const char *const *codes, size_t ncodes,
 		     enum tp_login_outcome *outcome, size_t *matched,
 		     unsigned *left, bool *disabled)
@@ -140,10 +179,30 @@ static int try_codes(struct login *l, const char *const *codes, size_t ncodes,
 	return PAM_SUCCESS;
 }
 
-static int try_code(struct login *l, const char *code, enum tp_login_outcome *outcome,
-		    unsigned *left, bool *disabled)
+/* For an account with no profile: the same code checks as for a real
+ * profile of the configured shape (HMACs over the window, the emergency
+ * code hash), on a throwaway record whose verdict is never used, so the
+ * time of a refusal does not depend on whether a profile exists.  The
+ * durable write of a real attempt is covered by the fail delay. */
+static void decoy_attempt(const struct login *l, const char *const *codes, size_t ncodes)
 {
-	return try_codes(l, &code, 1, outcome, NULL, left, disabled);
+	struct tp_login_policy policy = { .window = l->cfg->window };
+	struct tp_profile *decoy = calloc(1, sizeof(*decoy));
+	size_t matched = 0;
+	bool changed = false;
+
+	if (decoy == NULL)
+		return;
+	decoy->secret_len = 20;
+	decoy->totp = l->cfg->totp;
+	decoy->enabled = true;
+	decoy->last_step = -1;
+	decoy->ec_count = l->cfg->emergency_codes < TP_EMERGENCY_MAX
+			  ? l->cfg->emergency_codes : TP_EMERGENCY_MAX;
+	(void)tp_login_attempt_any(decoy, &policy, codes, ncodes, (int64_t)time(NULL),
+				   &matched, &changed);
+	tp_profile_wipe(decoy);
+	free(decoy);
 }
 
 static bool accepted(enum tp_login_outcome o)
@@ -151,27 +210,37 @@ static bool accepted(enum tp_login_outcome o)
 	return o == TP_LOGIN_TOTP || o == TP_LOGIN_EMERGENCY;
 }
 
-/* Ask for (or fetch) the code and run the attempt(s). */
+/* Ask for (or fetch) the code and run the attempt(s).  known: the account
+ * belongs to the owner and has an enabled profile; otherwise the user is
+ * asked all the same and refused. */
 static int authenticate_code(struct login *l, bool known)
 {
 	const struct module_options *opt = l->opt;
 	enum tp_login_outcome outcome = TP_LOGIN_WRONG;
 	const void *item = NULL;
 	char *answer = NULL;
-	size_t answer_len = 0;
-	const char *code = NULL;
+	size_t answer_len = 0, matched = 0;
+	struct candidates c;
 	unsigned left = 0;
 	bool disabled = false;
 	int rv = PAM_AUTH_ERR;
 
 	if (opt->source == CODE_TRY_FIRST || opt->source == CODE_USE_FIRST) {
+		/* PAM_AUTHTOK is a string libpam copied; the shape check reads
+		 * at most one byte past the longest code */
 		if (pam_get_item(l->pamh, PAM_AUTHTOK, &item) != PAM_SUCCESS)
 			item = NULL;
-		if (item != NULL && known && tp_login_code_shaped(item)) {
-			rv = try_code(l, item, &outcome, &left, &disabled);
-			if (rv != PAM_SUCCESS)
-				goto out;
-			rv = PAM_AUTH_ERR;
+		if (item != NULL && tp_login_code_shaped(item)) {
+			const char *code = item;
+
+			if (known) {
+				rv = try_codes(l, &code, 1, &outcome, NULL, &left, &disabled);
+				if (rv != PAM_SUCCESS)
+					goto out;
+				rv = PAM_AUTH_ERR;
+			} else {
+				decoy_attempt(l, &code, 1);
+			}
 		}
 		if (opt->source == CODE_USE_FIRST || accepted(outcome) || disabled ||
 		    outcome == TP_LOGIN_LOCKED)
@@ -188,40 +257,28 @@ static int authenticate_code(struct login *l, bool known)
 		goto out;
 	}
 	answer_len = strlen(answer);        /* forward_pass cuts it: wipe all */
-	if (answer_len > ANSWER_MAX)
-		code = NULL;
-	else if (opt->source == CODE_FORWARD)
-		code = split_forwarded(answer, l->digits);
-	else
-		code = answer;
+	split_answer(answer, answer_len, opt->source, l->digits, &c);
 	if (!known) {
 		/* asked only so nobody learns who exists; the next module gets
 		 * its password exactly as it would for a real account */
-		if (opt->source == CODE_FORWARD && code != NULL)
-			forward_password(l->pamh, answer, code);
+		decoy_attempt(l, c.codes, c.n);
+		if (c.forward)
+			forward_password(l->pamh, answer, answer_len, c.pwlen[0]);
 		goto verdict;
 	}
-	if (code == NULL)
-		code = "";
-	if (opt->source == CODE_FORWARD && code[0] != '\0' && l->digits != 8 &&
-	    answer_len >= TP_EMERGENCY_DIGITS) {
-		/* the tail may be a TOTP code or an 8-digit emergency code:
-		 * both in one attempt, so a miss counts once */
-		const char *tails[2] = { code, split_forwarded(answer, TP_EMERGENCY_DIGITS) };
-		size_t matched = 0;
-
-		rv = try_codes(l, tails, 2, &outcome, &matched, &left, &disabled);
-		if (rv != PAM_SUCCESS)
-			goto out;
-		if (accepted(outcome))
-			code = tails[matched];
-	} else {
-		rv = try_code(l, code, &outcome, &left, &disabled);
-		if (rv != PAM_SUCCESS)
-			goto out;
-	}
-	if (opt->source == CODE_FORWARD && code != NULL)
-		forward_password(l->pamh, answer, code);
+	if (opt->source == CODE_FORWARD && !c.forward)
+		pam_syslog(l->pamh, LOG_NOTICE,
+			   "user=%s owner=%s: the answer has no code at its end; nothing handed on",
+			   loggable(l->user), l->owner->name);
+	/* both tails of a forwarded answer are one attempt: a miss counts
+	 * once; no candidate at all is a miss too */
+	rv = try_codes(l, c.codes, c.n, &outcome, &matched, &left, &disabled);
+	if (rv != PAM_SUCCESS)
+		goto out;
+	rv = PAM_AUTH_ERR;
+	if (c.forward)
+		forward_password(l->pamh, answer, answer_len,
+				 c.pwlen[accepted(outcome) && matched < c.n ? matched : 0]);
 
 verdict:
 	if (!known) {
@@ -274,6 +331,7 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc,
 	char *err = NULL;
 	const char *user = NULL;
 	char canonical[TP_NAME_MAX + 1];
+	enum name_spelling spelling;
 	enum tp_status st;
 	bool known;
 	int rv = PAM_AUTH_ERR;
@@ -282,6 +340,11 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc,
 	memset(&p, 0, sizeof(p));
 	if (parse_module_options(pamh, argc, argv, &opt) != 0)
 		return PAM_SERVICE_ERR;
+	/* as pam_unix: libpam waits this long (randomised) before it reports
+	 * a failure of the stack, so the time of a refusal does not tell an
+	 * unknown account, one without a profile and a wrong code apart */
+	if (opt.fail_delay_us > 0)
+		(void)pam_fail_delay(pamh, opt.fail_delay_us);
 	rv = pam_get_user(pamh, &user, NULL);
 	if (rv != PAM_SUCCESS || user == NULL || *user == '\0') {
 		pam_syslog(pamh, LOG_NOTICE, "cannot determine the user name");
@@ -310,54 +373,64 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc,
 			   err ? err : tp_status_str(st));
 		goto out;
 	}
-	if (l.owner->scope == TP_SCOPE_CLUSTER &&
-	    canonical_name(user, canonical, sizeof(canonical))) {
-		/* a case-insensitive user database (SSSD, winbind) takes
-		 * "ALICE" for alice: her profile, not "no profile" */
+	spelling = canonical_name(user, canonical, sizeof(canonical));
+	if (spelling == NAME_MAPPED) {
+		/* a case-insensitive user database takes "ALICE" for alice:
+		 * her profile, not "no profile", in every owner */
 		pam_syslog(pamh, LOG_INFO, "user=%s is account %s",
 			   loggable(user), canonical);
 		user = l.user = canonical;
+	} else if (spelling == NAME_UNUSABLE) {
+		pam_syslog(pamh, LOG_NOTICE,
+			   "user=%s: the user database names another account, "
+			   "not a valid login name; refused", loggable(user));
 	}
-	known = tp_owner_has_account(l.owner, user);
-	if (!known && opt.nullok) {
-		/* the same answer as for an account without a profile, so
-		 * nullok does not tell real accounts from made-up ones */
-		pam_syslog(pamh, LOG_NOTICE, "user=%s owner=%s: no such account in this owner (nullok)",
-			   loggable(user), l.owner->name);
-		rv = PAM_IGNORE;
+	known = spelling != NAME_UNUSABLE && tp_owner_has_account(l.owner, user);
+	/* nullok exempts only an account proven to have no profile here: the
+	 * store is asked for every name that could have one, member or not */
+	if (spelling == NAME_UNUSABLE || !tp_valid_account(user))
+		st = TP_ENOENT;
+	else
+		st = tp_store_get(l.store, l.owner->uuid, user, &p);
+	if (st != TP_OK && st != TP_ENOENT) {
+		pam_syslog(pamh, LOG_ERR, "user=%s owner=%s: profile unreadable, refusing login: %s (%s)",
+			   loggable(user), l.owner->name, tp_status_str(st),
+			   tp_store_detail(l.store));
 		goto out;
 	}
-	if (known) {
-		st = tp_store_get(l.store, l.owner->uuid, user, &p);
-		if (st == TP_ENOENT) {
-			if (opt.nullok) {
-				pam_syslog(pamh, LOG_INFO, "user=%s owner=%s: no TOTP profile (nullok)",
-					   loggable(user), l.owner->name);
-				rv = PAM_IGNORE;
-				goto out;
-			}
+	if (st == TP_ENOENT) {
+		if (opt.nullok && spelling != NAME_UNUSABLE) {
+			/* the same answer for an unknown account as for one
+			 * without a profile: nullok does not tell them apart */
+			pam_syslog(pamh, LOG_INFO, "user=%s owner=%s: %s (nullok)",
+				   loggable(user), l.owner->name,
+				   known ? "no TOTP profile" : "no such account in this owner");
+			rv = PAM_IGNORE;
+			goto out;
+		}
+		if (known)
 			pam_syslog(pamh, LOG_NOTICE, "user=%s owner=%s: refused: no TOTP profile",
 				   loggable(user), l.owner->name);
-			known = false;          /* still prompt, then fail */
-		} else if (st != TP_OK) {
-			pam_syslog(pamh, LOG_ERR, "user=%s owner=%s: profile unreadable, refusing login: %s (%s)",
-				   loggable(user), l.owner->name, tp_status_str(st),
-				   tp_store_detail(l.store));
+		known = false;                  /* still prompt, then fail */
+	} else if (!known) {
+		/* a profile left behind for a name that is no account of this
+		 * owner: neither checked nor exempt */
+		pam_syslog(pamh, LOG_NOTICE,
+			   "user=%s owner=%s: has a profile but is no account of this owner",
+			   loggable(user), l.owner->name);
+	} else {
+		l.digits = p.totp.digits;
+		if (!p.enabled) {
+			rv = l.cfg->disabled_action == TP_DISABLED_ALLOW
+			     ? PAM_SUCCESS : PAM_AUTH_ERR;
+			pam_syslog(pamh, LOG_NOTICE,
+				   "user=%s owner=%s: profile disabled by an admin: %s",
+				   loggable(user), l.owner->name,
+				   rv == PAM_SUCCESS ? "second factor skipped" : "refused");
 			goto out;
-		} else {
-			l.digits = p.totp.digits;
-			if (!p.enabled) {
-				rv = l.cfg->disabled_action == TP_DISABLED_ALLOW
-				     ? PAM_SUCCESS : PAM_AUTH_ERR;
-				pam_syslog(pamh, LOG_NOTICE,
-					   "user=%s owner=%s: profile disabled by an admin: %s",
-					   loggable(user), l.owner->name,
-					   rv == PAM_SUCCESS ? "second factor skipped" : "refused");
-				goto out;
-			}
 		}
-		tp_profile_wipe(&p);
 	}
+	tp_profile_wipe(&p);
 	if (opt.debug)
 		pam_syslog(pamh, LOG_DEBUG, "user=%s owner=%s: asking for a code",
 			   loggable(user), l.owner->name);

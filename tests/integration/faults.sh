@@ -2,7 +2,8 @@
 # Faults around the store: a full or read-only file system, and unsafe
 # files (owner, mode, symlinks, hard links, FIFOs) in the config and the
 # store, for the PAM module and for totpctl.  Every refusal must say why
-# in the log (module) or on stderr (totpctl), and change nothing.
+# in the log (module) or on stderr (totpctl), and change nothing; and a
+# fault is an error, never PAM_IGNORE, even where pam_permit follows.
 #
 # Already covered in pam.sh, not repeated here (module only):
 #   "missing config", "group/world-writable config" (mode 0666),
@@ -306,6 +307,52 @@ rm -f "$P"
 mkdir -m 0700 "$P"
 file_refused "profile that is a folder" "refused" "/dev/null"
 rmdir "$P"
+
+# ---- fail closed where PAM_IGNORE would let the user in -----------------
+# The module `required`, then pam_permit: a fault answered with PAM_IGNORE
+# (or success) would log the user in.  pamtester prints the stack's result,
+# so each case also checks the exact PAM error.
+pam_stack open "auth required $MODULE config=$TP_CONF" "auth required pam_permit.so"
+UNAVAIL="Authentication service cannot retrieve authentication info"
+SERVICE_ERR="Error in service module"
+# open_refused NAME PAM_MESSAGE [SERVICE]: refused with exactly that error
+open_refused() {
+	local name=$1 msg=$2 svc=${3:-open} rc
+	AT=$NOW pam_auth "$svc" alice "$C0"
+	rc=$?
+	check "$name, permissive stack: refused with \"$msg\"" \
+		bash -c "[ $rc -ne 0 ] && grep -q 'pamtester: $msg' '$T/pam.out' && ! grep -q successfully '$T/pam.out'"
+}
+mkprofile alice
+pam_stack open_noconf "auth required $MODULE config=$T/nope.conf" "auth required pam_permit.so"
+open_refused "missing config" "$UNAVAIL" open_noconf
+pam_stack open_owner "auth required $MODULE config=$TP_CONF owner=nosuchsvm" "auth required pam_permit.so"
+open_refused "owner not in the config" "$SERVICE_ERR" open_owner
+pam_stack open_opt "auth required $MODULE config=$TP_CONF nullokk" "auth required pam_permit.so"
+open_refused "unknown module option" "$SERVICE_ERR" open_opt
+pam_stack open_delay "auth required $MODULE config=$TP_CONF fail_delay=2s" "auth required pam_permit.so"
+open_refused "malformed fail_delay" "$SERVICE_ERR" open_delay
+chmod 0775 "$TP_STORE"
+open_refused "group-writable store" "$UNAVAIL"
+chmod 0755 "$TP_STORE"
+mv "$TP_STORE" "$T/store.away"
+open_refused "missing store" "$UNAVAIL"
+mv "$T/store.away" "$TP_STORE"
+mkprofile alice
+chmod 0644 "$P"
+open_refused "profile with mode 0644 (unreadable)" "$UNAVAIL"
+mkprofile alice
+head -c 100 "$P" > "$T/trunc" && cat "$T/trunc" > "$P"
+open_refused "truncated profile (corrupt)" "$UNAVAIL"
+mkprofile alice
+# another holder keeps the account's lock past the store's 10 s limit
+flock "$TP_STORE/$U/.alice.lock" sleep 15 &
+holder=$!
+sleep 0.3
+clear_log
+open_refused "account lock held too long" "$UNAVAIL"
+check "account lock held too long: logged" logged "user=alice owner=cluster1: login refused: cannot record the attempt: .*still locked after"
+kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null
 
 # ---- lock and temp files ------------------------------------------------
 mkprofile alice

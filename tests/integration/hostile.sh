@@ -111,6 +111,41 @@ check "...and resets the failure count" test "$(failures)" -eq 0
 AT=$((NOW + 30)) pam_auth svc alice 12345678
 check "...and the emergency code too" test $? -eq 0
 
+# ---- the same under forward_pass ----------------------------------------
+# "password+code" in one answer: the code is cut from its end, so answers
+# shorter than a code, empty, over 256 bytes or with a NUL inside are the
+# ones to break it.  None gets in, each counts one failure, nothing crashes
+# -- for a profile and for an unknown account alike.
+pam_stack fwd "auth required $MODULE config=$TP_CONF forward_pass"
+mkprofile alice codes=12345678
+clear_log
+A250=$(head -c 250 /dev/zero | tr '\0' a)
+fwd_answers=(
+	"" " " "1" "12345" "abcdef" "12345a" "%s%n%x%n" "١٢٣٤٥٦" $'\xff\xfe\xfd\xfc12'
+	$'\e[2J' "$big_digits" "$big_junk" "1234567x" "12345678 " "${A250}000000"
+	"${A250}a$C0" "${A250}a12345678"
+)
+for user in alice mallory; do
+	n=0 crashed=0 accepted=0
+	for c in "${fwd_answers[@]}"; do
+		AT=$NOW pam_auth fwd "$user" "$c"
+		tally $?
+	done
+	for c in "hunter2\\0$C0" "\\0$C0" "\\0\\0" "${C0:0:3}\\0${C0:3}"; do
+		builtin printf "$c\n" > "$T/raw.in"
+		AT=$NOW pam_auth_raw "$T/raw.in" fwd "$user"
+		tally $?
+	done
+	check "forward_pass, $user: $n malformed answers, none accepted" test $accepted -eq 0
+	check "forward_pass, $user: pamtester ended normally every time (no crash)" test $crashed -eq 0
+	[ "$user" = alice ] && TRIED=$((TRIED + n))
+done
+check "forward_pass: each malformed answer counted as one failure" test "$(failures)" -eq $n
+check "forward_pass: an answer over 256 bytes is refused even with the right code at its end" \
+	fails logged "user=alice owner=cluster1: accepted"
+AT=$NOW pam_auth fwd alice "hunter2$C0"
+check "forward_pass: after all that, password+code is accepted" test $? -eq 0
+
 # ---- account and owner names --------------------------------------------
 LONG=$(head -c 300 /dev/zero | tr '\0' a)
 names=(

@@ -38,7 +38,7 @@ TP_CONF="$T/totp_profile.conf"
 TP_STORE="$T/store"
 TP_SYSLOG="$T/syslog"
 export TP_TEST_SYSLOG="$TP_SYSLOG"
-mkdir -p "$TP_STORE" "$T/pam.d"
+mkdir -p "$TP_STORE" "$T/pam.d" "$T/pam_wrapper"
 chmod 0755 "$TP_STORE"
 : > "$TP_SYSLOG"
 
@@ -115,17 +115,25 @@ code() {
 	oathtool -b "$@" -N "@$(( $(date +%s) + off * 30 ))" "$secret"
 }
 
+# Every test service runs the module with `nodelay` (no fail delay after a
+# refusal) so suites stay fast; a case that wants the delay adds
+# fail_delay=MS after it (the last one wins).
 # pam_service NAME MODULE_ARGS...  -> auth stack: our module, then pam_permit
 pam_service() {
 	local name=$1; shift
-	printf 'auth required %s %s\naccount required pam_permit.so\n' "$MODULE" "$*" \
+	printf 'auth required %s nodelay %s\naccount required pam_permit.so\n' "$MODULE" "$*" \
 		> "$T/pam.d/$name"
 }
 
-# pam_stack NAME LINE...: a service file written verbatim
+# pam_stack NAME LINE...: a service file, written verbatim but for `nodelay`
+# after the module's path
 pam_stack() {
-	local name=$1; shift
-	printf '%s\n' "$@" > "$T/pam.d/$name"
+	local name=$1 line; shift
+	for line in "$@"; do
+		line="$line "
+		line=${line//"$MODULE "/"$MODULE nodelay "}
+		printf '%s\n' "${line% }"
+	done > "$T/pam.d/$name"
 }
 
 # pam_auth SERVICE USER [INPUT...]: each INPUT is one answer to a prompt.
@@ -133,6 +141,7 @@ pam_stack() {
 #   PAM_ENV="K=V ..."   extra environment (e.g. PAM_AUTHTOK for pam_set_items.so)
 #   AT=UNIX_TIME        run with the clock frozen at that time (libfaketime)
 #   PAM_OP=setcred      another pamtester operation
+#   PAM_PRELOAD=LIB.so  preloaded before the wrappers (e.g. casefold_nss.so)
 #   VALGRIND="valgrind --error-exitcode=99 ..."   pamtester runs under it
 #                       (make check-valgrind); a memcheck error is reported
 #                       as a failed case of its own, the exit status and
@@ -145,7 +154,7 @@ VALGRIND_ERROR_EXIT=99
 # kept between calls, so racing logins at one AT start no extra process.
 PAM_ENV_ARGS=() PAM_ENV_AT="" PAM_ENV_FAKETIME=""
 pam_env_args() {
-	local preload="$ASAN_LIB $SYSLOG_SHIM $PAM_WRAPPER_LIB $NSS_WRAPPER_LIB"
+	local preload="$ASAN_LIB $SYSLOG_SHIM ${PAM_PRELOAD:-} $PAM_WRAPPER_LIB $NSS_WRAPPER_LIB"
 	local -a clock=()
 	if [ -n "${AT:-}" ]; then
 		preload="$FAKETIME_LIB $preload"
@@ -156,8 +165,11 @@ pam_env_args() {
 		fi
 		clock=("FAKETIME=$PAM_ENV_FAKETIME" FAKETIME_NO_CACHE=1 TZ=UTC)
 	fi
+	# pam_wrapper's copies of the services go under $T, not into the ten
+	# /tmp/pam.X folders every other pam_wrapper user on the machine shares
 	PAM_ENV_ARGS=(LD_PRELOAD="$preload" PAM_WRAPPER=1 PAM_WRAPPER_USE_SYSLOG=1
-		PAM_WRAPPER_SERVICE_DIR="$T/pam.d" "${clock[@]}")
+		PAM_WRAPPER_SERVICE_DIR="$T/pam.d" PAM_WRAPPER_RUNTIME_DIR="$T/pam_wrapper"
+		"${clock[@]}")
 }
 pam_auth() {
 	local svc=$1 user=$2; shift 2

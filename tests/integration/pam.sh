@@ -104,6 +104,42 @@ AT=$NOW pam_auth svc alice
 check "disabled_profile = deny refuses a disabled profile" test $? -ne 0
 write_config
 
+# disabled while the user is at the prompt: pamtester reads its answer from
+# a FIFO; once the prompt is in its output, CMD runs, then the answer goes in
+# pam_auth_at_prompt SERVICE USER ANSWER CMD...
+pam_auth_at_prompt() {
+	local svc=$1 user=$2 answer=$3 rc; shift 3
+	rm -f "$T/answer.fifo"; mkfifo "$T/answer.fifo"
+	pam_env_args
+	timeout 30 env "${PAM_ENV_ARGS[@]}" pamtester -v "$svc" "$user" authenticate \
+		< "$T/answer.fifo" > "$T/pam.out" 2>&1 &
+	local pid=$!
+	exec 7> "$T/answer.fifo"
+	for _ in $(seq 200); do prompted && break; sleep 0.05; done
+	"$@"
+	printf '%s\n' "$answer" >&7
+	exec 7>&-
+	wait "$pid"
+	rc=$?
+	rm -f "$T/answer.fifo"
+	return $rc
+}
+write_config 'disabled_profile = "deny";'
+mkprofile alice
+clear_log
+AT=$NOW pam_auth_at_prompt svc alice "$C0" mkprofile alice enabled=0
+rc=$?
+check "deny: a profile disabled during the prompt (the prompt was shown)" prompted
+check "deny: a profile disabled during the prompt refuses the login" test $rc -ne 0
+check "deny: ...and says so in the log" logged "user=alice owner=cluster1: profile disabled by an admin: refused"
+write_config
+mkprofile alice
+clear_log
+AT=$NOW pam_auth_at_prompt svc alice 000000 mkprofile alice enabled=0
+rc=$?
+check "allow: a profile disabled during the prompt lets the user in, code skipped" test $rc -eq 0
+check "allow: ...and says so in the log" logged "user=alice owner=cluster1: profile disabled by an admin: second factor skipped"
+
 AT=$NOW pam_auth svc dave 123456
 check "no profile: refused" test $? -ne 0
 check "no profile: still prompted (nothing to tell accounts apart)" prompted
@@ -133,6 +169,30 @@ AT=$NOW pam_auth svc '../../etc/passwd' 123456
 check "hostile user name: refused" test $? -ne 0
 check "hostile user name is not echoed into the log" logged "user=(invalid user name)"
 
+# --- the fail delay: a refusal takes as long whoever asks -----------------
+# libpam waits the module's fail_delay (randomised around it) before it
+# reports a failure.  Lower bounds only, and generous: each refusal takes at
+# least half the delay (without it a refusal took 0.1-0.25 s here, most of it
+# pamtester starting under load).
+# ms_of CMD...: run CMD, print its wall time in ms
+ms_of() {
+	local t0
+	t0=$(date +%s%N)
+	"$@" > /dev/null 2>&1
+	echo $(( ($(date +%s%N) - t0) / 1000000 ))
+}
+pam_stack delay "auth required $MODULE config=$TP_CONF fail_delay=1500"
+mkprofile alice
+for who in "alice (wrong code)" "dave (no profile)" "mallory (unknown account)"; do
+	ms=$(AT=$NOW ms_of pam_auth delay "${who%% *}" 000000)
+	check "fail_delay=1500: refusal for $who takes at least 750 ms" test "$ms" -ge 750
+	echo "# fail_delay=1500: refusal for $who took $ms ms"
+done
+pam_stack nodelay_ok "auth required $MODULE config=$TP_CONF fail_delay=60000"
+AT=$NOW pam_auth nodelay_ok alice "$C0"
+# pam_auth gives up after 30 s: a delayed success would fail here
+check "the fail delay holds back only failures: a right code gets in at once" test $? -eq 0
+
 # --- options -------------------------------------------------------------
 mkprofile owner=$SVM_UUID carol
 pam_service svm config="$TP_CONF" owner=vs0
@@ -148,6 +208,45 @@ pam_service badowner config="$TP_CONF" owner=nosuchsvm
 AT=$NOW pam_auth badowner alice "$C0"
 check "owner= naming no owner: refused" test $? -ne 0
 check "owner= naming no owner: logged" logged "owner=nosuchsvm is not in"
+
+# --- a case-insensitive user database (SSSD, winbind): getpwnam("CAROL")
+# answers with carol, so CAROL is carol in every owner ----------------------
+CASEFOLD="$BUILD/tests/casefold_nss.so"
+mkprofile owner=$SVM_UUID carol
+pam_stack svm_nullok "auth required $MODULE config=$TP_CONF owner=vs0 nullok" \
+	"auth required pam_permit.so"
+clear_log
+PAM_PRELOAD=$CASEFOLD AT=$NOW pam_auth svm_nullok CAROL
+rc=$?
+check "owner=vs0 nullok: CAROL (carol's profile) is asked for a code" prompted
+check "owner=vs0 nullok: CAROL without carol's code is refused" test $rc -ne 0
+check "owner=vs0: the mapping is logged" logged "user=CAROL is account carol"
+PAM_PRELOAD=$CASEFOLD AT=$NOW pam_auth svm_nullok CAROL "$C0"
+check "owner=vs0 nullok: CAROL with carol's code logs in" test $? -eq 0
+check "owner=vs0: the code was checked against carol's profile" \
+	test "$(profile_state carol $SVM_UUID | cut -d' ' -f2)" -eq $((NOW / 30))
+PAM_PRELOAD=$CASEFOLD AT=$NOW pam_auth svm_nullok ERIN
+check "owner=vs0 nullok: a member without a profile (any spelling) is still exempt" \
+	bash -c "! grep -q 'Verification code' '$T/pam.out' && grep -q 'successfully' '$T/pam.out'"
+mkprofile owner=$SVM_UUID dave
+AT=$NOW pam_auth svm_nullok dave
+check "owner=vs0 nullok: a non-member with a profile in this owner is not exempt" \
+	bash -c "grep -q 'Verification code' '$T/pam.out' && ! grep -q 'successfully' '$T/pam.out'"
+rm -f "$TP_STORE/$SVM_UUID/dave.ini"
+
+mkprofile alice
+clear_log
+PAM_PRELOAD=$CASEFOLD AT=$NOW pam_auth nullok ALICE
+check "cluster nullok: ALICE (alice's profile) is asked for a code and refused without it" \
+	bash -c "grep -q 'Verification code' '$T/pam.out' && ! grep -q 'successfully' '$T/pam.out'"
+PAM_PRELOAD=$CASEFOLD AT=$NOW pam_auth svc ALICE "$C0"
+check "cluster: ALICE with alice's code logs in" test $? -eq 0
+check "cluster: the mapping is logged" logged "user=ALICE is account alice"
+check "cluster: the code was checked against alice's profile" \
+	test "$(profile_state alice | cut -d' ' -f2)" -eq $((NOW / 30))
+PAM_PRELOAD=$CASEFOLD AT=$NOW pam_auth nullok DAVE
+check "cluster nullok: an account without a profile (any spelling) is still exempt" \
+	bash -c "! grep -q 'Verification code' '$T/pam.out' && grep -q 'successfully' '$T/pam.out'"
 
 pam_service typo config="$TP_CONF" nullokk
 mkprofile alice
@@ -225,6 +324,37 @@ clear_log
 AT=$NOW pam_auth fwdnext_any mallory "hunter2123456"
 check "forward_pass: an unknown account's password is handed on the same way" \
 	logged "next module sees PAM_AUTHTOK=\[hunter2\]"
+
+# an answer with no code tail (shorter than the code, empty, or over the
+# 256-byte limit): one failure, logged, nothing handed on, no crash
+write_config "lockout = { max_failures = 0; };"
+pam_stack fwdreq "auth required $MODULE config=$TP_CONF forward_pass" \
+	"auth required $BUILD/tests/pam_show_authtok.so"
+mkprofile alice
+LONG_ANSWER=$(head -c 300 /dev/zero | tr '\0' 1)
+i=0
+for a in x "" 12345 "$LONG_ANSWER"; do
+	i=$((i + 1))
+	clear_log
+	AT=$NOW pam_auth fwdreq alice "$a"
+	rc=$?
+	check "forward_pass: answer of ${#a} bytes with no code tail: refused, no crash" test $rc -eq 1
+	check "forward_pass: answer of ${#a} bytes: counted as one failure" \
+		test "$(profile_state alice | cut -d' ' -f3)" -eq $i
+	check "forward_pass: answer of ${#a} bytes: logged" \
+		bash -c "grep -q 'user=alice owner=cluster1: the answer has no code at its end' '$TP_SYSLOG' &&
+			grep -q 'user=alice owner=cluster1: refused: wrong code' '$TP_SYSLOG'"
+	check "forward_pass: answer of ${#a} bytes: no password handed on" \
+		logged "next module sees PAM_AUTHTOK=\[(none)\]"
+done
+AT=$NOW pam_auth fwdreq mallory x
+check "forward_pass: a short answer for an unknown account: refused, no crash" test $? -eq 1
+mkprofile alice
+clear_log
+AT=$NOW pam_auth fwdreq alice "$C0"
+check "forward_pass: a bare code is a code with an empty password" \
+	bash -c "grep -q 'accepted TOTP code' '$TP_SYSLOG' && grep -q 'next module sees PAM_AUTHTOK=\[\]' '$TP_SYSLOG'"
+write_config
 
 PAM_OP=setcred pam_auth svc alice
 check "pam_sm_setcred returns success" test $? -eq 0

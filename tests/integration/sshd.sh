@@ -35,7 +35,7 @@ AuthenticationMethods publickey,keyboard-interactive
 MaxAuthTries 10
 LogLevel VERBOSE
 CONF
-printf '%s\n' "auth required $MODULE config=$TP_CONF" \
+printf '%s\n' "auth required $MODULE config=$TP_CONF nodelay" \
 	"account required pam_permit.so" "session required pam_permit.so" \
 	"password required pam_deny.so" > "$T/pam.d/sshd"
 
@@ -46,6 +46,7 @@ mkprofile root codes=24681357
 
 env LD_PRELOAD="$ASAN_LIB $SYSLOG_SHIM $PAM_WRAPPER_LIB" PAM_WRAPPER=1 \
 	PAM_WRAPPER_USE_SYSLOG=1 PAM_WRAPPER_SERVICE_DIR="$T/pam.d" \
+	PAM_WRAPPER_RUNTIME_DIR="$T/pam_wrapper" \
 	"$SSHD" -D -e -f "$T/sshd_config" 2> "$T/sshd.log" &
 SSHD_PID=$!
 for _ in $(seq 50); do
@@ -104,4 +105,30 @@ s=$(( 30 - $(date +%s) % 30 )); [ "$s" -lt 5 ] && sleep "$s"
 ssh_login "$(code 1)"
 check "without the first factor (public key) the code alone does not log in" \
 	fails grep -q "LOGIN-OK" "$T/ssh.out"
+
+# forward_pass through sshd, with a short real fail delay: answers with no
+# code tail are refused one by one, each logged and counted, and no sshd
+# child dies on them
+cp "$T/unused.pub" "$T/authorized_keys"
+printf '%s\n' "auth required $MODULE config=$TP_CONF forward_pass fail_delay=300" \
+	"account required pam_permit.so" "session required pam_permit.so" \
+	"password required pam_deny.so" > "$T/pam.d/sshd"
+mkprofile root
+clear_log
+mark=$(wc -l < "$T/sshd.log")
+for _ in 1 2 3 4 5; do ssh_login x; done
+check "forward_pass: five answers of 'x' are refused" fails grep -q "LOGIN-OK" "$T/ssh.out"
+check "forward_pass: the client was asked for password and code" \
+	grep -q "Password & verification code" "$T/prompts"
+check "forward_pass: each of the five is logged" \
+	test "$(grep -c 'user=root owner=cluster1: the answer has no code at its end' "$TP_SYSLOG")" -eq 5
+# a PAM child that dies leaves its connection without this line
+check "forward_pass: no sshd child died on them (five PAM failures reported)" \
+	test "$(tail -n +$((mark + 1)) "$T/sshd.log" | grep -c 'Failed keyboard-interactive/pam for root')" -eq 5
+check "forward_pass: five failures locked the profile" \
+	test "$(profile_state root | cut -d' ' -f4)" -gt 0
+mkprofile root
+s=$(( 30 - $(date +%s) % 30 )); [ "$s" -lt 5 ] && sleep "$s"
+ssh_login "hunter2$(code 0)"
+check "forward_pass: password+code logs in" grep -q "LOGIN-OK-42" "$T/ssh.out"
 check "sshd is still running after all of this" kill -0 "$SSHD_PID"
