@@ -53,12 +53,14 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# The integration suites need these beside `make all` (see the Makefile).
+# The integration suites need these beside `make all`: the Makefile's
+# HELPER_SO are shared objects, every other helper is a program.
+HELPER_SO=" $(sed -n 's/^HELPER_SO *= *//p' Makefile) "
 HELPERS=()
 for h in tests/helpers/*.c; do
 	n=$(basename "$h" .c)
-	case "$n" in
-	syslog_capture|pam_show_authtok) HELPERS+=("build/tests/$n.so") ;;
+	case "$HELPER_SO" in
+	*" $n "*) HELPERS+=("build/tests/$n.so") ;;
 	*) HELPERS+=("build/tests/$n") ;;
 	esac
 done
