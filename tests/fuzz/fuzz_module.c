@@ -191,7 +191,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		snprintf(lock ? conf_lock : conf, sizeof(conf), "%s/%s", dir,
 			 lock ? "lock.conf" : "tp.conf");
 		snprintf(text, sizeof(text),
-			 "store = { path = \"%s/store\"; };\n"
+			 "store = { path = \"%s/store\"; user = \"root\"; };\n"
 			 "issuer = \"fuzz\";\n"
 			 "lockout = { max_failures = %d; seconds = 1; };\n"
 			 "cluster = { name = \"cluster1\"; uuid = \"" CLUSTER_UUID "\";"
