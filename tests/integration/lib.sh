@@ -1,7 +1,8 @@
 # Shared helpers for the integration tests.  Source it; it creates a
 # throwaway world in $T (config, store, PAM service dir, fake users) and
-# removes it on exit.  Nothing outside $T is touched: users come from
-# nss_wrapper files, PAM services from pam_wrapper's service dir.
+# removes it on exit.  Nothing outside $T is touched (but pam_wrapper's own
+# stale /tmp/pam.X folders, see below): users come from nss_wrapper files,
+# PAM services from pam_wrapper's service dir.
 set -u
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD=${BUILD:-build}
@@ -25,6 +26,29 @@ CLUSTER_UUID=11111111-2222-4333-8444-555555555555
 SVM_UUID=aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee
 # a well-known test secret (RFC 4226's key, base32)
 SECRET=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ
+
+# pam_wrapper (1.1.4, Debian 12) copies each process's services into one
+# of the /tmp/pam.X folders (X one of 0-9A-Za-z; it has no setting to put
+# them elsewhere) and frees a folder only when a pid file in it names a
+# dead process.  A process killed before it wrote that file (a test's
+# timeout, a kill -9, an interrupted run) leaves a folder nobody frees,
+# and once all are taken every pamtester run fails before our module is
+# loaded.  Free those: no pid file, or a dead pid, and older than a minute
+# (a live process writes its pid file at once).
+free_stale_pam_wrapper_dirs() {
+	local d pid
+	for d in /tmp/pam.?; do
+		[ -d "$d" ] && [ ! -L "$d" ] || continue
+		[ -n "$(find "$d" -maxdepth 0 -mmin +1 2>/dev/null)" ] || continue
+		pid=$(cat "$d/pid" 2>/dev/null)
+		case "$pid" in
+		''|*[!0-9]*) ;;
+		*) kill -0 "$pid" 2>/dev/null && continue ;;
+		esac
+		rm -rf -- "$d"
+	done
+}
+free_stale_pam_wrapper_dirs
 
 T=$(mktemp -d /tmp/tp-test.XXXXXX)
 chmod 0755 "$T"
@@ -165,10 +189,8 @@ pam_env_args() {
 		fi
 		clock=("FAKETIME=$PAM_ENV_FAKETIME" FAKETIME_NO_CACHE=1 TZ=UTC)
 	fi
-	# pam_wrapper's copies of the services go under $T, not into the ten
-	# /tmp/pam.X folders every other pam_wrapper user on the machine shares
 	PAM_ENV_ARGS=(LD_PRELOAD="$preload" PAM_WRAPPER=1 PAM_WRAPPER_USE_SYSLOG=1
-		PAM_WRAPPER_SERVICE_DIR="$T/pam.d" PAM_WRAPPER_RUNTIME_DIR="$T/pam_wrapper"
+		PAM_WRAPPER_SERVICE_DIR="$T/pam.d"
 		"${clock[@]}")
 }
 pam_auth() {

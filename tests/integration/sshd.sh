@@ -46,7 +46,6 @@ mkprofile root codes=24681357
 
 env LD_PRELOAD="$ASAN_LIB $SYSLOG_SHIM $PAM_WRAPPER_LIB" PAM_WRAPPER=1 \
 	PAM_WRAPPER_USE_SYSLOG=1 PAM_WRAPPER_SERVICE_DIR="$T/pam.d" \
-	PAM_WRAPPER_RUNTIME_DIR="$T/pam_wrapper" \
 	"$SSHD" -D -e -f "$T/sshd_config" 2> "$T/sshd.log" &
 SSHD_PID=$!
 for _ in $(seq 50); do
