@@ -210,6 +210,18 @@ static bool accepted(enum tp_login_outcome o)
 	return o == TP_LOGIN_TOTP || o == TP_LOGIN_EMERGENCY;
 }
 
+/* A profile an admin disabled, seen before the prompt or under the lock
+ * after it: disabled_profile decides, and the log says which way. */
+static int disabled_verdict(const struct login *l)
+{
+	int rv = l->cfg->disabled_action == TP_DISABLED_ALLOW ? PAM_SUCCESS : PAM_AUTH_ERR;
+
+	pam_syslog(l->pamh, LOG_NOTICE, "user=%s owner=%s: profile disabled by an admin: %s",
+		   loggable(l->user), l->owner->name,
+		   rv == PAM_SUCCESS ? "second factor skipped" : "refused");
+	return rv;
+}
+
 /* Ask for (or fetch) the code and run the attempt(s).  known: the account
  * belongs to the owner and has an enabled profile; otherwise the user is
  * asked all the same and refused. */
@@ -288,10 +300,7 @@ verdict:
 		goto out;
 	}
 	if (disabled) {
-		rv = l->cfg->disabled_action == TP_DISABLED_ALLOW ? PAM_SUCCESS : PAM_AUTH_ERR;
-		pam_syslog(l->pamh, LOG_NOTICE, "user=%s owner=%s: profile disabled by an admin: %s",
-			   loggable(l->user), l->owner->name,
-			   rv == PAM_SUCCESS ? "second factor skipped" : "refused");
+		rv = disabled_verdict(l);
 		goto out;
 	}
 	pam_syslog(l->pamh, accepted(outcome) ? LOG_INFO : LOG_NOTICE,
@@ -421,12 +430,7 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc,
 	} else {
 		l.digits = p.totp.digits;
 		if (!p.enabled) {
-			rv = l.cfg->disabled_action == TP_DISABLED_ALLOW
-			     ? PAM_SUCCESS : PAM_AUTH_ERR;
-			pam_syslog(pamh, LOG_NOTICE,
-				   "user=%s owner=%s: profile disabled by an admin: %s",
-				   loggable(user), l.owner->name,
-				   rv == PAM_SUCCESS ? "second factor skipped" : "refused");
+			rv = disabled_verdict(&l);
 			goto out;
 		}
 	}
