@@ -357,13 +357,18 @@ enum tp_status tp_profile_to_ini(const struct tp_profile *p, char **text,
 	}
 	comment_encode(p->comment, comment);
 	to_hex(p->ec_salt, TP_SALT_LEN, salt);
+	/* Every value is quoted: iniparser 4.1 then matches each line with its
+	 * first pattern instead of its third, which is half of what a login
+	 * spends reading the file.  No value can hold a quote (the comment is
+	 * %-encoded), and readers of unquoted files (every earlier release)
+	 * read these the same. */
 	put(&t, "# TOTP profile; written by pam_totp_profile. Do not edit.\n"
 		"[profile]\n"
-		"format = %d\nowner = %s\naccount = %s\nsecret = %s\n"
-		"algorithm = %s\ndigits = %u\nperiod = %u\ncomment = %s\n"
-		"enabled = %s\ncreated = %" PRId64 "\nlast_step = %" PRId64 "\n"
-		"failures = %u\nlock_until = %" PRId64 "\n"
-		"emergency_salt = %s\nemergency_count = %u\n"
+		"format = \"%d\"\nowner = \"%s\"\naccount = \"%s\"\nsecret = \"%s\"\n"
+		"algorithm = \"%s\"\ndigits = \"%u\"\nperiod = \"%u\"\ncomment = \"%s\"\n"
+		"enabled = \"%s\"\ncreated = \"%" PRId64 "\"\nlast_step = \"%" PRId64 "\"\n"
+		"failures = \"%u\"\nlock_until = \"%" PRId64 "\"\n"
+		"emergency_salt = \"%s\"\nemergency_count = \"%u\"\n"
 		"[emergency]\n",
 		FORMAT_VERSION, p->owner_uuid, p->account, secret,
 		tp_algorithm_name(p->totp.alg), p->totp.digits, p->totp.period,
@@ -372,7 +377,7 @@ enum tp_status tp_profile_to_ini(const struct tp_profile *p, char **text,
 	for (unsigned i = 0; i < p->ec_count; i++) {
 		to_hex(p->ec_hash[i], TP_HASH_LEN, hash);
 		/* a spent code keeps its hash so a second use can be told apart */
-		put(&t, "code%u = %s%s\n", i + 1, p->ec_spent[i] ? SPENT_PREFIX : "", hash);
+		put(&t, "code%u = \"%s%s\"\n", i + 1, p->ec_spent[i] ? SPENT_PREFIX : "", hash);
 	}
 	tp_wipe(secret, sizeof(secret));
 	if (t.overflow) {

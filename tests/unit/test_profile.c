@@ -550,12 +550,12 @@ static enum tp_status parse_with_comment(const char *stored, char *comment_out)
 			 TP_OK);
 	strcpy(p.comment, "XX");
 	assert_int_equal(tp_profile_to_ini(&p, &text, &len), TP_OK);
-	at = strstr(text, "comment = XX\n");
+	at = strstr(text, "comment = \"XX\"\n");
 	assert_non_null(at);
 	edited = malloc(len + strlen(stored) + 1);
 	assert_non_null(edited);
 	sprintf(edited, "%.*scomment = %s\n%s", (int)(at - text), text, stored,
-		at + strlen("comment = XX\n"));
+		at + strlen("comment = \"XX\"\n"));
 	fd = unit_text_fd(edited, strlen(edited));
 	st = tp_profile_from_fd(fd, &q);
 	close(fd);

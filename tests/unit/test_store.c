@@ -622,7 +622,7 @@ static void test_refuse_corrupt(void **state)
 	cases[n++] = edited(valid, "[profile]\n", "[profile]\nenabled = true\n");
 	cases[n++] = unit_path("%scode1 = spent\n", valid);                /* dup in [emergency] */
 	cases[n++] = edited(valid, "[profile]\n", "[profile]\ncolour = red\n");
-	cases[n++] = edited(valid, "digits = 6", "digits = 9");
+	cases[n++] = edited(valid, "digits = \"6\"", "digits = \"9\"");
 	cases[n++] = edited(valid, "[emergency]", "[other]");
 	{
 		/* over-large: the valid text padded with comments past 8192 bytes */
