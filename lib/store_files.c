@@ -79,6 +79,7 @@ struct profile_cache {
 	char owner[TP_UUID_LEN + 1];
 	char account[TP_NAME_MAX + 2];
 	struct tp_profile p;
+	unsigned char binding[BINDING_LEN];   /* p's state binding, hashed once */
 };
 
 /* One slot of the state record, decoded. */
@@ -665,7 +666,8 @@ static void unlock_account(int dirfd, const char *account, int lockfd, bool drop
  * A login may be writing a slot at this moment: the other slot is whole,
  * but a first write may be half copied, so a record that looks corrupt
  * is read again under the lock before it is called so. */
-static enum tp_status state_peek(struct files_store *fs, int dirfd, struct tp_profile *p)
+static enum tp_status state_peek(struct files_store *fs, int dirfd, struct tp_profile *p,
+				 const unsigned char known[BINDING_LEN])
 {
 	char name[TP_NAME_MAX + 16];
 	unsigned char binding[BINDING_LEN];
@@ -685,7 +687,9 @@ static enum tp_status state_peek(struct files_store *fs, int dirfd, struct tp_pr
 			return sys_fail(fs, "cannot open lock", p->owner_uuid, name);
 		st = check_file(fs, fd, p->owner_uuid, name, NULL, &gone);
 	}
-	if (st == TP_OK)
+	if (st == TP_OK && known != NULL)
+		memcpy(binding, known, BINDING_LEN);
+	else if (st == TP_OK)
 		st = profile_binding(fs, p, binding);
 	if (st == TP_OK)
 		st = state_load(fs, fd, p, binding, &rec, &present);
@@ -729,7 +733,10 @@ static enum tp_status files_get(struct tp_store *s, const char *owner,
 		memcpy(fs->cache.owner, owner, TP_UUID_LEN + 1);
 		snprintf(fs->cache.account, sizeof(fs->cache.account), "%s", account);
 		fs->cache.p = *out;
-		st = state_peek(fs, dirfd, out);
+		/* the binding is hashed once, here, for the login that follows */
+		st = profile_binding(fs, out, fs->cache.binding);
+		if (st == TP_OK)
+			st = state_peek(fs, dirfd, out, fs->cache.binding);
 		if (st != TP_OK) {
 			tp_profile_wipe(out);
 			cache_drop(&fs->cache);
@@ -742,7 +749,8 @@ static enum tp_status files_get(struct tp_store *s, const char *owner,
 /* The profile under the lock: the one get read if its file is still the
  * one in place, else read again.  *p gets the file's state fields. */
 static enum tp_status profile_locked(struct files_store *fs, int dirfd, const char *owner,
-				     const char *account, struct tp_profile *p)
+				     const char *account, struct tp_profile *p,
+				     unsigned char binding[BINDING_LEN])
 {
 	struct profile_cache *c = &fs->cache;
 	char name[TP_NAME_MAX + 16];
@@ -759,9 +767,11 @@ static enum tp_status profile_locked(struct files_store *fs, int dirfd, const ch
 	    named.st_ctim.tv_sec == c->st.st_ctim.tv_sec &&
 	    named.st_ctim.tv_nsec == c->st.st_ctim.tv_nsec) {
 		*p = c->p;
+		memcpy(binding, c->binding, BINDING_LEN);
 		return TP_OK;
 	}
-	return read_at(fs, dirfd, owner, account, p);
+	enum tp_status st = read_at(fs, dirfd, owner, account, p);
+	return st == TP_OK ? profile_binding(fs, p, binding) : st;
 }
 
 static enum tp_status files_login(struct tp_store *s, const char *owner,
@@ -783,10 +793,7 @@ static enum tp_status files_login(struct tp_store *s, const char *owner,
 	st = lock_account(fs, dirfd, owner, account, &lockfd);
 	if (st != TP_OK)
 		goto out;
-	st = profile_locked(fs, dirfd, owner, account, &p);
-	if (st != TP_OK)
-		goto out;
-	st = profile_binding(fs, &p, binding);
+	st = profile_locked(fs, dirfd, owner, account, &p, binding);
 	if (st == TP_OK)
 		st = state_load(fs, lockfd, &p, binding, &rec, &present);
 	if (st != TP_OK)
@@ -982,7 +989,7 @@ static enum tp_status list_owner(struct files_store *fs, const char *owner,
 	for (size_t i = 0; st == TP_OK && i < n && !*stop; i++) {
 		struct tp_profile p;
 		if (read_at(fs, dirfd, owner, names[i], &p) != TP_OK ||
-		    state_peek(fs, dirfd, &p) != TP_OK) {
+		    state_peek(fs, dirfd, &p, NULL) != TP_OK) {
 			tp_profile_wipe(&p);
 			(*skipped)++;
 			continue;

@@ -33,7 +33,7 @@ const char *tp_algorithm_name(enum tp_algorithm alg)
 	return (unsigned)alg <= TP_SHA512 ? digest_names[alg] : "?";
 }
 
-/* A keyed HMAC context, ready to be duplicated once per counter. */
+/* A keyed HMAC context, reset (same key) once per counter. */
 static EVP_MAC_CTX *hmac_keyed(const unsigned char *key, size_t keylen,
 			       enum tp_algorithm alg)
 {
@@ -66,22 +66,24 @@ out:
 static const unsigned powers[] = { 1u, 10u, 100u, 1000u, 10000u, 100000u,
 				   1000000u, 10000000u, 100000000u };
 
-static enum tp_status hotp_with(const EVP_MAC_CTX *keyed, unsigned digits,
+/* ctx: keyed by hmac_keyed.  A NULL key re-initialises it with the same
+ * key (the padded key blocks are kept), which costs less than a copy of
+ * the context per counter. */
+static enum tp_status hotp_with(EVP_MAC_CTX *ctx, unsigned digits,
 				uint64_t counter, char out[TP_CODE_MAX + 1])
 {
 	unsigned char msg[8], md[EVP_MAX_MD_SIZE];
 	size_t mdlen = 0;
-	EVP_MAC_CTX *ctx = EVP_MAC_CTX_dup(keyed);
 	enum tp_status st = TP_ECRYPTO;
 	int ok;
 
-	if (ctx == NULL)
-		return TP_ECRYPTO;
 	for (int i = 7; i >= 0; i--) {
 		msg[i] = (unsigned char)(counter & 0xffu);
 		counter >>= 8;
 	}
-	ok = EVP_MAC_update(ctx, msg, sizeof(msg));
+	ok = EVP_MAC_init(ctx, NULL, 0, NULL);
+	if (ok == 1)
+		ok = EVP_MAC_update(ctx, msg, sizeof(msg));
 	if (ok == 1)
 		ok = EVP_MAC_final(ctx, md, &mdlen, sizeof(md));
 	if (ok == 1 && mdlen >= 20) {
@@ -99,7 +101,6 @@ static enum tp_status hotp_with(const EVP_MAC_CTX *keyed, unsigned digits,
 		st = TP_OK;
 	}
 	tp_wipe(md, sizeof(md));
-	EVP_MAC_CTX_free(ctx);
 	return st;
 }
 
