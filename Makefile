@@ -212,7 +212,12 @@ uninstall:
 	    $(DESTDIR)$(MANDIR)/man5/totp_profile.conf.5
 
 BENCH_BIN = $(BUILD)/bench/pam_bench $(BUILD)/bench/gen_profiles $(BUILD)/bench/floor \
-            $(BUILD)/bench/bench_preload.so
+            $(BUILD)/bench/bench_preload.so $(BUILD)/bench/crypto_warm.so
+
+$(BUILD)/bench/crypto_warm.so: bench/crypto_warm.c
+	@mkdir -p $(dir $@)
+	@printf "  %-4s %s\n" LD "$@"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -shared -o $@ $< -lcrypto
 
 $(BUILD)/bench/bench_preload.so: bench/bench_preload.c bench/bench_common.h
 	@mkdir -p $(dir $@)
