@@ -17,7 +17,7 @@
 #include "secret.h"
 #include "store.h"
 #include "totp.h"
-#include "totpctl.h"
+#include "api_verbs.h"
 
 #define SECRET_BYTES 20              /* 160 bits, RFC 4226's recommendation */
 #define LIST_HREF "/api/security/login/totps"
