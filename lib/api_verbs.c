@@ -11,13 +11,13 @@
 #include <time.h>
 
 #include "api_json.h"
+#include "api_verbs.h"
 #include "base32.h"
 #include "names.h"
 #include "profile.h"
 #include "secret.h"
 #include "store.h"
 #include "totp.h"
-#include "api_verbs.h"
 
 #define SECRET_BYTES 20              /* 160 bits, RFC 4226's recommendation */
 #define LIST_HREF "/api/security/login/totps"
@@ -73,13 +73,13 @@ static void store_fail(struct ctl_result *r, enum tp_status st,
 
 /* The store, opened with the store user's identity. */
 static struct tp_store *store_open(const struct tp_config *cfg,
-				   const struct ctl_priv *pv, struct ctl_result *r)
+				   const struct ctl_store_access *pv, struct ctl_result *r)
 {
 	struct tp_store *s = NULL;
 	char *err = NULL;
 	enum tp_status st;
 
-	if (ctl_priv_raise(pv) != 0) {
+	if (pv->enter != NULL && pv->enter(pv->ctx) != 0) {
 		ctl_fail(r, TP_API_INTERNAL, NULL, "cannot switch to the store user");
 		return NULL;
 	}
@@ -92,11 +92,11 @@ static struct tp_store *store_open(const struct tp_config *cfg,
 	return s;
 }
 
-static void store_close(struct tp_store *s, const struct ctl_priv *pv,
+static void store_close(struct tp_store *s, const struct ctl_store_access *pv,
 			struct ctl_result *r)
 {
 	tp_store_close(s);
-	if (ctl_priv_lower(pv) != 0)
+	if (pv->leave != NULL && pv->leave(pv->ctx) != 0)
 		ctl_fail(r, TP_API_INTERNAL, NULL, "cannot switch back to the caller's uid");
 }
 
@@ -156,7 +156,7 @@ static bool may_touch(const struct ctl_caller *caller, const char *account,
 
 /* modify/show/delete name one profile: both keys are required. */
 static const struct tp_owner *profile_key(const struct tp_config *cfg,
-					  const struct ctl_opts *o,
+					  const struct ctl_request *o,
 					  struct ctl_result *r)
 {
 	if (o->owner == NULL) {
@@ -253,7 +253,7 @@ out:
  * body) is built before the store is written; the write is the last step
  * that can fail, and main.c takes it back if the output is lost. */
 static void do_create(const struct tp_config *cfg, const struct ctl_caller *caller,
-		      const struct ctl_opts *o, const struct ctl_priv *pv,
+		      const struct ctl_request *o, const struct ctl_store_access *pv,
 		      struct ctl_result *r)
 {
 	char codes[TP_EMERGENCY_MAX][TP_EMERGENCY_DIGITS + 1];
@@ -380,7 +380,7 @@ static enum tp_update_action modify_cb(struct tp_profile *p, bool exists,
 }
 
 static void do_modify(const struct tp_config *cfg, const struct ctl_caller *caller,
-		      const struct ctl_opts *o, const struct ctl_priv *pv,
+		      const struct ctl_request *o, const struct ctl_store_access *pv,
 		      struct ctl_result *r)
 {
 	const struct tp_owner *owner = profile_key(cfg, o, r);
@@ -431,7 +431,7 @@ static void do_modify(const struct tp_config *cfg, const struct ctl_caller *call
 
 /* ---- show (GET one) ---- */
 
-static bool parse_fields(const struct ctl_opts *o, unsigned dflt, unsigned *mask,
+static bool parse_fields(const struct ctl_request *o, unsigned dflt, unsigned *mask,
 			 struct ctl_result *r)
 {
 	const char *bad = NULL;
@@ -450,7 +450,7 @@ static bool parse_fields(const struct ctl_opts *o, unsigned dflt, unsigned *mask
 }
 
 static void do_show(const struct tp_config *cfg, const struct ctl_caller *caller,
-		    const struct ctl_opts *o, const struct ctl_priv *pv,
+		    const struct ctl_request *o, const struct ctl_store_access *pv,
 		    struct ctl_result *r)
 {
 	const struct tp_owner *owner = profile_key(cfg, o, r);
@@ -546,7 +546,7 @@ static enum tp_status list_own(const struct tp_config *cfg,
 }
 
 static void do_list(const struct tp_config *cfg, const struct ctl_caller *caller,
-		    const struct ctl_opts *o, const struct ctl_priv *pv,
+		    const struct ctl_request *o, const struct ctl_store_access *pv,
 		    struct ctl_result *r)
 {
 	struct list_ctx ctx = { .cfg = cfg, .caller = caller, .pattern = o->account };
@@ -618,7 +618,7 @@ static void do_list(const struct tp_config *cfg, const struct ctl_caller *caller
 /* ---- delete (DELETE) ---- */
 
 static void do_delete(const struct tp_config *cfg, const struct ctl_caller *caller,
-		      const struct ctl_opts *o, const struct ctl_priv *pv,
+		      const struct ctl_request *o, const struct ctl_store_access *pv,
 		      struct ctl_result *r)
 {
 	const struct tp_owner *owner = profile_key(cfg, o, r);
@@ -643,7 +643,7 @@ static void do_delete(const struct tp_config *cfg, const struct ctl_caller *call
 }
 
 void ctl_run(const struct tp_config *cfg, const struct ctl_caller *caller,
-	     const struct ctl_opts *o, const struct ctl_priv *pv,
+	     const struct ctl_request *o, const struct ctl_store_access *pv,
 	     struct ctl_result *r)
 {
 	switch (o->verb) {
@@ -655,3 +655,60 @@ void ctl_run(const struct tp_config *cfg, const struct ctl_caller *caller,
 	case CTL_NONE:   break;
 	}
 }
+
+json_t *ctl_result_json(const struct ctl_result *r)
+{
+	if (r->failed)
+		return tp_json_error(r->err, r->target, r->detail[0] ? r->detail : NULL);
+	/* modify and delete answer with an empty body in the API */
+	if (r->body == NULL)
+		return json_object();
+	return json_incref(r->body);
+}
+
+char *ctl_body_text(const json_t *j)
+{
+	char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	char *out;
+	size_t n;
+
+	if (s == NULL)
+		return NULL;
+	n = strlen(s);
+	out = malloc(n + 2);
+	if (out != NULL) {
+		memcpy(out, s, n);
+		out[n] = '\n';
+		out[n + 1] = '\0';
+	}
+	tp_free_str(s);
+	return out;
+}
+
+/* Every string of a JSON value is wiped before it is freed. */
+static void wipe_strings(json_t *j)
+{
+	const char *key;
+	json_t *v;
+	size_t i;
+
+	if (json_is_string(j)) {
+		tp_wipe((char *)json_string_value(j), json_string_length(j));
+	} else if (json_is_object(j)) {
+		json_object_foreach(j, key, v)
+			wipe_strings(v);
+	} else if (json_is_array(j)) {
+		json_array_foreach(j, i, v)
+			wipe_strings(v);
+	}
+}
+
+void ctl_json_free(json_t *j)
+{
+	if (j == NULL)
+		return;
+	if (j->refcount == 1)
+		wipe_strings(j);
+	json_decref(j);
+}
+

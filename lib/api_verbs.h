@@ -15,25 +15,12 @@
 
 enum ctl_verb { CTL_NONE = 0, CTL_CREATE, CTL_MODIFY, CTL_SHOW, CTL_LIST, CTL_DELETE };
 
-/* Options, as bits: which ones a verb accepts and which were given. */
-enum ctl_opt {
-	OPT_OWNER   = 1u << 0,
-	OPT_ACCOUNT = 1u << 1,
-	OPT_COMMENT = 1u << 2,
-	OPT_ENABLED = 1u << 3,
-	OPT_FIELDS  = 1u << 4,
-	OPT_SCOPE   = 1u << 5,
-	OPT_JSON    = 1u << 6,
-	OPT_NO_QR   = 1u << 7,
-	OPT_CONFIG  = 1u << 8,
-	OPT_HELP    = 1u << 9,
-};
-
-struct ctl_opts {
+/* One request, however it arrived (command line or HTTP): the values as
+ * text, checked here.  NULL: not given. */
+struct ctl_request {
 	enum ctl_verb verb;
-	unsigned given;              /* enum ctl_opt bits */
-	const char *owner, *account, *comment, *enabled, *fields, *scope, *config;
-	bool json, no_qr, help;
+	const char *owner, *account, *comment, *enabled, *fields, *scope;
+	bool json;                   /* the API's bodies (list: the API's fields) */
 };
 
 struct ctl_caller {
@@ -43,11 +30,13 @@ struct ctl_caller {
 	bool stdout_closed;          /* fd 1 closed (or read-only) at start */
 };
 
-/* Saved identities of a setuid (or setpriv'd) process. */
-struct ctl_priv {
-	uid_t ruid, euid;
-	gid_t rgid, egid;
-	bool privileged;             /* real and effective ids differ */
+/* How the verbs reach the store: totpctl takes the store user's identity
+ * around each store call (enter, leave); totpd already runs as the store
+ * user and passes no hooks.  A hook returns 0 on success. */
+struct ctl_store_access {
+	int (*enter)(const void *ctx);
+	int (*leave)(const void *ctx);
+	const void *ctx;
 };
 
 /* What create wrote, so that it can be taken back if the new key never
@@ -83,14 +72,17 @@ __attribute__((format(printf, 4, 5)))
 void ctl_fail(struct ctl_result *r, enum tp_api_error e, const char *target,
 	      const char *fmt, ...);
 void ctl_run(const struct tp_config *cfg, const struct ctl_caller *caller,
-	     const struct ctl_opts *o, const struct ctl_priv *pv,
+	     const struct ctl_request *o, const struct ctl_store_access *pv,
 	     struct ctl_result *r);
 
-
-/* defined by the program: the store user's identity around store calls,
- * and freeing a body that may hold secrets */
-int ctl_priv_raise(const struct ctl_priv *pv);
-int ctl_priv_lower(const struct ctl_priv *pv);
+/* The body a result stands for: the API's error body, the response body,
+ * or {} (modify and delete).  A new reference, or NULL (out of memory). */
+json_t *ctl_result_json(const struct ctl_result *r);
+/* A body as totpctl --json prints it and totpd sends it: indented, in the
+ * API's key order, with a final newline.  Free with tp_free_str. */
+char *ctl_body_text(const json_t *j);
+/* Wipe every string of a body (it may hold secrets), then free it. */
 void ctl_json_free(json_t *j);
+
 
 #endif

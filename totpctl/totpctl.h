@@ -15,6 +15,35 @@
 
 #include "api_verbs.h"
 
+/* Options, as bits: which ones a verb accepts and which were given. */
+enum ctl_opt {
+	OPT_OWNER   = 1u << 0,
+	OPT_ACCOUNT = 1u << 1,
+	OPT_COMMENT = 1u << 2,
+	OPT_ENABLED = 1u << 3,
+	OPT_FIELDS  = 1u << 4,
+	OPT_SCOPE   = 1u << 5,
+	OPT_JSON    = 1u << 6,
+	OPT_NO_QR   = 1u << 7,
+	OPT_CONFIG  = 1u << 8,
+	OPT_HELP    = 1u << 9,
+};
+
+/* The command line; main.c hands the verbs a struct ctl_request. */
+struct ctl_opts {
+	enum ctl_verb verb;
+	unsigned given;              /* enum ctl_opt bits */
+	const char *owner, *account, *comment, *enabled, *fields, *scope, *config;
+	bool json, no_qr, help;
+};
+
+/* Saved identities of a setuid (or setpriv'd) process. */
+struct ctl_priv {
+	uid_t ruid, euid;
+	gid_t rgid, egid;
+	bool privileged;             /* real and effective ids differ */
+};
+
 /* privilege.c */
 int ctl_ensure_std_fds(bool *stdout_lost);
 void ctl_sanitize_env(void);
@@ -23,6 +52,8 @@ int ctl_priv_init(struct ctl_priv *pv, char *why, size_t whylen);
 int ctl_priv_raise(const struct ctl_priv *pv);
 int ctl_priv_lower(const struct ctl_priv *pv);
 int ctl_priv_drop(const struct ctl_priv *pv);
+/* the verbs' store access: raise and lower around each store call */
+struct ctl_store_access ctl_priv_access(const struct ctl_priv *pv);
 
 /* guard.c: after create wrote a profile, a child process keeps the store
  * user's identity while the parent drops it for good and prints; the
@@ -51,6 +82,5 @@ void ctl_print_output_failure(const struct ctl_opts *o, const struct ctl_result 
 			      const char *cause, bool guarded, enum ctl_undo undo);
 void ctl_print_result(const struct ctl_opts *o, const struct ctl_result *r);
 void ctl_print_help(void);
-void ctl_json_free(json_t *j);
 
 #endif
