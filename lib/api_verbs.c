@@ -486,6 +486,7 @@ struct list_ctx {
 	const struct tp_config *cfg;
 	const struct ctl_caller *caller;
 	const char *pattern;
+	const char *comment_pattern;
 	bool by_enabled, enabled;
 	bool by_scope;
 	enum tp_scope scope;
@@ -503,6 +504,8 @@ static int list_cb(const struct tp_profile *p, void *ctx)
 	if (!c->caller->admin && strcmp(p->account, c->caller->name) != 0)
 		return 0;
 	if (c->pattern != NULL && fnmatch(c->pattern, p->account, 0) != 0)
+		return 0;
+	if (c->comment_pattern != NULL && fnmatch(c->comment_pattern, p->comment, 0) != 0)
 		return 0;
 	if (c->by_enabled && p->enabled != c->enabled)
 		return 0;
@@ -545,11 +548,129 @@ static enum tp_status list_own(const struct tp_config *cfg,
 	return TP_OK;
 }
 
+/* order_by: a field of the record, then "asc" (the default) or "desc". */
+static const struct {
+	const char *name;
+	unsigned field;              /* enum tp_field; 0: always in a record */
+	const char *obj, *key;       /* where the value is in a record */
+} order_keys[] = {
+	{ "account.name",    0,                  "account", "name" },
+	{ "owner.name",      0,                  "owner", "name" },
+	{ "owner.uuid",      0,                  "owner", "uuid" },
+	{ "comment",         TP_F_COMMENT,       NULL, "comment" },
+	{ "enabled",         TP_F_ENABLED,       NULL, "enabled" },
+	{ "scope",           TP_F_SCOPE,         NULL, "scope" },
+	{ "sha_fingerprint", TP_F_FINGERPRINT,   NULL, "sha_fingerprint" },
+};
+#define N_ORDER_KEYS (sizeof(order_keys) / sizeof(order_keys[0]))
+
+struct order {
+	size_t key;                  /* index in order_keys */
+	bool desc;
+};
+
+static bool parse_order(const char *s, struct order *ord, struct ctl_result *r)
+{
+	size_t n = strcspn(s, " ");
+	const char *dir = s + n + strspn(s + n, " ");
+
+	for (size_t i = 0; i < N_ORDER_KEYS; i++) {
+		if (strlen(order_keys[i].name) != n || strncmp(order_keys[i].name, s, n) != 0)
+			continue;
+		ord->key = i;
+		if (*dir == '\0' || strcmp(dir, "asc") == 0) {
+			ord->desc = false;
+			return true;
+		}
+		if (strcmp(dir, "desc") == 0) {
+			ord->desc = true;
+			return true;
+		}
+		break;
+	}
+	ctl_fail(r, TP_API_INVALID, "order_by", "cannot order by '%s' (a field: "
+		 "account.name, owner.name, owner.uuid, comment, enabled, scope or "
+		 "sha_fingerprint, then asc or desc)", s);
+	return false;
+}
+
+static const json_t *order_value(const json_t *rec, size_t key)
+{
+	const json_t *o = order_keys[key].obj ? json_object_get(rec, order_keys[key].obj)
+					       : rec;
+
+	return json_object_get(o, order_keys[key].key);
+}
+
+static int order_cmp_key(const json_t *a, const json_t *b, size_t key)
+{
+	const json_t *va = order_value(a, key), *vb = order_value(b, key);
+
+	if (json_is_boolean(va) || json_is_boolean(vb))
+		return (int)json_is_true(va) - (int)json_is_true(vb);
+	return strcmp(json_string_value(va) ? json_string_value(va) : "",
+		      json_string_value(vb) ? json_string_value(vb) : "");
+}
+
+static int order_cmp(const void *pa, const void *pb, void *arg)
+{
+	const struct order *ord = arg;
+	const json_t *a = *(json_t *const *)pa, *b = *(json_t *const *)pb;
+	int c = order_cmp_key(a, b, ord->key);
+
+	if (ord->desc)
+		c = -c;
+	/* (owner.uuid, account.name) is unique: a total order */
+	if (c == 0)
+		c = order_cmp_key(a, b, 2);
+	if (c == 0)
+		c = order_cmp_key(a, b, 0);
+	return c;
+}
+
+/* Sorted, then cut to max_records; a field added only to sort by is
+ * taken out again. */
+static json_t *order_records(json_t *records, const struct ctl_request *o,
+			     const struct order *ord, unsigned extra)
+{
+	size_t n = json_array_size(records), keep = n;
+	json_t **v, *out;
+
+	if (o->limit && o->max_records < keep)
+		keep = o->max_records;
+	v = calloc(n ? n : 1, sizeof(*v));
+	out = json_array();
+	if (v == NULL || out == NULL) {
+		free(v);
+		json_decref(out);
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i++)
+		v[i] = json_array_get(records, i);
+	if (o->order_by != NULL)
+		qsort_r(v, n, sizeof(*v), order_cmp, (void *)ord);
+	for (size_t i = 0; i < keep; i++) {
+		if (extra != 0)
+			(void)json_object_del(v[i], order_keys[ord->key].key);
+		if (json_array_append(out, v[i]) != 0) {
+			json_decref(out);
+			out = NULL;
+			break;
+		}
+	}
+	free(v);
+	return out;
+}
+
 static void do_list(const struct tp_config *cfg, const struct ctl_caller *caller,
 		    const struct ctl_request *o, const struct ctl_store_access *pv,
 		    struct ctl_result *r)
 {
-	struct list_ctx ctx = { .cfg = cfg, .caller = caller, .pattern = o->account };
+	struct list_ctx ctx = { .cfg = cfg, .caller = caller, .pattern = o->account,
+				.comment_pattern = o->comment };
+	struct order ord = { 0, false };
+	unsigned extra = 0;
+	json_t *ordered;
 	const struct tp_owner *owner = NULL;
 	struct tp_store *store;
 	enum tp_status st;
@@ -583,6 +704,12 @@ static void do_list(const struct tp_config *cfg, const struct ctl_caller *caller
 	if (!parse_fields(o, dflt, &ctx.fields, r))
 		return;
 	r->fields = ctx.fields;
+	if (o->order_by != NULL) {
+		if (!parse_order(o->order_by, &ord, r))
+			return;
+		extra = order_keys[ord.key].field & ~ctx.fields;
+		ctx.fields |= extra;
+	}
 	ctx.records = json_array();
 	if (ctx.records == NULL) {
 		ctl_fail(r, TP_API_INTERNAL, NULL, "out of memory");
@@ -608,9 +735,25 @@ static void do_list(const struct tp_config *cfg, const struct ctl_caller *caller
 		json_decref(ctx.records);
 		return;
 	}
-	r->body = json_pack("{s:o,s:I,s:{s:{s:s}}}", "records", ctx.records,
-			    "num_records", (json_int_t)json_array_size(ctx.records),
-			    "_links", "self", "href", LIST_HREF);
+	if (o->order_by != NULL || o->limit) {
+		ordered = order_records(ctx.records, o, &ord, extra);
+		json_decref(ctx.records);
+		if (ordered == NULL) {
+			ctl_fail(r, TP_API_INTERNAL, NULL, "out of memory");
+			return;
+		}
+		ctx.records = ordered;
+	}
+	if (o->no_records) {
+		r->body = json_pack("{s:I,s:{s:{s:s}}}",
+				    "num_records", (json_int_t)json_array_size(ctx.records),
+				    "_links", "self", "href", LIST_HREF);
+		json_decref(ctx.records);
+	} else {
+		r->body = json_pack("{s:o,s:I,s:{s:{s:s}}}", "records", ctx.records,
+				    "num_records", (json_int_t)json_array_size(ctx.records),
+				    "_links", "self", "href", LIST_HREF);
+	}
 	if (r->body == NULL)
 		ctl_fail(r, TP_API_INTERNAL, NULL, "out of memory");
 }

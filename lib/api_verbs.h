@@ -20,7 +20,13 @@ enum ctl_verb { CTL_NONE = 0, CTL_CREATE, CTL_MODIFY, CTL_SHOW, CTL_LIST, CTL_DE
 struct ctl_request {
 	enum ctl_verb verb;
 	const char *owner, *account, *comment, *enabled, *fields, *scope;
+	/* account and comment are fnmatch patterns in a list */
 	bool json;                   /* the API's bodies (list: the API's fields) */
+	/* list only (the API's query parameters) */
+	const char *order_by;        /* "FIELD [asc|desc]" */
+	bool limit;                  /* max_records given */
+	size_t max_records;
+	bool no_records;             /* return_records=false: the count only */
 };
 
 struct ctl_caller {
