@@ -1,6 +1,6 @@
 # pam_totp_profile — build, test, install.
 #
-#   make               build the library, the PAM module and totpctl
+#   make               build the library, the PAM module, totpctl and totpd
 #   make check         unit tests, PAM/sshd integration tests (the README's
 #                      test command; under 10 minutes on 2 cores)
 #   make check-asan    the same suites again with an ASan+UBSan build (CI)
@@ -64,6 +64,8 @@ PAM_OBJ  = $(patsubst %.c,$(BUILD)/%.o,$(wildcard pam_totp_profile/*.c))
 TOTPCTL  = $(BUILD)/totpctl
 # objects beside, not under, $(BUILD)/totpctl: that name is the binary
 CTL_OBJ  = $(patsubst totpctl/%.c,$(BUILD)/totpctl.obj/%.o,$(wildcard totpctl/*.c))
+TOTPD    = $(BUILD)/totpd
+TOTPD_OBJ = $(patsubst totpd/%.c,$(BUILD)/totpd.obj/%.o,$(wildcard totpd/*.c))
 
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -78,7 +80,7 @@ TEST_HELPERS = $(HELPER_SO:%=$(BUILD)/tests/%.so) \
         uninstall clean bench bench-1m demo fuzz fuzz-build mutants
 .SUFFIXES:
 
-all: $(LIBA) $(PAM_SO) $(TOTPCTL)
+all: $(LIBA) $(PAM_SO) $(TOTPCTL) $(TOTPD)
 
 $(BUILD)/%.o: %.c $(wildcard lib/*.h) Makefile
 	@mkdir -p $(dir $@)
@@ -103,6 +105,15 @@ $(BUILD)/totpctl.obj/%.o: totpctl/%.c totpctl/totpctl.h $(wildcard lib/*.h) Make
 $(TOTPCTL): $(CTL_OBJ) $(LIBA)
 	@printf "  %-4s %s\n" "$(if $(filter %.o,$@),CC,LD)" "$@"
 	$(Q)$(CC) $(CFLAGS) -pie $(LDFLAGS) -o $@ $(CTL_OBJ) $(LIBA) -ljansson -lqrencode $(CORE_LIBS)
+
+$(BUILD)/totpd.obj/%.o: totpd/%.c totpd/totpd.h $(wildcard lib/*.h) Makefile
+	@mkdir -p $(dir $@)
+	@printf "  %-4s %s\n" "$(if $(filter %.o,$@),CC,LD)" "$@"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(TOTPD): $(TOTPD_OBJ) $(LIBA)
+	@printf "  %-4s %s\n" "$(if $(filter %.o,$@),CC,LD)" "$@"
+	$(Q)$(CC) $(CFLAGS) -pie $(LDFLAGS) -o $@ $(TOTPD_OBJ) $(LIBA) -lmicrohttpd -ljansson -lpthread $(CORE_LIBS)
 
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(LIBA) tests/unit/unit.h
 	@mkdir -p $(dir $@)
