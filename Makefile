@@ -199,6 +199,13 @@ $(BUILD)/fuzz/fuzz_module: tests/fuzz/fuzz_module.c tests/fuzz/fuzz.h $(PAM_OBJ)
 	    -Wl,--export-dynamic-symbol=fuzz_module_entry -o $@ $< $(PAM_OBJ) $(LIBA) \
 	    -lpam $(CORE_LIBS)
 
+# totpd's parser and router, with its objects but not its main
+$(BUILD)/fuzz/fuzz_totpd: tests/fuzz/fuzz_totpd.c tests/fuzz/fuzz.h $(BUILD)/totpd.obj/route.o $(LIBA)
+	@mkdir -p $(dir $@)
+	@printf "  %-4s %s\n" "LD" "$@"
+	$(Q)$(CC) $(CPPFLAGS) -Itests/fuzz -Itotpd $(CFLAGS) $(LDFLAGS) -o $@ $< \
+	    $(BUILD)/totpd.obj/route.o $(LIBA) -ljansson $(CORE_LIBS)
+
 $(BUILD)/fuzz/module_dispatch.so: tests/fuzz/module_dispatch.c
 	@mkdir -p $(dir $@)
 	@printf "  %-4s %s\n" "LD" "$@"
