@@ -21,6 +21,7 @@ MANDIR     ?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc
 STOREDIR   ?= /var/lib/totp_profile
 STORE_USER ?= _totp
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 PAMDIR     ?= $(shell pkg-config --variable=libdir pam 2>/dev/null || echo /lib)/security
 DESTDIR    ?=
 
@@ -219,6 +220,14 @@ install: all
 	install -m 0644 pam_totp_profile/pam_totp_profile.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 0644 totpctl/totpctl.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 conf/totp_profile.conf.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 totpd/totpd.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0755 $(TOTPD) $(DESTDIR)$(BINDIR)/totpd
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR)
+	sed -e 's|/usr/local/bin/totpd|$(BINDIR)/totpd|' -e 's|_totp|$(STORE_USER)|' \
+	    -e 's|/var/lib/totp_profile|$(STOREDIR)|' totpd/totpd.service \
+	    > $(DESTDIR)$(SYSTEMDUNITDIR)/totpd.service
+	sed -e 's|_totp|$(STORE_USER)|' totpd/totpd.socket > $(DESTDIR)$(SYSTEMDUNITDIR)/totpd.socket
+	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/totpd.service $(DESTDIR)$(SYSTEMDUNITDIR)/totpd.socket
 	[ -e $(DESTDIR)$(SYSCONFDIR)/totp_profile/totp_profile.conf ] || \
 	    install -m 0644 conf/totp_profile.conf $(DESTDIR)$(SYSCONFDIR)/totp_profile/
 	DESTDIR="$(DESTDIR)" BINDIR="$(BINDIR)" STOREDIR="$(STOREDIR)" \
@@ -226,6 +235,8 @@ install: all
 
 uninstall:
 	rm -f $(DESTDIR)$(PAMDIR)/pam_totp_profile.so $(DESTDIR)$(BINDIR)/totpctl \
+	    $(DESTDIR)$(BINDIR)/totpd $(DESTDIR)$(MANDIR)/man8/totpd.8 \
+	    $(DESTDIR)$(SYSTEMDUNITDIR)/totpd.service $(DESTDIR)$(SYSTEMDUNITDIR)/totpd.socket \
 	    $(DESTDIR)$(MANDIR)/man8/pam_totp_profile.8 $(DESTDIR)$(MANDIR)/man1/totpctl.1 \
 	    $(DESTDIR)$(MANDIR)/man5/totp_profile.conf.5
 
