@@ -196,10 +196,12 @@ api $A PATCH "$P/$CLUSTER_UUID/$A" '{ "account": { "name": "'$B'" } }'
 check "PATCH that renames the account: 400, error 2" api_err 400 2 "" account.name
 for f in secret_key sha_fingerprint scope install_url verification_code emergency_codes; do
 	api $A PATCH "$P/$CLUSTER_UUID/$A" '{ "'$f'": "x" }'
-	check "PATCH read-only $f: 400, error 2 naming it" api_err 400 2 "" $f
+	check "PATCH read-only $f: 400, error 2 naming it as read-only" \
+		eval 'api_err 400 2 "" $f && pyj "d[\"error\"][\"arguments\"][0][\"message\"]==a[0]+\" is read-only\"" "'"'"'$f'"'"'"'
 done
 api $A POST $P '{ "account": { "name": "'$A'" }, "scope": "svm" }'
-check "POST read-only scope: 400, error 2" api_err 400 2 "" scope
+check "POST read-only scope: 400, error 2" \
+	eval 'api_err 400 2 "" scope && grep -q "read-only" "$T/out"'
 api $A POST $P '{ "account": { "name": "'$A'" }, "colour": "red" }'
 check "POST unknown field: 400, error 2 naming it" api_err 400 2 "" colour
 api $A POST $P '{ "account": { "name": "'$A'", "uid": 0 } }'
