@@ -87,6 +87,18 @@ json_t *ctl_result_json(const struct ctl_result *r);
 /* A body as totpctl --json prints it and totpd sends it: indented, in the
  * API's key order, with a final newline.  Free with tp_free_str. */
 char *ctl_body_text(const json_t *j);
+/* What became of a create that is taken back. */
+enum ctl_undo {
+	CTL_UNDO_KEPT = 0,           /* the profile stays */
+	CTL_UNDO_DONE = 10,          /* taken back (the replaced one restored) */
+	CTL_UNDO_CHANGED = 11,       /* no longer this create's: left alone */
+	CTL_UNDO_FAILED = 12,        /* could not be taken back */
+};
+/* Take back what create wrote (its key never reached the caller), under
+ * the account's lock and only if the stored profile is still that one:
+ * the disabled profile it replaced is put back, or it is deleted. */
+enum ctl_undo ctl_undo_create(const struct tp_config *cfg,
+			      const struct ctl_store_access *sa, const struct ctl_created *c);
 /* Wipe every string of a body (it may hold secrets), then free it. */
 void ctl_json_free(json_t *j);
 

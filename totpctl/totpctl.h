@@ -5,6 +5,7 @@
  *   privilege.c  environment, standard fds, setuid handling
  *   lib/api_verbs.c  the five verbs (all store access happens there)
  *   guard.c      create's undo when its output does not reach the caller
+ *                (the undo itself is lib/api_verbs.c's)
  *   output.c     tables, JSON bodies, errors, the terminal QR code */
 #ifndef TOTPCTL_H
 #define TOTPCTL_H
@@ -59,12 +60,6 @@ struct ctl_store_access ctl_priv_access(const struct ctl_priv *pv);
  * user's identity while the parent drops it for good and prints; the
  * parent then tells it to keep the profile, or (also when the parent dies)
  * it takes the profile back. */
-enum ctl_undo {
-	CTL_UNDO_KEPT = 0,           /* the profile stays */
-	CTL_UNDO_DONE = 10,          /* taken back (the replaced one restored) */
-	CTL_UNDO_CHANGED = 11,       /* no longer this create's: left alone */
-	CTL_UNDO_FAILED = 12,        /* could not be taken back */
-};
 struct ctl_guard {
 	pid_t pid;
 	int fd;                      /* write end of the pipe to the child */

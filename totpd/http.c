@@ -34,6 +34,8 @@ struct pending {
 	size_t n_query;
 	bool query_overflow;
 	bool responded;               /* refused before its body was read */
+	struct ctl_created created;   /* a create, until its response is sent */
+	char method[16], url[256];    /* for the log line of an undo */
 };
 
 static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind,
@@ -207,6 +209,12 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		caller.uid = p->have_peer ? p->uid : (uid_t)-1;
 	}
 	totpd_route(srv->cfg, &caller, &rq, &resp);
+	p->created = resp.created;
+	tp_profile_wipe(&resp.created.old);
+	if (p->created.written) {
+		snprintf(p->method, sizeof(p->method), "%s", method);
+		snprintf(p->url, sizeof(p->url), "%s", url);
+	}
 	if (p->too_large)
 		resp.status = 413;
 	log_request(method, url, p, resp.text ? resp.status : 500);
@@ -214,16 +222,31 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	return ret;
 }
 
+/* A new key is shown once, in the 201 response: when that response did
+ * not go out whole, the create is taken back, as totpctl does when its
+ * output is lost. */
 static void completed(void *cls, struct MHD_Connection *c, void **req_cls,
 		      enum MHD_RequestTerminationCode toe)
 {
+	struct server *srv = cls;
 	struct pending *p = *req_cls;
+	struct ctl_store_access direct = { NULL, NULL, NULL };
 
-	(void)cls;
 	(void)c;
-	(void)toe;
 	if (p == NULL)
 		return;
+	if (p->created.written && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK) {
+		enum ctl_undo u = ctl_undo_create(srv->cfg, &direct, &p->created);
+		char m[16], url[256];
+		log_safe(m, sizeof(m), p->method);
+		log_safe(url, sizeof(url), p->url);
+		fprintf(stderr, "totpd: %s %s uid=%u: the response was not delivered; the "
+			"new profile %s\n", m, url, (unsigned)p->uid,
+			u == CTL_UNDO_DONE ? "was taken back"
+			: u == CTL_UNDO_CHANGED ? "had changed since and was left alone"
+			: "could not be taken back");
+	}
+	tp_profile_wipe(&p->created.old);
 	if (p->body != NULL) {
 		tp_wipe(p->body, p->len);
 		free(p->body);
@@ -245,7 +268,7 @@ int totpd_serve(const struct tp_config *cfg, int listen_fd, const struct totpd_l
 			     MHD_OPTION_CONNECTION_LIMIT, lim->connections,
 			     MHD_OPTION_CONNECTION_TIMEOUT, lim->timeout,
 			     MHD_OPTION_CONNECTION_MEMORY_LIMIT, lim->memory,
-			     MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+			     MHD_OPTION_NOTIFY_COMPLETED, completed, &srv,
 			     MHD_OPTION_END);
 	if (d == NULL) {
 		fprintf(stderr, "totpd: cannot start the HTTP server\n");

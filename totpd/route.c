@@ -415,7 +415,7 @@ void totpd_route(const struct tp_config *cfg, const struct ctl_caller *caller,
 		goto out;
 	}
 	ctl_run(cfg, caller, &req, &direct, &r);
-	out->created = r.created.written;
+	out->created = r.created;       /* taken back if the response is lost */
 out:
 	respond(&r, ok, out);
 	ctl_json_free(r.body);

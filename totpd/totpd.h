@@ -39,7 +39,7 @@ struct totpd_request {
 struct totpd_response {
 	unsigned status;
 	char *text;                       /* the body; free with tp_free_str */
-	bool created;                     /* create wrote a profile */
+	struct ctl_created created;       /* create: what was written (wipe .old) */
 };
 
 /* route.c */

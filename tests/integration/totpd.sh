@@ -409,6 +409,29 @@ done
 api $A GET $P
 check "after the hostile clients, requests are served (200)" st_is 200
 
+# a create whose caller is gone before the 201 (and its key) reach it
+cat > "$T/vanish.py" <<'PY'
+import socket, sys, time
+body = b'{ "account": { "name": "%s" }, "owner.name": "vs0" }' % sys.argv[2].encode()
+for i in range(5):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); s.connect(sys.argv[1])
+    s.sendall(b"POST /api/security/login/totps HTTP/1.1\r\nHost: x\r\n"
+              b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+    # still connected, but nothing it is sent can be read: the 201
+    # fails to go out (EPIPE)
+    s.shutdown(socket.SHUT_RD)
+    time.sleep(0.5)
+    s.close()
+print("ok")
+PY
+out=$(as $C $PY "$T/vanish.py" "$SOCK" $C 2>&1)
+api $ADM GET "$P/vs0/$C"
+check "a create whose 201 cannot be delivered leaves no profile behind" \
+	eval '[ "$out" = ok ] && api_err 404 4 "" account.name'
+check "  each of the 5 was written, then taken back (logged)" \
+	test "$(grep -c "uid=$(id -u $C): the response was not delivered; the new profile was taken back" \
+		"$T/totpd.log")" -eq 5
+
 # ---- 1,000 concurrent requests while PAM logins run ----
 pam_service api config=$TCONF
 PAMRUN="$BUILD/tests/tp_pamrun"
