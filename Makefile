@@ -1,6 +1,6 @@
 # pam_totp_profile — build, test, install.
 #
-#   make               build the library, the PAM module and totpctl
+#   make               build the library, the PAM module, totpctl and totpd
 #   make check         unit tests, PAM/sshd integration tests (the README's
 #                      test command; under 10 minutes on 2 cores)
 #   make check-asan    the same suites again with an ASan+UBSan build (CI)
@@ -21,6 +21,7 @@ MANDIR     ?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc
 STOREDIR   ?= /var/lib/totp_profile
 STORE_USER ?= _totp
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 PAMDIR     ?= $(shell pkg-config --variable=libdir pam 2>/dev/null || echo /lib)/security
 DESTDIR    ?=
 
@@ -64,6 +65,8 @@ PAM_OBJ  = $(patsubst %.c,$(BUILD)/%.o,$(wildcard pam_totp_profile/*.c))
 TOTPCTL  = $(BUILD)/totpctl
 # objects beside, not under, $(BUILD)/totpctl: that name is the binary
 CTL_OBJ  = $(patsubst totpctl/%.c,$(BUILD)/totpctl.obj/%.o,$(wildcard totpctl/*.c))
+TOTPD    = $(BUILD)/totpd
+TOTPD_OBJ = $(patsubst totpd/%.c,$(BUILD)/totpd.obj/%.o,$(wildcard totpd/*.c))
 
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -78,7 +81,7 @@ TEST_HELPERS = $(HELPER_SO:%=$(BUILD)/tests/%.so) \
         uninstall clean bench bench-1m demo fuzz fuzz-build mutants
 .SUFFIXES:
 
-all: $(LIBA) $(PAM_SO) $(TOTPCTL)
+all: $(LIBA) $(PAM_SO) $(TOTPCTL) $(TOTPD)
 
 $(BUILD)/%.o: %.c $(wildcard lib/*.h) Makefile
 	@mkdir -p $(dir $@)
@@ -103,6 +106,15 @@ $(BUILD)/totpctl.obj/%.o: totpctl/%.c totpctl/totpctl.h $(wildcard lib/*.h) Make
 $(TOTPCTL): $(CTL_OBJ) $(LIBA)
 	@printf "  %-4s %s\n" "$(if $(filter %.o,$@),CC,LD)" "$@"
 	$(Q)$(CC) $(CFLAGS) -pie $(LDFLAGS) -o $@ $(CTL_OBJ) $(LIBA) -ljansson -lqrencode $(CORE_LIBS)
+
+$(BUILD)/totpd.obj/%.o: totpd/%.c totpd/totpd.h $(wildcard lib/*.h) Makefile
+	@mkdir -p $(dir $@)
+	@printf "  %-4s %s\n" "$(if $(filter %.o,$@),CC,LD)" "$@"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(TOTPD): $(TOTPD_OBJ) $(LIBA)
+	@printf "  %-4s %s\n" "$(if $(filter %.o,$@),CC,LD)" "$@"
+	$(Q)$(CC) $(CFLAGS) -pie $(LDFLAGS) -o $@ $(TOTPD_OBJ) $(LIBA) -lmicrohttpd -ljansson -lpthread $(CORE_LIBS)
 
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(LIBA) tests/unit/unit.h
 	@mkdir -p $(dir $@)
@@ -188,6 +200,13 @@ $(BUILD)/fuzz/fuzz_module: tests/fuzz/fuzz_module.c tests/fuzz/fuzz.h $(PAM_OBJ)
 	    -Wl,--export-dynamic-symbol=fuzz_module_entry -o $@ $< $(PAM_OBJ) $(LIBA) \
 	    -lpam $(CORE_LIBS)
 
+# totpd's parser and router, with its objects but not its main
+$(BUILD)/fuzz/fuzz_totpd: tests/fuzz/fuzz_totpd.c tests/fuzz/fuzz.h $(BUILD)/totpd.obj/route.o $(LIBA)
+	@mkdir -p $(dir $@)
+	@printf "  %-4s %s\n" "LD" "$@"
+	$(Q)$(CC) $(CPPFLAGS) -Itests/fuzz -Itotpd $(CFLAGS) $(LDFLAGS) -o $@ $< \
+	    $(BUILD)/totpd.obj/route.o $(LIBA) -ljansson $(CORE_LIBS)
+
 $(BUILD)/fuzz/module_dispatch.so: tests/fuzz/module_dispatch.c
 	@mkdir -p $(dir $@)
 	@printf "  %-4s %s\n" "LD" "$@"
@@ -201,6 +220,14 @@ install: all
 	install -m 0644 pam_totp_profile/pam_totp_profile.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 0644 totpctl/totpctl.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 conf/totp_profile.conf.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 totpd/totpd.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0755 $(TOTPD) $(DESTDIR)$(BINDIR)/totpd
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR)
+	sed -e 's|/usr/local/bin/totpd|$(BINDIR)/totpd|' -e 's|_totp|$(STORE_USER)|' \
+	    -e 's|/var/lib/totp_profile|$(STOREDIR)|' totpd/totpd.service \
+	    > $(DESTDIR)$(SYSTEMDUNITDIR)/totpd.service
+	sed -e 's|_totp|$(STORE_USER)|' totpd/totpd.socket > $(DESTDIR)$(SYSTEMDUNITDIR)/totpd.socket
+	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/totpd.service $(DESTDIR)$(SYSTEMDUNITDIR)/totpd.socket
 	[ -e $(DESTDIR)$(SYSCONFDIR)/totp_profile/totp_profile.conf ] || \
 	    install -m 0644 conf/totp_profile.conf $(DESTDIR)$(SYSCONFDIR)/totp_profile/
 	DESTDIR="$(DESTDIR)" BINDIR="$(BINDIR)" STOREDIR="$(STOREDIR)" \
@@ -208,6 +235,8 @@ install: all
 
 uninstall:
 	rm -f $(DESTDIR)$(PAMDIR)/pam_totp_profile.so $(DESTDIR)$(BINDIR)/totpctl \
+	    $(DESTDIR)$(BINDIR)/totpd $(DESTDIR)$(MANDIR)/man8/totpd.8 \
+	    $(DESTDIR)$(SYSTEMDUNITDIR)/totpd.service $(DESTDIR)$(SYSTEMDUNITDIR)/totpd.socket \
 	    $(DESTDIR)$(MANDIR)/man8/pam_totp_profile.8 $(DESTDIR)$(MANDIR)/man1/totpctl.1 \
 	    $(DESTDIR)$(MANDIR)/man5/totp_profile.conf.5
 

@@ -2,7 +2,8 @@
 # The main job, end to end, in a throwaway folder (nothing under /etc is
 # touched): build, enrol a demo profile with totpctl, then log in through
 # the real PAM stack (libpam + pam_wrapper + pamtester) with the current
-# code, show a replayed code refused and an emergency code working once.
+# code, show a replayed code refused and an emergency code working once,
+# and the profile through the REST API (totpd, one curl call).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -63,6 +64,31 @@ step "Emergency code $EMERGENCY: accepted once"
 login "$EMERGENCY"
 step "The same emergency code again: spent, refused"
 login "$EMERGENCY" || true
+
+step "The same profile through the REST API: totpd on a unix socket, one curl call"
+# totpd runs as the store user and never as root: a root demo lends the
+# store to 'daemon' for this step
+mkdir -m 0755 "$W/run"
+SOCK="$W/run/api.sock"
+if [ "$(id -u)" -eq 0 ]; then
+	DUSER=daemon
+	sed "s/user = \"$ME\"/user = \"$DUSER\"/" "$W/totp_profile.conf" > "$W/totpd.conf"
+	chmod 0644 "$W/totpd.conf"
+	chown -R "$DUSER" "$W/store"
+	chown "$DUSER" "$W/run"
+	RUN=(setpriv --reuid="$DUSER" --regid="$(id -g "$DUSER")" --clear-groups)
+else
+	cp "$W/totp_profile.conf" "$W/totpd.conf"
+	RUN=()
+fi
+"${RUN[@]}" "$BUILD/totpd" --config "$W/totpd.conf" --socket "$SOCK" 2> "$W/totpd.log" &
+TPID=$!
+for _ in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
+echo "\$ curl --unix-socket $SOCK 'http://localhost/api/security/login/totps?fields=comment,enabled'"
+curl -s --unix-socket "$SOCK" 'http://localhost/api/security/login/totps?fields=comment,enabled'
+kill "$TPID"; wait "$TPID" 2>/dev/null || true
+echo "   log: $(grep ' uid=' "$W/totpd.log")"
+if [ "$(id -u)" -eq 0 ]; then chown -R "$ME" "$W/store"; fi
 
 step "The profile file (owner-only, secret never leaves it except at creation)"
 ls -l "$W/store"/*/

@@ -33,61 +33,14 @@
 
 #define KEEP_BYTE 'K'
 
-struct undo_ctx {
-	const struct ctl_created *c;
-	bool changed;
-};
-
-static enum tp_update_action undo_cb(struct tp_profile *p, bool exists, void *ctx,
-				     enum tp_status *fail)
-{
-	struct undo_ctx *u = ctx;
-	char fp[TP_FINGERPRINT_HEX + 1];
-	bool ours;
-
-	(void)fail;
-	ours = exists && p->created == u->c->created &&
-	       tp_profile_fingerprint(p, fp) == TP_OK &&
-	       tp_equal(fp, u->c->fingerprint, TP_FINGERPRINT_HEX);
-	tp_wipe(fp, sizeof(fp));
-	if (!ours) {
-		/* deleted, or replaced since: not ours to touch */
-		u->changed = true;
-		return TP_UPDATE_KEEP;
-	}
-	if (u->c->replaced) {
-		*p = u->c->old;
-		return TP_UPDATE_WRITE;
-	}
-	return TP_UPDATE_DELETE;
-}
-
+/* The undo itself is the library's (totpd takes back a create whose
+ * response was not delivered the same way). */
 enum ctl_undo ctl_create_undo(const struct tp_config *cfg, const struct ctl_priv *pv,
 			      const struct ctl_created *c)
 {
-	struct undo_ctx u = { .c = c };
-	struct tp_store *store = NULL;
-	enum ctl_undo rv = CTL_UNDO_FAILED;
-	char *err = NULL;
-	enum tp_status st;
+	struct ctl_store_access a = ctl_priv_access(pv);
 
-	if (!c->written)
-		return CTL_UNDO_CHANGED;
-	if (ctl_priv_raise(pv) != 0)
-		return CTL_UNDO_FAILED;
-	if (tp_store_open(cfg, &store, &err) != TP_OK)
-		goto out;
-	st = tp_store_update(store, c->owner_uuid, c->account, undo_cb, &u);
-	if (st == TP_OK)
-		rv = u.changed ? CTL_UNDO_CHANGED : CTL_UNDO_DONE;
-	else if (st == TP_ENOENT)
-		rv = CTL_UNDO_CHANGED;  /* deleted meanwhile: nothing left to undo */
-out:
-	tp_store_close(store);
-	free(err);
-	if (ctl_priv_lower(pv) != 0)
-		rv = CTL_UNDO_FAILED;
-	return rv;
+	return ctl_undo_create(cfg, &a, c);
 }
 
 __attribute__((noreturn))

@@ -122,6 +122,8 @@ int main(int argc, char **argv)
 {
 	struct ctl_priv pv;
 	struct ctl_opts o;
+	struct ctl_request req;
+	struct ctl_store_access access;
 	struct ctl_result r;
 	struct ctl_caller caller = { 0 };
 	struct ctl_guard guard = { .pid = -1, .fd = -1 };
@@ -176,7 +178,11 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	caller.admin = tp_config_is_admin(cfg, caller.uid);
-	ctl_run(cfg, &caller, &o, &pv, &r);
+	req = (struct ctl_request){ .verb = o.verb, .owner = o.owner, .account = o.account,
+				    .comment = o.comment, .enabled = o.enabled,
+				    .fields = o.fields, .scope = o.scope, .json = o.json };
+	access = ctl_priv_access(&pv);
+	ctl_run(cfg, &caller, &req, &access, &r);
 	/* A profile create wrote stays only if its key reaches the caller. */
 	if (r.created.written && r.failed) {
 		(void)ctl_create_undo(cfg, &pv, &r.created);

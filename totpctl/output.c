@@ -46,43 +46,15 @@ int ctl_output_done(bool durable)
 	return err;
 }
 
-/* Wipe every string of a JSON value, then free it. */
-static void wipe_strings(json_t *j)
-{
-	const char *key;
-	json_t *v;
-	size_t i;
-
-	if (json_is_string(j)) {
-		tp_wipe((char *)json_string_value(j), json_string_length(j));
-	} else if (json_is_object(j)) {
-		json_object_foreach(j, key, v)
-			wipe_strings(v);
-	} else if (json_is_array(j)) {
-		json_array_foreach(j, i, v)
-			wipe_strings(v);
-	}
-}
-
-void ctl_json_free(json_t *j)
-{
-	if (j == NULL)
-		return;
-	if (j->refcount == 1)
-		wipe_strings(j);
-	json_decref(j);
-}
-
 static void print_json(const json_t *j)
 {
-	char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	char *s = ctl_body_text(j);
 
 	if (s == NULL) {
 		fputs("totpctl: cannot format the JSON body\n", stderr);
 		return;
 	}
 	fputs(s, stdout);
-	fputc('\n', stdout);
 	tp_free_str(s);
 }
 
@@ -294,7 +266,7 @@ static void print_error(const struct ctl_opts *o, const struct ctl_result *r)
 	if (r->usage)
 		fputs("Try 'totpctl --help'.\n", stderr);
 	if (o->json) {
-		json_t *body = tp_json_error(r->err, r->target, detail);
+		json_t *body = ctl_result_json(r);
 		if (body == NULL)
 			fputs("totpctl: cannot format the JSON error body\n", stderr);
 		else
@@ -310,11 +282,12 @@ void ctl_print_result(const struct ctl_opts *o, const struct ctl_result *r)
 		return;
 	}
 	if (o->json) {
-		/* modify and delete answer with an empty body in the API */
-		if (r->body != NULL)
-			print_json(r->body);
+		json_t *body = ctl_result_json(r);   /* {} for modify and delete */
+		if (body == NULL)
+			fputs("totpctl: cannot format the JSON body\n", stderr);
 		else
-			fputs("{}\n", stdout);
+			print_json(body);
+		json_decref(body);
 		if (r->skipped > 0)
 			fprintf(stderr, "totpctl: warning: %u unreadable profile%s skipped\n",
 				r->skipped, r->skipped == 1 ? "" : "s");

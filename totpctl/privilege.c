@@ -168,3 +168,20 @@ int ctl_priv_drop(const struct ctl_priv *pv)
 		return -1;
 	return 0;
 }
+
+static int access_enter(const void *ctx)
+{
+	return ctl_priv_raise(ctx);
+}
+
+static int access_leave(const void *ctx)
+{
+	return ctl_priv_lower(ctx);
+}
+
+struct ctl_store_access ctl_priv_access(const struct ctl_priv *pv)
+{
+	struct ctl_store_access a = { access_enter, access_leave, pv };
+
+	return a;
+}

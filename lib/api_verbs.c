@@ -11,13 +11,13 @@
 #include <time.h>
 
 #include "api_json.h"
+#include "api_verbs.h"
 #include "base32.h"
 #include "names.h"
 #include "profile.h"
 #include "secret.h"
 #include "store.h"
 #include "totp.h"
-#include "totpctl.h"
 
 #define SECRET_BYTES 20              /* 160 bits, RFC 4226's recommendation */
 #define LIST_HREF "/api/security/login/totps"
@@ -73,13 +73,13 @@ static void store_fail(struct ctl_result *r, enum tp_status st,
 
 /* The store, opened with the store user's identity. */
 static struct tp_store *store_open(const struct tp_config *cfg,
-				   const struct ctl_priv *pv, struct ctl_result *r)
+				   const struct ctl_store_access *pv, struct ctl_result *r)
 {
 	struct tp_store *s = NULL;
 	char *err = NULL;
 	enum tp_status st;
 
-	if (ctl_priv_raise(pv) != 0) {
+	if (pv->enter != NULL && pv->enter(pv->ctx) != 0) {
 		ctl_fail(r, TP_API_INTERNAL, NULL, "cannot switch to the store user");
 		return NULL;
 	}
@@ -92,11 +92,11 @@ static struct tp_store *store_open(const struct tp_config *cfg,
 	return s;
 }
 
-static void store_close(struct tp_store *s, const struct ctl_priv *pv,
+static void store_close(struct tp_store *s, const struct ctl_store_access *pv,
 			struct ctl_result *r)
 {
 	tp_store_close(s);
-	if (ctl_priv_lower(pv) != 0)
+	if (pv->leave != NULL && pv->leave(pv->ctx) != 0)
 		ctl_fail(r, TP_API_INTERNAL, NULL, "cannot switch back to the caller's uid");
 }
 
@@ -156,7 +156,7 @@ static bool may_touch(const struct ctl_caller *caller, const char *account,
 
 /* modify/show/delete name one profile: both keys are required. */
 static const struct tp_owner *profile_key(const struct tp_config *cfg,
-					  const struct ctl_opts *o,
+					  const struct ctl_request *o,
 					  struct ctl_result *r)
 {
 	if (o->owner == NULL) {
@@ -253,7 +253,7 @@ out:
  * body) is built before the store is written; the write is the last step
  * that can fail, and main.c takes it back if the output is lost. */
 static void do_create(const struct tp_config *cfg, const struct ctl_caller *caller,
-		      const struct ctl_opts *o, const struct ctl_priv *pv,
+		      const struct ctl_request *o, const struct ctl_store_access *pv,
 		      struct ctl_result *r)
 {
 	char codes[TP_EMERGENCY_MAX][TP_EMERGENCY_DIGITS + 1];
@@ -380,7 +380,7 @@ static enum tp_update_action modify_cb(struct tp_profile *p, bool exists,
 }
 
 static void do_modify(const struct tp_config *cfg, const struct ctl_caller *caller,
-		      const struct ctl_opts *o, const struct ctl_priv *pv,
+		      const struct ctl_request *o, const struct ctl_store_access *pv,
 		      struct ctl_result *r)
 {
 	const struct tp_owner *owner = profile_key(cfg, o, r);
@@ -431,7 +431,7 @@ static void do_modify(const struct tp_config *cfg, const struct ctl_caller *call
 
 /* ---- show (GET one) ---- */
 
-static bool parse_fields(const struct ctl_opts *o, unsigned dflt, unsigned *mask,
+static bool parse_fields(const struct ctl_request *o, unsigned dflt, unsigned *mask,
 			 struct ctl_result *r)
 {
 	const char *bad = NULL;
@@ -450,7 +450,7 @@ static bool parse_fields(const struct ctl_opts *o, unsigned dflt, unsigned *mask
 }
 
 static void do_show(const struct tp_config *cfg, const struct ctl_caller *caller,
-		    const struct ctl_opts *o, const struct ctl_priv *pv,
+		    const struct ctl_request *o, const struct ctl_store_access *pv,
 		    struct ctl_result *r)
 {
 	const struct tp_owner *owner = profile_key(cfg, o, r);
@@ -486,6 +486,7 @@ struct list_ctx {
 	const struct tp_config *cfg;
 	const struct ctl_caller *caller;
 	const char *pattern;
+	const char *comment_pattern;
 	bool by_enabled, enabled;
 	bool by_scope;
 	enum tp_scope scope;
@@ -503,6 +504,8 @@ static int list_cb(const struct tp_profile *p, void *ctx)
 	if (!c->caller->admin && strcmp(p->account, c->caller->name) != 0)
 		return 0;
 	if (c->pattern != NULL && fnmatch(c->pattern, p->account, 0) != 0)
+		return 0;
+	if (c->comment_pattern != NULL && fnmatch(c->comment_pattern, p->comment, 0) != 0)
 		return 0;
 	if (c->by_enabled && p->enabled != c->enabled)
 		return 0;
@@ -545,11 +548,129 @@ static enum tp_status list_own(const struct tp_config *cfg,
 	return TP_OK;
 }
 
+/* order_by: a field of the record, then "asc" (the default) or "desc". */
+static const struct {
+	const char *name;
+	unsigned field;              /* enum tp_field; 0: always in a record */
+	const char *obj, *key;       /* where the value is in a record */
+} order_keys[] = {
+	{ "account.name",    0,                  "account", "name" },
+	{ "owner.name",      0,                  "owner", "name" },
+	{ "owner.uuid",      0,                  "owner", "uuid" },
+	{ "comment",         TP_F_COMMENT,       NULL, "comment" },
+	{ "enabled",         TP_F_ENABLED,       NULL, "enabled" },
+	{ "scope",           TP_F_SCOPE,         NULL, "scope" },
+	{ "sha_fingerprint", TP_F_FINGERPRINT,   NULL, "sha_fingerprint" },
+};
+#define N_ORDER_KEYS (sizeof(order_keys) / sizeof(order_keys[0]))
+
+struct order {
+	size_t key;                  /* index in order_keys */
+	bool desc;
+};
+
+static bool parse_order(const char *s, struct order *ord, struct ctl_result *r)
+{
+	size_t n = strcspn(s, " ");
+	const char *dir = s + n + strspn(s + n, " ");
+
+	for (size_t i = 0; i < N_ORDER_KEYS; i++) {
+		if (strlen(order_keys[i].name) != n || strncmp(order_keys[i].name, s, n) != 0)
+			continue;
+		ord->key = i;
+		if (*dir == '\0' || strcmp(dir, "asc") == 0) {
+			ord->desc = false;
+			return true;
+		}
+		if (strcmp(dir, "desc") == 0) {
+			ord->desc = true;
+			return true;
+		}
+		break;
+	}
+	ctl_fail(r, TP_API_INVALID, "order_by", "cannot order by '%s' (a field: "
+		 "account.name, owner.name, owner.uuid, comment, enabled, scope or "
+		 "sha_fingerprint, then asc or desc)", s);
+	return false;
+}
+
+static const json_t *order_value(const json_t *rec, size_t key)
+{
+	const json_t *o = order_keys[key].obj ? json_object_get(rec, order_keys[key].obj)
+					       : rec;
+
+	return json_object_get(o, order_keys[key].key);
+}
+
+static int order_cmp_key(const json_t *a, const json_t *b, size_t key)
+{
+	const json_t *va = order_value(a, key), *vb = order_value(b, key);
+
+	if (json_is_boolean(va) || json_is_boolean(vb))
+		return (int)json_is_true(va) - (int)json_is_true(vb);
+	return strcmp(json_string_value(va) ? json_string_value(va) : "",
+		      json_string_value(vb) ? json_string_value(vb) : "");
+}
+
+static int order_cmp(const void *pa, const void *pb, void *arg)
+{
+	const struct order *ord = arg;
+	const json_t *a = *(json_t *const *)pa, *b = *(json_t *const *)pb;
+	int c = order_cmp_key(a, b, ord->key);
+
+	if (ord->desc)
+		c = -c;
+	/* (owner.uuid, account.name) is unique: a total order */
+	if (c == 0)
+		c = order_cmp_key(a, b, 2);
+	if (c == 0)
+		c = order_cmp_key(a, b, 0);
+	return c;
+}
+
+/* Sorted, then cut to max_records; a field added only to sort by is
+ * taken out again. */
+static json_t *order_records(json_t *records, const struct ctl_request *o,
+			     const struct order *ord, unsigned extra)
+{
+	size_t n = json_array_size(records), keep = n;
+	json_t **v, *out;
+
+	if (o->limit && o->max_records < keep)
+		keep = o->max_records;
+	v = calloc(n ? n : 1, sizeof(*v));
+	out = json_array();
+	if (v == NULL || out == NULL) {
+		free(v);
+		json_decref(out);
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i++)
+		v[i] = json_array_get(records, i);
+	if (o->order_by != NULL)
+		qsort_r(v, n, sizeof(*v), order_cmp, (void *)ord);
+	for (size_t i = 0; i < keep; i++) {
+		if (extra != 0)
+			(void)json_object_del(v[i], order_keys[ord->key].key);
+		if (json_array_append(out, v[i]) != 0) {
+			json_decref(out);
+			out = NULL;
+			break;
+		}
+	}
+	free(v);
+	return out;
+}
+
 static void do_list(const struct tp_config *cfg, const struct ctl_caller *caller,
-		    const struct ctl_opts *o, const struct ctl_priv *pv,
+		    const struct ctl_request *o, const struct ctl_store_access *pv,
 		    struct ctl_result *r)
 {
-	struct list_ctx ctx = { .cfg = cfg, .caller = caller, .pattern = o->account };
+	struct list_ctx ctx = { .cfg = cfg, .caller = caller, .pattern = o->account,
+				.comment_pattern = o->comment };
+	struct order ord = { 0, false };
+	unsigned extra = 0;
+	json_t *ordered;
 	const struct tp_owner *owner = NULL;
 	struct tp_store *store;
 	enum tp_status st;
@@ -583,6 +704,12 @@ static void do_list(const struct tp_config *cfg, const struct ctl_caller *caller
 	if (!parse_fields(o, dflt, &ctx.fields, r))
 		return;
 	r->fields = ctx.fields;
+	if (o->order_by != NULL) {
+		if (!parse_order(o->order_by, &ord, r))
+			return;
+		extra = order_keys[ord.key].field & ~ctx.fields;
+		ctx.fields |= extra;
+	}
 	ctx.records = json_array();
 	if (ctx.records == NULL) {
 		ctl_fail(r, TP_API_INTERNAL, NULL, "out of memory");
@@ -608,9 +735,25 @@ static void do_list(const struct tp_config *cfg, const struct ctl_caller *caller
 		json_decref(ctx.records);
 		return;
 	}
-	r->body = json_pack("{s:o,s:I,s:{s:{s:s}}}", "records", ctx.records,
-			    "num_records", (json_int_t)json_array_size(ctx.records),
-			    "_links", "self", "href", LIST_HREF);
+	if (o->order_by != NULL || o->limit) {
+		ordered = order_records(ctx.records, o, &ord, extra);
+		json_decref(ctx.records);
+		if (ordered == NULL) {
+			ctl_fail(r, TP_API_INTERNAL, NULL, "out of memory");
+			return;
+		}
+		ctx.records = ordered;
+	}
+	if (o->no_records) {
+		r->body = json_pack("{s:I,s:{s:{s:s}}}",
+				    "num_records", (json_int_t)json_array_size(ctx.records),
+				    "_links", "self", "href", LIST_HREF);
+		json_decref(ctx.records);
+	} else {
+		r->body = json_pack("{s:o,s:I,s:{s:{s:s}}}", "records", ctx.records,
+				    "num_records", (json_int_t)json_array_size(ctx.records),
+				    "_links", "self", "href", LIST_HREF);
+	}
 	if (r->body == NULL)
 		ctl_fail(r, TP_API_INTERNAL, NULL, "out of memory");
 }
@@ -618,7 +761,7 @@ static void do_list(const struct tp_config *cfg, const struct ctl_caller *caller
 /* ---- delete (DELETE) ---- */
 
 static void do_delete(const struct tp_config *cfg, const struct ctl_caller *caller,
-		      const struct ctl_opts *o, const struct ctl_priv *pv,
+		      const struct ctl_request *o, const struct ctl_store_access *pv,
 		      struct ctl_result *r)
 {
 	const struct tp_owner *owner = profile_key(cfg, o, r);
@@ -643,7 +786,7 @@ static void do_delete(const struct tp_config *cfg, const struct ctl_caller *call
 }
 
 void ctl_run(const struct tp_config *cfg, const struct ctl_caller *caller,
-	     const struct ctl_opts *o, const struct ctl_priv *pv,
+	     const struct ctl_request *o, const struct ctl_store_access *pv,
 	     struct ctl_result *r)
 {
 	switch (o->verb) {
@@ -654,4 +797,120 @@ void ctl_run(const struct tp_config *cfg, const struct ctl_caller *caller,
 	case CTL_DELETE: do_delete(cfg, caller, o, pv, r); break;
 	case CTL_NONE:   break;
 	}
+}
+
+json_t *ctl_result_json(const struct ctl_result *r)
+{
+	if (r->failed)
+		return tp_json_error(r->err, r->target, r->detail[0] ? r->detail : NULL);
+	/* modify and delete answer with an empty body in the API */
+	if (r->body == NULL)
+		return json_object();
+	return json_incref(r->body);
+}
+
+char *ctl_body_text(const json_t *j)
+{
+	char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	char *out;
+	size_t n;
+
+	if (s == NULL)
+		return NULL;
+	n = strlen(s);
+	out = malloc(n + 2);
+	if (out != NULL) {
+		memcpy(out, s, n);
+		out[n] = '\n';
+		out[n + 1] = '\0';
+	}
+	tp_free_str(s);
+	return out;
+}
+
+/* Every string of a JSON value is wiped before it is freed. */
+static void wipe_strings(json_t *j)
+{
+	const char *key;
+	json_t *v;
+	size_t i;
+
+	if (json_is_string(j)) {
+		tp_wipe((char *)json_string_value(j), json_string_length(j));
+	} else if (json_is_object(j)) {
+		json_object_foreach(j, key, v)
+			wipe_strings(v);
+	} else if (json_is_array(j)) {
+		json_array_foreach(j, i, v)
+			wipe_strings(v);
+	}
+}
+
+void ctl_json_free(json_t *j)
+{
+	if (j == NULL)
+		return;
+	if (j->refcount == 1)
+		wipe_strings(j);
+	json_decref(j);
+}
+
+
+/* ---- taking back a create whose key did not reach the caller ---- */
+
+struct undo_ctx {
+	const struct ctl_created *c;
+	bool changed;
+};
+
+static enum tp_update_action undo_cb(struct tp_profile *p, bool exists, void *ctx,
+				     enum tp_status *fail)
+{
+	struct undo_ctx *u = ctx;
+	char fp[TP_FINGERPRINT_HEX + 1];
+	bool ours;
+
+	(void)fail;
+	ours = exists && p->created == u->c->created &&
+	       tp_profile_fingerprint(p, fp) == TP_OK &&
+	       tp_equal(fp, u->c->fingerprint, TP_FINGERPRINT_HEX);
+	tp_wipe(fp, sizeof(fp));
+	if (!ours) {
+		/* deleted, or replaced since: not ours to touch */
+		u->changed = true;
+		return TP_UPDATE_KEEP;
+	}
+	if (u->c->replaced) {
+		*p = u->c->old;
+		return TP_UPDATE_WRITE;
+	}
+	return TP_UPDATE_DELETE;
+}
+
+enum ctl_undo ctl_undo_create(const struct tp_config *cfg,
+			      const struct ctl_store_access *sa, const struct ctl_created *c)
+{
+	struct undo_ctx u = { .c = c };
+	struct tp_store *store = NULL;
+	enum ctl_undo rv = CTL_UNDO_FAILED;
+	char *err = NULL;
+	enum tp_status st;
+
+	if (!c->written)
+		return CTL_UNDO_CHANGED;
+	if (sa->enter != NULL && sa->enter(sa->ctx) != 0)
+		return CTL_UNDO_FAILED;
+	if (tp_store_open(cfg, &store, &err) != TP_OK)
+		goto out;
+	st = tp_store_update(store, c->owner_uuid, c->account, undo_cb, &u);
+	if (st == TP_OK)
+		rv = u.changed ? CTL_UNDO_CHANGED : CTL_UNDO_DONE;
+	else if (st == TP_ENOENT)
+		rv = CTL_UNDO_CHANGED;  /* deleted meanwhile: nothing left to undo */
+out:
+	tp_store_close(store);
+	free(err);
+	if (sa->leave != NULL && sa->leave(sa->ctx) != 0)
+		rv = CTL_UNDO_FAILED;
+	return rv;
 }
