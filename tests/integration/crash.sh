@@ -183,7 +183,7 @@ check "the profile still takes a right code after the kills" test $? -eq 0
 
 # --- totpctl writes, killed -----------------------------------------------
 ctl() { "$TOTPCTL" --config "$CCONF" "$@"; }
-comment_of() { sed -n 's/^comment = //p' "$F" 2> /dev/null; }
+comment_of() { sed -n 's/^comment = "\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$F" 2> /dev/null; }
 t0=$(now_ms)
 ctl modify --owner cluster1 --account root --comment "start" > /dev/null
 ctl_ms=$(( $(now_ms) - t0 + 1 ))

@@ -396,9 +396,9 @@ EOF
 	"$mkp" "$conf" "$O" gina GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ codes=24681357,13572468 \
 		>/dev/null 2>&1 || { echo "#   tp_mkprofile failed"; rm -rf "$dir"; return 1; }
 	ini=$(find "$dir/store" -name 'gina*' -type f | head -n 1)
-	salt=$(sed -n 's/^emergency_salt = //p' "$ini")
-	hashes=$(sed -n 's/^code[0-9]* = \(spent:\)\{0,1\}/\\\\x/p' "$ini" | paste -sd, -)
-	spent=$(sed -n 's/^code[0-9]* = //p' "$ini" | sed 's/^spent:.*/t/; s/^[0-9a-f]*$/f/' | paste -sd, -)
+	salt=$(sed -n 's/^emergency_salt = //p' <(tr -d "\"" < "$ini"))
+	hashes=$(sed -n 's/^code[0-9]* = \(spent:\)\{0,1\}/\\\\x/p' <(tr -d "\"" < "$ini") | paste -sd, -)
+	spent=$(sed -n 's/^code[0-9]* = //p' <(tr -d "\"" < "$ini") | sed 's/^spent:.*/t/; s/^[0-9a-f]*$/f/' | paste -sd, -)
 	rm -rf "$dir"
 	[ -n "$salt" ] && [ -n "$hashes" ] || { echo "#   no salt or hashes in the profile file"; return 1; }
 	[ "$(pg_as ctl -c "SELECT totp.admin_import('$O', 'gina', '\\x$KEY_HEX', 'SHA1', 6, 30, '',
