@@ -35,7 +35,7 @@ WARN     = -Wall -Wextra -Wformat=2 -Wshadow -Wconversion -Wsign-conversion \
            -Wstrict-prototypes -Wmissing-prototypes -Wvla -Werror
 HARDEN   = -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fstack-clash-protection \
            -fno-strict-overflow -fcf-protection
-CPPFLAGS += -D_GNU_SOURCE -Ilib -I/usr/include/iniparser \
+CPPFLAGS += -D_GNU_SOURCE -Ilib -I/usr/include/iniparser -I/usr/include/postgresql \
             -DTP_DEFAULT_CONFIG='"$(SYSCONFDIR)/totp_profile/totp_profile.conf"'
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 -fPIC $(WARN)
@@ -57,7 +57,7 @@ endif
 LIB_SRC  = $(wildcard lib/*.c)
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIBA     = $(BUILD)/libtotpprofile.a
-CORE_LIBS = -lconfig -liniparser -lcrypto
+CORE_LIBS = -lconfig -liniparser -lpq -lcrypto
 
 PAM_SO   = $(BUILD)/pam_totp_profile.so
 PAM_OBJ  = $(patsubst %.c,$(BUILD)/%.o,$(wildcard pam_totp_profile/*.c))

@@ -9,7 +9,7 @@ set -eu
 PACKAGES="
 build-essential pkg-config clang libclang-rt-14-dev
 libpam0g-dev libssl-dev libconfig-dev libiniparser-dev libjansson-dev
-libqrencode-dev libcmocka-dev
+libqrencode-dev libcmocka-dev libpq-dev
 pamtester libpam-wrapper libnss-wrapper openssh-server openssh-client
 faketime oathtool valgrind python3 util-linux procps
 postgresql postgresql-contrib

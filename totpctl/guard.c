@@ -33,40 +33,12 @@
 
 #define KEEP_BYTE 'K'
 
-struct undo_ctx {
-	const struct ctl_created *c;
-	bool changed;
-};
-
-static enum tp_update_action undo_cb(struct tp_profile *p, bool exists, void *ctx,
-				     enum tp_status *fail)
-{
-	struct undo_ctx *u = ctx;
-	char fp[TP_FINGERPRINT_HEX + 1];
-	bool ours;
-
-	(void)fail;
-	ours = exists && p->created == u->c->created &&
-	       tp_profile_fingerprint(p, fp) == TP_OK &&
-	       tp_equal(fp, u->c->fingerprint, TP_FINGERPRINT_HEX);
-	tp_wipe(fp, sizeof(fp));
-	if (!ours) {
-		/* deleted, or replaced since: not ours to touch */
-		u->changed = true;
-		return TP_UPDATE_KEEP;
-	}
-	if (u->c->replaced) {
-		*p = u->c->old;
-		return TP_UPDATE_WRITE;
-	}
-	return TP_UPDATE_DELETE;
-}
-
 enum ctl_undo ctl_create_undo(const struct tp_config *cfg, const struct ctl_priv *pv,
 			      const struct ctl_created *c)
 {
-	struct undo_ctx u = { .c = c };
+	struct tp_created_profile *made = NULL;
 	struct tp_store *store = NULL;
+	bool changed = false;
 	enum ctl_undo rv = CTL_UNDO_FAILED;
 	char *err = NULL;
 	enum tp_status st;
@@ -77,12 +49,26 @@ enum ctl_undo ctl_create_undo(const struct tp_config *cfg, const struct ctl_priv
 		return CTL_UNDO_FAILED;
 	if (tp_store_open(cfg, &store, &err) != TP_OK)
 		goto out;
-	st = tp_store_update(store, c->owner_uuid, c->account, undo_cb, &u);
+	/* the store recognises its profile by fingerprint and creation time */
+	made = calloc(1, sizeof(*made));
+	if (made == NULL)
+		goto out;
+	memcpy(made->fresh.owner_uuid, c->owner_uuid, sizeof(c->owner_uuid));
+	memcpy(made->fresh.account, c->account, sizeof(c->account));
+	memcpy(made->fresh.fingerprint, c->fingerprint, sizeof(c->fingerprint));
+	made->fresh.created = c->created;
+	made->replaced = c->replaced;
+	made->old = c->old;
+	st = tp_store_take_back(store, made, &changed);
 	if (st == TP_OK)
-		rv = u.changed ? CTL_UNDO_CHANGED : CTL_UNDO_DONE;
+		rv = changed ? CTL_UNDO_CHANGED : CTL_UNDO_DONE;
 	else if (st == TP_ENOENT)
 		rv = CTL_UNDO_CHANGED;  /* deleted meanwhile: nothing left to undo */
 out:
+	if (made != NULL) {
+		tp_profile_wipe(&made->old);
+		free(made);
+	}
 	tp_store_close(store);
 	free(err);
 	if (ctl_priv_lower(pv) != 0)

@@ -24,6 +24,7 @@ static const struct {
 	{ "show",   CTL_SHOW,   OPT_OWNER | OPT_ACCOUNT | OPT_FIELDS },
 	{ "list",   CTL_LIST,   OPT_OWNER | OPT_ACCOUNT | OPT_ENABLED | OPT_SCOPE | OPT_FIELDS },
 	{ "delete", CTL_DELETE, OPT_OWNER | OPT_ACCOUNT },
+	{ "migrate", CTL_MIGRATE, 0 },
 };
 #define ALWAYS (OPT_JSON | OPT_CONFIG | OPT_HELP)
 
@@ -97,7 +98,7 @@ static void parse_args(int argc, char **argv, struct ctl_opts *o, struct ctl_res
 	if (o->help)
 		return;
 	if (optind >= argc) {
-		usage_fail(r, NULL, "no verb given (create, modify, show, list, delete)", NULL);
+		usage_fail(r, NULL, "no verb given (create, modify, show, list, delete, migrate)", NULL);
 		return;
 	}
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
@@ -176,6 +177,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	caller.admin = tp_config_is_admin(cfg, caller.uid);
+	cfg->store_admin = true;     /* postgresql: admin_conninfo, totp_admin */
 	ctl_run(cfg, &caller, &o, &pv, &r);
 	/* A profile create wrote stays only if its key reaches the caller. */
 	if (r.created.written && r.failed) {
@@ -217,7 +219,7 @@ out:
 		cause = strerror(out_err);
 	if (guard.pid >= 0)
 		undo = ctl_guard_finish(&guard, cause == NULL);
-	rv = r.failed ? (r.usage ? 2 : 1) : 0;
+	rv = r.failed ? (r.usage ? 2 : 1) : r.partial ? 1 : 0;
 	if (cause != NULL && !r.failed) {
 		ctl_print_output_failure(&o, &r, cause, r.created.written, undo);
 		rv = 1;

@@ -5,6 +5,7 @@
  *   privilege.c  environment, standard fds, setuid handling
  *   verbs.c      the five verbs (all store access happens here)
  *   guard.c      create's undo when its output does not reach the caller
+ *   migrate.c    the file store copied into the PostgreSQL store
  *   output.c     tables, JSON bodies, errors, the terminal QR code */
 #ifndef TOTPCTL_H
 #define TOTPCTL_H
@@ -17,7 +18,8 @@
 #include "config.h"
 #include "profile.h"
 
-enum ctl_verb { CTL_NONE = 0, CTL_CREATE, CTL_MODIFY, CTL_SHOW, CTL_LIST, CTL_DELETE };
+enum ctl_verb { CTL_NONE = 0, CTL_CREATE, CTL_MODIFY, CTL_SHOW, CTL_LIST, CTL_DELETE,
+		CTL_MIGRATE };
 
 /* Options, as bits: which ones a verb accepts and which were given. */
 enum ctl_opt {
@@ -80,6 +82,7 @@ struct ctl_result {
 	struct ctl_created created;  /* create: what was written */
 	unsigned skipped;            /* list: unreadable profiles */
 	char done[160];              /* modify/delete: human success line */
+	bool partial;                /* migrate: printed, but not all copied */
 };
 
 /* privilege.c */
@@ -98,6 +101,10 @@ void ctl_fail(struct ctl_result *r, enum tp_api_error e, const char *target,
 void ctl_run(const struct tp_config *cfg, const struct ctl_caller *caller,
 	     const struct ctl_opts *o, const struct ctl_priv *pv,
 	     struct ctl_result *r);
+
+/* migrate.c */
+void ctl_migrate(const struct tp_config *cfg, const struct ctl_caller *caller,
+		 const struct ctl_priv *pv, struct ctl_result *r);
 
 /* guard.c: after create wrote a profile, a child process keeps the store
  * user's identity while the parent drops it for good and prints; the
