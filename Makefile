@@ -5,8 +5,9 @@
 #                      test command; under 10 minutes on 2 cores)
 #   make check-asan    the same suites again with an ASan+UBSan build (CI)
 #   make check-valgrind the PAM suite with pamtester under valgrind memcheck
-#   make check-pg      the PostgreSQL store's SQL against a throwaway server
-#                      (tests/pg; needs root and Debian's postgresql)
+#   make check-pg      the PostgreSQL store (SQL, module, totpctl) against a
+#                      throwaway server (tests/pg; needs root and Debian's postgresql)
+#   make demo-fleet    two hosts sharing a profile in a throwaway PostgreSQL
 #   make mutants       one-line bugs from tests/mutants.list, one at a time in a
 #                      scratch copy: each must make a suite fail (MUTANTS=NAME...)
 #   make fuzz          libFuzzer targets (clang) for FUZZ_SECONDS each (60);
@@ -75,7 +76,7 @@ TEST_HELPERS = $(HELPER_SO:%=$(BUILD)/tests/%.so) \
                    $(HELPER_SO:%=tests/helpers/%.c),$(wildcard tests/helpers/*.c)))
 
 .PHONY: all check check-unit check-integration check-asan check-valgrind check-pg install \
-        uninstall clean bench bench-1m demo fuzz fuzz-build mutants
+        uninstall clean bench bench-1m demo demo-fleet fuzz fuzz-build mutants
 .SUFFIXES:
 
 all: $(LIBA) $(PAM_SO) $(TOTPCTL)
@@ -236,6 +237,10 @@ bench-1m: all $(BENCH_BIN)
 
 demo: all $(TEST_HELPERS)
 	BUILD=$(BUILD) scripts/demo.sh
+
+# two hosts sharing one profile in a throwaway PostgreSQL (needs root)
+demo-fleet: all $(TEST_HELPERS)
+	BUILD=$(BUILD) scripts/demo-fleet.sh
 
 clean:
 	rm -rf build build-asan build-fuzz
