@@ -139,8 +139,9 @@ check: all $(UNIT_BIN) $(TEST_HELPERS)
 check-asan:
 	$(MAKE) --no-print-directory BUILD=build-asan SANITIZE=1 check
 
-# sql/*.sql on a throwaway PostgreSQL (tests/pg/lib.sh); the helpers let it
-# import a profile file written by the library
+# the PostgreSQL store on throwaway servers (tests/pg/lib.sh): sql/*.sql, the
+# module and totpctl against it, TLS, failover; the helpers (pamtester's
+# syslog capture, tp_pamrun, tp_mkprofile) are the integration suites''' 
 check-pg: all $(TEST_HELPERS)
 	BUILD=$(BUILD) SUITES=tests/pg tests/run.sh
 
