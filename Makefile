@@ -141,7 +141,7 @@ check-asan:
 
 # the PostgreSQL store on throwaway servers (tests/pg/lib.sh): sql/*.sql, the
 # module and totpctl against it, TLS, failover; the helpers (pamtester's
-# syslog capture, tp_pamrun, tp_mkprofile) are the integration suites''' 
+# syslog capture, tp_pamrun, tp_mkprofile) are the integration suites' own
 check-pg: all $(TEST_HELPERS)
 	BUILD=$(BUILD) SUITES=tests/pg tests/run.sh
 

@@ -50,6 +50,7 @@ struct loader {
 	const char *path;
 	char *err;
 	mode_t mode;             /* the file's mode, as opened */
+	bool window_set, lockout_set;
 };
 
 /* "a.b.[2].c" for a setting, for error messages. */
@@ -335,6 +336,10 @@ static enum tp_status load_backend(struct loader *ld, const config_setting_t *st
 			goto out;
 		}
 	}
+	/* the database judges codes under its own policy (totp.set_policy):
+	 * a host's window or lockout would mislead whoever reads this file */
+	cfg->policy_ignored = cfg->store_backend == TP_STORE_POSTGRESQL &&
+		(ld->lockout_set || ld->window_set);
 	if (cfg->store_backend == TP_STORE_POSTGRESQL && cfg->store_conninfo == NULL &&
 	    cfg->store_admin_conninfo == NULL)
 		st = fail(ld, config_setting_get_member(store, "backend"),
@@ -361,6 +366,8 @@ static enum tp_status load_root(struct loader *ld, const config_setting_t *root,
 		return st;
 	if (store != NULL && (st = only_known(ld, store, store_keys)) != TP_OK)
 		return st;
+	ld->window_set = totp != NULL && config_setting_get_member(totp, "window") != NULL;
+	ld->lockout_set = lockout != NULL;
 	if (totp != NULL && (st = only_known(ld, totp, totp_keys)) != TP_OK)
 		return st;
 	if (ec != NULL && (st = only_known(ld, ec, ec_keys)) != TP_OK)

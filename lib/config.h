@@ -58,6 +58,8 @@ struct tp_config {
 	char *store_conninfo;        /* postgresql: the module's libpq conninfo */
 	char *store_admin_conninfo;  /* postgresql: totpctl's */
 	bool store_admin;            /* set by totpctl: open with admin_conninfo */
+	bool policy_ignored;         /* postgresql with totp.window or lockout set:
+				      * the database's policy applies instead */
 	char *admin_group;           /* never NULL */
 	char *issuer;                /* default: host name; see tp_issuer_problem */
 	struct tp_totp_params totp;  /* defaults for new profiles */

@@ -348,6 +348,10 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc,
 		goto out;
 	}
 	l.digits = l.cfg->totp.digits;
+	if (l.cfg->policy_ignored)
+		pam_syslog(pamh, LOG_WARNING, "%s: totp.window and lockout do not apply with "
+			   "store.backend = \"postgresql\": the database's policy does "
+			   "(totp.set_policy); remove them", l.cfg->path);
 	st = tp_store_open(l.cfg, &l.store, &err);
 	if (st != TP_OK) {
 		pam_syslog(pamh, LOG_ERR, "profile store unavailable, refusing login: %s",

@@ -43,7 +43,7 @@ pg_psql -c "SELECT totp.admin_import('$CLUSTER_UUID', 'alice', '\\x$KEY_HEX', 'S
 # the standby: a base backup of the primary, streaming from it by name
 STANDBY="$PG_DIR/standby"
 if ! runuser -u postgres -- "$PG_BIN/pg_basebackup" -h "$PG_DIR" -p "$PG_PORT" -U postgres \
-	-D "$STANDBY" -X stream -R >"$PG_DIR/basebackup.log" 2>&1; then
+	-D "$STANDBY" -X stream -R -c fast >"$PG_DIR/basebackup.log" 2>&1; then
 	echo "not ok - a standby is made from the primary"
 	sed 's/^/#   /' "$PG_DIR/basebackup.log"
 	exit 1

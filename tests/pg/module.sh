@@ -107,6 +107,15 @@ check "lockout counted in the database across hosts: the right code is refused" 
 	eval 'fails auth c alice "$(code)" && logged "refused: profile locked after repeated failures"'
 db "SELECT totp.set_policy(1, 0, 300)" >/dev/null
 
+# a host's own window or lockout does not apply: the login says so
+host w host_a
+echo 'lockout = { max_failures = 1; seconds = 60; };' >> "$T/w.conf"
+pg_mk alice
+check "a host config with lockout: the database's policy still decides" \
+	eval 'fails auth w alice 000000 && auth w alice "$(code)"'
+check "... and the module warns that lockout does not apply" \
+	logged "totp.window and lockout do not apply with store.backend = \"postgresql\""
+
 # ---- racing hosts ----
 
 W="$T/race"

@@ -381,6 +381,18 @@ static void test_file_checks(void **state)
 				CLUSTER_OK, 0644);
 		assert_int_equal(tp_config_load(f->conf, &cfg, &err), TP_OK);
 		assert_null(cfg->store_conninfo);
+		assert_false(cfg->policy_ignored);
+		tp_config_free(cfg);
+		/* the database's policy applies: a window or lockout here is
+		 * flagged (the module warns), and only with the database */
+		unit_write_file(f->conf, "store = { backend = \"postgresql\"; conninfo = "
+				"\"dbname=totp\"; };\ntotp = { window = 2; };\n" CLUSTER_OK, 0600);
+		assert_int_equal(tp_config_load(f->conf, &cfg, &err), TP_OK);
+		assert_true(cfg->policy_ignored);
+		tp_config_free(cfg);
+		unit_write_file(f->conf, "lockout = { max_failures = 2; };\n" CLUSTER_OK, 0600);
+		assert_int_equal(tp_config_load(f->conf, &cfg, &err), TP_OK);
+		assert_false(cfg->policy_ignored);
 		tp_config_free(cfg);
 		unit_write_file(f->conf, CLUSTER_OK, 0600);
 	}
