@@ -49,14 +49,47 @@ CONF
 chmod 0644 "$W/tp.conf"
 echo "auth required $OURS config=$W/tp.conf nodelay" > "$W/pam.d/ours"
 : > "$W/pam.d/other"
+# the same through pgbouncer in transaction mode, if installed: warm server
+# connections (it refuses to run as root; `options` is the module's
+# statement_timeout, which it must ignore)
+BOUNCER_PID=""
+if command -v pgbouncer >/dev/null; then
+	mkdir -m 0700 "$W/pgb"
+	cat > "$W/pgb/pgbouncer.ini" <<INI
+[databases]
+totp = host=$PG_DIR port=$PG_PORT dbname=$PG_DB
+[pgbouncer]
+listen_addr =
+unix_socket_dir = $W/pgb
+listen_port = $((PG_PORT + 2))
+auth_type = trust
+auth_file = $W/pgb/users.txt
+pool_mode = transaction
+default_pool_size = 8
+ignore_startup_parameters = options
+logfile = $W/pgb/pgbouncer.log
+pidfile = $W/pgb/pgbouncer.pid
+INI
+	echo '"host_bench" ""' > "$W/pgb/users.txt"
+	chown -R postgres: "$W/pgb"
+	runuser -u postgres -- pgbouncer -d "$W/pgb/pgbouncer.ini" >/dev/null 2>&1
+	for _ in $(seq 50); do [ -s "$W/pgb/pgbouncer.pid" ] && break; sleep 0.1; done
+	BOUNCER_PID=$(cat "$W/pgb/pgbouncer.pid" 2>/dev/null)
+	sed "s|host=$PG_DIR port=$PG_PORT|host=$W/pgb port=$((PG_PORT + 2))|" "$W/tp.conf" > "$W/tp-pool.conf"
+	chmod 0644 "$W/tp-pool.conf"
+	echo "auth required $OURS config=$W/tp-pool.conf nodelay" > "$W/pam.d/ours-pool"
+fi
+trap '[ -n "$BOUNCER_PID" ] && kill "$BOUNCER_PID"; pg_stop; rm -rf "$W"' EXIT
 echo "MACHINE nproc=$(nproc) cpu=\"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')\"" \
      "postgresql=$("$PG_BIN/postgres" --version | awk '{print $3}') date=$(date -u +%Y-%m-%dT%H:%MZ)"
 
 # run KIND ITERS SEED [SLOT] [LABEL]: one pam_bench run at the real time
+SERVICE=ours
 run() {
 	env LD_PRELOAD="$PRELOAD" BENCH_CONFDIR="$W/pam.d" "$PAM_BENCH" --users "$N" \
 		--kind "$1" --iters "$2" --budget 3 --time "$(date +%s)" --seed "$3" \
-		--slot "${4:-0}" --module "$OURS" --label "module=ours-pg sync=${SYNC:-on} scale=$N ${5:-hosts=1}" ours \
+		--slot "${4:-0}" --module "$OURS" \
+		--label "module=$SERVICE-pg sync=${SYNC:-on} scale=$N ${5:-hosts=1}" "$SERVICE" \
 		2>>"$W/errors.txt"
 }
 
@@ -82,6 +115,14 @@ for N in $SCALES; do
 	cat "$W"/host*.out
 	awk '{for (i = 1; i <= NF; i++) if ($i ~ /^logins_s=/) { split($i, a, "="); s += a[2] }}
 	     END { printf "# 8 hosts together: %.1f logins/s\n", s }' "$W"/host*.out
+	if [ -n "$BOUNCER_PID" ]; then
+		# through the pooler: emergency codes of another slot (this step's
+		# TOTP codes are spent by the runs above)
+		SERVICE=ours-pool
+		run emergency "$iters" 31 1
+		run reject "$iters" 32
+		SERVICE=ours
+	fi
 done
 [ -s "$W/errors.txt" ] && { echo "# harness errors:"; sort "$W/errors.txt" | uniq -c | head -n 10; }
 exit 0
