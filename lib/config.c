@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "names.h"
+#include "secret.h"
 
 /* Longest config file: far more than any real one (thousands of SVMs with
  * their member lists), small enough to read whole at every login. */
@@ -672,6 +673,8 @@ enum tp_status tp_config_load(const char *path, struct tp_config **out,
 out:
 	if (fd >= 0)
 		close(fd);
+	if (text != NULL)
+		tp_wipe(text, strlen(text));    /* the file may hold a conninfo password */
 	free(text);
 	config_destroy(&lc);
 	if (st != TP_OK) {
@@ -710,6 +713,11 @@ void tp_config_free(struct tp_config *cfg)
 	free(cfg->path);
 	free(cfg->store_path);
 	free(cfg->store_user);
+	/* a conninfo may hold a password */
+	if (cfg->store_conninfo != NULL)
+		tp_wipe(cfg->store_conninfo, strlen(cfg->store_conninfo));
+	if (cfg->store_admin_conninfo != NULL)
+		tp_wipe(cfg->store_admin_conninfo, strlen(cfg->store_admin_conninfo));
 	free(cfg->store_conninfo);
 	free(cfg->store_admin_conninfo);
 	free(cfg->admin_group);
