@@ -5,8 +5,9 @@
 #                      test command; under 10 minutes on 2 cores)
 #   make check-asan    the same suites again with an ASan+UBSan build (CI)
 #   make check-valgrind the PAM suite with pamtester under valgrind memcheck
-#   make check-pg      the PostgreSQL store's SQL against a throwaway server
-#                      (tests/pg; needs root and Debian's postgresql)
+#   make check-pg      the PostgreSQL store (SQL, module, totpctl) against a
+#                      throwaway server (tests/pg; needs root and Debian's postgresql)
+#   make demo-fleet    two hosts sharing a profile in a throwaway PostgreSQL
 #   make mutants       one-line bugs from tests/mutants.list, one at a time in a
 #                      scratch copy: each must make a suite fail (MUTANTS=NAME...)
 #   make fuzz          libFuzzer targets (clang) for FUZZ_SECONDS each (60);
@@ -36,7 +37,7 @@ WARN     = -Wall -Wextra -Wformat=2 -Wshadow -Wconversion -Wsign-conversion \
            -Wstrict-prototypes -Wmissing-prototypes -Wvla -Werror
 HARDEN   = -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fstack-clash-protection \
            -fno-strict-overflow -fcf-protection
-CPPFLAGS += -D_GNU_SOURCE -Ilib -I/usr/include/iniparser \
+CPPFLAGS += -D_GNU_SOURCE -Ilib -I/usr/include/iniparser -I/usr/include/postgresql \
             -DTP_DEFAULT_CONFIG='"$(SYSCONFDIR)/totp_profile/totp_profile.conf"'
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 -fPIC $(WARN)
@@ -58,7 +59,7 @@ endif
 LIB_SRC  = $(wildcard lib/*.c)
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIBA     = $(BUILD)/libtotpprofile.a
-CORE_LIBS = -lconfig -liniparser -lcrypto
+CORE_LIBS = -lconfig -liniparser -lpq -lcrypto
 
 PAM_SO   = $(BUILD)/pam_totp_profile.so
 PAM_OBJ  = $(patsubst %.c,$(BUILD)/%.o,$(wildcard pam_totp_profile/*.c))
@@ -78,7 +79,7 @@ TEST_HELPERS = $(HELPER_SO:%=$(BUILD)/tests/%.so) \
                    $(HELPER_SO:%=tests/helpers/%.c),$(wildcard tests/helpers/*.c)))
 
 .PHONY: all check check-unit check-integration check-asan check-valgrind check-pg install \
-        uninstall clean bench bench-1m demo fuzz fuzz-build mutants
+        uninstall clean bench bench-1m demo demo-fleet fuzz fuzz-build mutants
 .SUFFIXES:
 
 all: $(LIBA) $(PAM_SO) $(TOTPCTL) $(TOTPD)
@@ -150,8 +151,9 @@ check: all $(UNIT_BIN) $(TEST_HELPERS)
 check-asan:
 	$(MAKE) --no-print-directory BUILD=build-asan SANITIZE=1 check
 
-# sql/*.sql on a throwaway PostgreSQL (tests/pg/lib.sh); the helpers let it
-# import a profile file written by the library
+# the PostgreSQL store on throwaway servers (tests/pg/lib.sh): sql/*.sql, the
+# module and totpctl against it, TLS, failover; the helpers (pamtester's
+# syslog capture, tp_pamrun, tp_mkprofile) are the integration suites' own
 check-pg: all $(TEST_HELPERS)
 	BUILD=$(BUILD) SUITES=tests/pg tests/run.sh
 
@@ -270,6 +272,10 @@ bench-1m: all $(BENCH_BIN)
 
 demo: all $(TEST_HELPERS)
 	BUILD=$(BUILD) scripts/demo.sh
+
+# two hosts sharing one profile in a throwaway PostgreSQL (needs root)
+demo-fleet: all $(TEST_HELPERS)
+	BUILD=$(BUILD) scripts/demo-fleet.sh
 
 clean:
 	rm -rf build build-asan build-fuzz

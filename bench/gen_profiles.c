@@ -13,6 +13,10 @@
  *           disallow reuse, rate limit 3 per 30 s, window 3 = ±1 step,
  *           BENCH_EMERGENCY scratch codes), 0400
  *   --oath  pam_oath: one users file, a "HOTP/T30 uNNNNNNN - HEX" line each
+ *   --pg    the PostgreSQL store: FILE, CSV rows for
+ *           \copy totp.profiles (owner_uuid, account, secret, algorithm,
+ *           digits, period, enabled, ec_salt, ec_hashes, ec_spent) FROM FILE
+ *           WITH (FORMAT csv); the same secrets and emergency codes
  *
  * Users, secrets and codes come from bench_common.h. */
 #include <errno.h>
@@ -154,12 +158,58 @@ static void gen_oath(unsigned n, const char *file)
 		die("cannot write", file);
 }
 
+static void put_hex(FILE *f, const unsigned char *b, size_t n)
+{
+	for (size_t k = 0; k < n; k++)
+		fprintf(f, "%02x", b[k]);
+}
+
+static void gen_pg(unsigned n, const char *file, const char *owner)
+{
+	FILE *f = fopen(file, "w");
+	struct tp_profile p;
+
+	if (f == NULL)
+		die("cannot create", file);
+	for (unsigned i = 0; i < n; i++) {
+		char code[9];
+
+		memset(&p, 0, sizeof(p));
+		bench_user(i, p.account);
+		bench_secret(i, p.secret);
+		for (unsigned k = 0; k < TP_SALT_LEN; k++)
+			p.ec_salt[k] = (unsigned char)bench_mix(((uint64_t)i << 8) | (0x40u + k));
+		for (unsigned k = 0; k < BENCH_EMERGENCY; k++) {
+			bench_emergency(i, k, code);
+			if (tp_profile_add_emergency(&p, code) != TP_OK)
+				die("emergency code", p.account);
+		}
+		fprintf(f, "%s,%s,\\x", owner, p.account);
+		put_hex(f, p.secret, BENCH_SECRET_LEN);
+		fputs(",SHA1,6,30,t,\\x", f);
+		put_hex(f, p.ec_salt, TP_SALT_LEN);
+		fputs(",\"{", f);
+		for (unsigned k = 0; k < p.ec_count; k++) {
+			fputs(k ? ",\"\"\\\\x" : "\"\"\\\\x", f);
+			put_hex(f, p.ec_hash[k], TP_HASH_LEN);
+			fputs("\"\"", f);
+		}
+		fputs("}\",\"{", f);
+		for (unsigned k = 0; k < p.ec_count; k++)
+			fputs(k ? ",f" : "f", f);
+		fputs("}\"\n", f);
+	}
+	if (fclose(f) != 0)
+		die("cannot write", file);
+}
+
 int main(int argc, char **argv)
 {
 	unsigned n;
 
 	if (argc < 2)
-		die("usage: gen_profiles N [--ours STORE OWNER] [--ga DIR] [--oath FILE]", NULL);
+		die("usage: gen_profiles N [--ours STORE OWNER] [--ga DIR] [--oath FILE] "
+		    "[--pg FILE OWNER]", NULL);
 	n = (unsigned)strtoul(argv[1], NULL, 10);
 	if (n == 0 || n > 10000000u)
 		die("N must be 1..10000000", argv[1]);
@@ -169,6 +219,9 @@ int main(int argc, char **argv)
 			a += 2;
 		} else if (strcmp(argv[a], "--ga") == 0 && a + 1 < argc) {
 			gen_ga(n, argv[++a]);
+		} else if (strcmp(argv[a], "--pg") == 0 && a + 2 < argc) {
+			gen_pg(n, argv[a + 1], argv[a + 2]);
+			a += 2;
 		} else if (strcmp(argv[a], "--oath") == 0 && a + 1 < argc) {
 			gen_oath(n, argv[++a]);
 		} else {

@@ -177,30 +177,6 @@ static const struct tp_owner *profile_key(const struct tp_config *cfg,
 
 /* ---- create (POST) ---- */
 
-struct create_ctx {
-	const struct tp_profile *fresh;
-	struct ctl_created *created;
-};
-
-/* Under the account's lock: a duplicate check and the write are atomic. */
-static enum tp_update_action create_cb(struct tp_profile *p, bool exists,
-				       void *ctx, enum tp_status *fail)
-{
-	struct create_ctx *c = ctx;
-
-	if (exists && p->enabled) {
-		*fail = TP_EEXIST;
-		return TP_UPDATE_KEEP;
-	}
-	/* a disabled profile: re-enrolment; kept to be put back if the new
-	 * key never reaches the caller */
-	c->created->replaced = exists;
-	if (exists)
-		c->created->old = *p;
-	*p = *c->fresh;
-	return TP_UPDATE_WRITE;
-}
-
 /* The totp_post record: the stored fields plus what is shown only once. */
 static json_t *create_record(const struct tp_config *cfg, const struct tp_owner *owner,
 			     const struct tp_profile *p,
@@ -249,24 +225,24 @@ out:
 	return rec;
 }
 
-/* All or nothing: everything that can fail (key, record, URL, code, JSON
- * body) is built before the store is written; the write is the last step
- * that can fail, and main.c takes it back if the output is lost. */
+/* All or nothing: the store makes the key (the file store here, the
+ * database there) and writes the profile; if anything after that fails
+ * (record, URL, code, JSON body, output), main.c takes it back. */
 static void do_create(const struct tp_config *cfg, const struct ctl_caller *caller,
 		      const struct ctl_request *o, const struct ctl_store_access *pv,
 		      struct ctl_result *r)
 {
-	char codes[TP_EMERGENCY_MAX][TP_EMERGENCY_DIGITS + 1];
 	const struct tp_owner *owner = find_owner(cfg, o->owner, r);
 	const char *account = o->account ? o->account : caller->name;
-	struct tp_profile fresh;
-	struct create_ctx ctx = { .fresh = &fresh, .created = &r->created };
+	struct tp_created_profile *made = calloc(1, sizeof(*made));
 	struct tp_store *store = NULL;
 	json_t *rec = NULL, *body = NULL;
 	enum tp_status st;
 
-	memset(&fresh, 0, sizeof(fresh));
-	memset(codes, 0, sizeof(codes));
+	if (made == NULL) {
+		ctl_fail(r, TP_API_INTERNAL, NULL, "out of memory");
+		return;
+	}
 	if (owner == NULL || !valid_account(account, r) || !valid_comment(o->comment, r))
 		goto out;
 	/* the API: "You are only allowed to create a TOTP profile for
@@ -298,17 +274,38 @@ static void do_create(const struct tp_config *cfg, const struct ctl_caller *call
 			 "be shown)");
 		goto out;
 	}
-	st = tp_profile_generate(&fresh, owner->uuid, account, &cfg->totp,
-				 SECRET_BYTES, cfg->emergency_codes, codes);
-	if (st != TP_OK) {
-		ctl_fail(r, TP_API_INTERNAL, NULL, "cannot generate a key: %s",
-			 tp_status_str(st));
-		goto out;
-	}
-	if (o->comment != NULL)
-		memcpy(fresh.comment, o->comment, strlen(o->comment) + 1);
 
-	rec = create_record(cfg, owner, &fresh, codes, cfg->emergency_codes, r);
+	store = store_open(cfg, pv, r);
+	if (store == NULL)
+		goto out;
+	st = tp_store_create(store, &(struct tp_create_request){
+		.owner_uuid = owner->uuid, .account = account, .totp = cfg->totp,
+		.secret_len = SECRET_BYTES, .n_codes = cfg->emergency_codes,
+		.comment = o->comment }, made);
+	if (st == TP_OK) {
+		r->created.written = true;
+		r->created.replaced = made->replaced;
+		r->created.old = made->old;
+		memcpy(r->created.owner_uuid, owner->uuid, sizeof(r->created.owner_uuid));
+		memcpy(r->created.account, account, strlen(account) + 1);
+		r->created.created = made->fresh.created;
+		st = tp_profile_fingerprint(&made->fresh, r->created.fingerprint);
+		if (st != TP_OK)
+			ctl_fail(r, TP_API_INTERNAL, NULL, "cannot prepare the new key: %s",
+				 tp_status_str(st));
+	} else if (st == TP_EEXIST) {
+		ctl_fail(r, TP_API_DUPLICATE, "account.name",
+			 "'%s' already has an enabled profile in owner '%s'; an admin "
+			 "must disable it before a new one can be created",
+			 account, owner->name);
+	} else {
+		store_fail(r, st, store, "cannot write the profile");
+	}
+	store_close(store, pv, r);
+	if (r->failed)
+		goto out;              /* main.c takes back a written profile */
+
+	rec = create_record(cfg, owner, &made->fresh, made->codes, cfg->emergency_codes, r);
 	if (rec == NULL)
 		goto out;
 	body = json_pack("{s:i,s:[o]}", "num_records", 1, "records", rec);
@@ -317,33 +314,6 @@ static void do_create(const struct tp_config *cfg, const struct ctl_caller *call
 		ctl_fail(r, TP_API_INTERNAL, NULL, "out of memory");
 		goto out;
 	}
-	memcpy(r->created.owner_uuid, owner->uuid, sizeof(r->created.owner_uuid));
-	memcpy(r->created.account, account, strlen(account) + 1);
-	r->created.created = fresh.created;
-	st = tp_profile_fingerprint(&fresh, r->created.fingerprint);
-	if (st != TP_OK) {
-		ctl_fail(r, TP_API_INTERNAL, NULL, "cannot prepare the new key: %s",
-			 tp_status_str(st));
-		goto out;
-	}
-
-	store = store_open(cfg, pv, r);
-	if (store == NULL)
-		goto out;
-	st = tp_store_update(store, owner->uuid, account, create_cb, &ctx);
-	if (st == TP_OK)
-		r->created.written = true;
-	else if (st == TP_EEXIST)
-		ctl_fail(r, TP_API_DUPLICATE, "account.name",
-			 "'%s' already has an enabled profile in owner '%s'; an admin "
-			 "must disable it before a new one can be created",
-			 account, owner->name);
-	else
-		store_fail(r, st, store, "cannot write the profile");
-	store_close(store, pv, r);
-	if (r->failed)
-		goto out;              /* main.c takes back a written profile */
-
 	r->body = body;
 	body = NULL;
 	r->fields = TP_F_ALL;
@@ -352,8 +322,10 @@ static void do_create(const struct tp_config *cfg, const struct ctl_caller *call
 		 r->created.replaced ? " (it replaces the disabled one)" : "");
 out:
 	ctl_json_free(body);
-	tp_profile_wipe(&fresh);
-	tp_wipe(codes, sizeof(codes));
+	tp_profile_wipe(&made->fresh);
+	tp_profile_wipe(&made->old);
+	tp_wipe(made->codes, sizeof(made->codes));
+	free(made);
 }
 
 /* ---- modify (PATCH) ---- */
@@ -362,22 +334,6 @@ struct modify_ctx {
 	const char *comment;
 	bool set_enabled, enabled;
 };
-
-static enum tp_update_action modify_cb(struct tp_profile *p, bool exists,
-				       void *ctx, enum tp_status *fail)
-{
-	const struct modify_ctx *c = ctx;
-
-	if (!exists) {
-		*fail = TP_ENOENT;
-		return TP_UPDATE_KEEP;
-	}
-	if (c->comment != NULL)
-		memcpy(p->comment, c->comment, strlen(c->comment) + 1);
-	if (c->set_enabled)
-		p->enabled = c->enabled;
-	return TP_UPDATE_WRITE;
-}
 
 static void do_modify(const struct tp_config *cfg, const struct ctl_caller *caller,
 		      const struct ctl_request *o, const struct ctl_store_access *pv,
@@ -417,7 +373,8 @@ static void do_modify(const struct tp_config *cfg, const struct ctl_caller *call
 	store = store_open(cfg, pv, r);
 	if (store == NULL)
 		return;
-	st = tp_store_update(store, owner->uuid, o->account, modify_cb, &ctx);
+	st = tp_store_modify(store, owner->uuid, o->account, ctx.comment,
+			     ctx.set_enabled ? &ctx.enabled : NULL);
 	if (st == TP_ENOENT)
 		ctl_fail(r, TP_API_NOTHING_TO_MODIFY, "account.name",
 			 "no profile for '%s' in owner '%s'", o->account, owner->name);
@@ -795,6 +752,7 @@ void ctl_run(const struct tp_config *cfg, const struct ctl_caller *caller,
 	case CTL_SHOW:   do_show(cfg, caller, o, pv, r); break;
 	case CTL_LIST:   do_list(cfg, caller, o, pv, r); break;
 	case CTL_DELETE: do_delete(cfg, caller, o, pv, r); break;
+	case CTL_MIGRATE:
 	case CTL_NONE:   break;
 	}
 }
@@ -858,40 +816,12 @@ void ctl_json_free(json_t *j)
 
 /* ---- taking back a create whose key did not reach the caller ---- */
 
-struct undo_ctx {
-	const struct ctl_created *c;
-	bool changed;
-};
-
-static enum tp_update_action undo_cb(struct tp_profile *p, bool exists, void *ctx,
-				     enum tp_status *fail)
-{
-	struct undo_ctx *u = ctx;
-	char fp[TP_FINGERPRINT_HEX + 1];
-	bool ours;
-
-	(void)fail;
-	ours = exists && p->created == u->c->created &&
-	       tp_profile_fingerprint(p, fp) == TP_OK &&
-	       tp_equal(fp, u->c->fingerprint, TP_FINGERPRINT_HEX);
-	tp_wipe(fp, sizeof(fp));
-	if (!ours) {
-		/* deleted, or replaced since: not ours to touch */
-		u->changed = true;
-		return TP_UPDATE_KEEP;
-	}
-	if (u->c->replaced) {
-		*p = u->c->old;
-		return TP_UPDATE_WRITE;
-	}
-	return TP_UPDATE_DELETE;
-}
-
 enum ctl_undo ctl_undo_create(const struct tp_config *cfg,
 			      const struct ctl_store_access *sa, const struct ctl_created *c)
 {
-	struct undo_ctx u = { .c = c };
+	struct tp_created_profile *made = NULL;
 	struct tp_store *store = NULL;
+	bool changed = false;
 	enum ctl_undo rv = CTL_UNDO_FAILED;
 	char *err = NULL;
 	enum tp_status st;
@@ -902,12 +832,26 @@ enum ctl_undo ctl_undo_create(const struct tp_config *cfg,
 		return CTL_UNDO_FAILED;
 	if (tp_store_open(cfg, &store, &err) != TP_OK)
 		goto out;
-	st = tp_store_update(store, c->owner_uuid, c->account, undo_cb, &u);
+	/* the store recognises its profile by fingerprint and creation time */
+	made = calloc(1, sizeof(*made));
+	if (made == NULL)
+		goto out;
+	memcpy(made->fresh.owner_uuid, c->owner_uuid, sizeof(c->owner_uuid));
+	memcpy(made->fresh.account, c->account, sizeof(c->account));
+	memcpy(made->fresh.fingerprint, c->fingerprint, sizeof(c->fingerprint));
+	made->fresh.created = c->created;
+	made->replaced = c->replaced;
+	made->old = c->old;
+	st = tp_store_take_back(store, made, &changed);
 	if (st == TP_OK)
-		rv = u.changed ? CTL_UNDO_CHANGED : CTL_UNDO_DONE;
+		rv = changed ? CTL_UNDO_CHANGED : CTL_UNDO_DONE;
 	else if (st == TP_ENOENT)
 		rv = CTL_UNDO_CHANGED;  /* deleted meanwhile: nothing left to undo */
 out:
+	if (made != NULL) {
+		tp_profile_wipe(&made->old);
+		free(made);
+	}
 	tp_store_close(store);
 	free(err);
 	if (sa->leave != NULL && sa->leave(sa->ctx) != 0)

@@ -13,7 +13,9 @@
 #include "config.h"
 #include "profile.h"
 
-enum ctl_verb { CTL_NONE = 0, CTL_CREATE, CTL_MODIFY, CTL_SHOW, CTL_LIST, CTL_DELETE };
+/* CTL_MIGRATE is totpctl's own (file store to database), not an API verb. */
+enum ctl_verb { CTL_NONE = 0, CTL_CREATE, CTL_MODIFY, CTL_SHOW, CTL_LIST, CTL_DELETE,
+		CTL_MIGRATE };
 
 /* One request, however it arrived (command line or HTTP): the values as
  * text, checked here.  NULL: not given. */
@@ -71,6 +73,7 @@ struct ctl_result {
 	struct ctl_created created;  /* create: what was written */
 	unsigned skipped;            /* list: unreadable profiles */
 	char done[160];              /* modify/delete: human success line */
+	bool partial;                /* migrate: printed, but not all copied */
 };
 
 /* api_verbs.c */

@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "names.h"
+#include "secret.h"
 
 /* Longest config file: far more than any real one (thousands of SVMs with
  * their member lists), small enough to read whole at every login. */
@@ -23,7 +24,8 @@
 static const char *const top_keys[] = {
 	"store", "admin_group", "issuer", "totp", "emergency_codes",
 	"lockout", "disabled_profile", "cluster", "svms", NULL };
-static const char *const store_keys[] = { "path", "user", NULL };
+static const char *const store_keys[] = { "path", "user", "backend", "conninfo",
+					   "admin_conninfo", NULL };
 static const char *const totp_keys[] = {
 	"algorithm", "digits", "period", "window", NULL };
 static const char *const ec_keys[] = { "count", "warn_at", NULL };
@@ -48,6 +50,8 @@ const struct tp_config_group tp_config_settings[] = {
 struct loader {
 	const char *path;
 	char *err;
+	mode_t mode;             /* the file's mode, as opened */
+	bool window_set, lockout_set;
 };
 
 /* "a.b.[2].c" for a setting, for error messages. */
@@ -272,6 +276,81 @@ static enum tp_status load_owners(struct loader *ld, const config_setting_t *roo
 	return st;
 }
 
+/* Does a libpq connection string carry a password (password=... in
+ * keyword form, sslpassword=..., or user:password@ in a URI)?  Such a
+ * file must not be readable by everyone. */
+static bool conninfo_has_password(const char *c)
+{
+	const char *at, *scheme;
+
+	for (const char *p = c; (p = strstr(p, "password")) != NULL; p += 8) {
+		const char *q = p + 8;
+
+		while (*q == ' ' || *q == '\t')
+			q++;
+		if (*q == '=')
+			return true;
+	}
+	scheme = strstr(c, "://");
+	if (scheme != NULL && (at = strchr(scheme + 3, '@')) != NULL) {
+		const char *colon = strchr(scheme + 3, ':');
+		return colon != NULL && colon < at;
+	}
+	return false;
+}
+
+/* store.backend: "files" (default) or "postgresql" with its conninfos. */
+static enum tp_status load_backend(struct loader *ld, const config_setting_t *store,
+				   struct tp_config *cfg)
+{
+	char *backend = NULL;
+	const char *names[2] = { "conninfo", "admin_conninfo" };
+	char **vals[2] = { &cfg->store_conninfo, &cfg->store_admin_conninfo };
+	enum tp_status st;
+
+	st = get_string(ld, store, "backend", &backend);
+	if (st != TP_OK)
+		return st;
+	if (backend == NULL || strcmp(backend, "files") == 0) {
+		cfg->store_backend = TP_STORE_FILES;
+	} else if (strcmp(backend, "postgresql") == 0) {
+		cfg->store_backend = TP_STORE_POSTGRESQL;
+	} else {
+		st = fail(ld, config_setting_get_member(store, "backend"),
+			  "must be \"files\" or \"postgresql\"");
+		goto out;
+	}
+	for (int i = 0; i < 2; i++) {
+		const config_setting_t *s = store ? config_setting_get_member(store, names[i]) : NULL;
+
+		st = get_string(ld, store, names[i], vals[i]);
+		if (st != TP_OK)
+			goto out;
+		if (*vals[i] != NULL && cfg->store_backend != TP_STORE_POSTGRESQL) {
+			st = fail(ld, s, "is a setting of backend = \"postgresql\"");
+			goto out;
+		}
+		if (*vals[i] != NULL && conninfo_has_password(*vals[i]) &&
+		    (ld->mode & S_IROTH) != 0) {
+			st = fail(ld, s, "holds a password, so the file must not be "
+				  "readable by others (chmod o-r), or use passfile=");
+			goto out;
+		}
+	}
+	/* the database judges codes under its own policy (totp.set_policy):
+	 * a host's window or lockout would mislead whoever reads this file */
+	cfg->policy_ignored = cfg->store_backend == TP_STORE_POSTGRESQL &&
+		(ld->lockout_set || ld->window_set);
+	if (cfg->store_backend == TP_STORE_POSTGRESQL && cfg->store_conninfo == NULL &&
+	    cfg->store_admin_conninfo == NULL)
+		st = fail(ld, config_setting_get_member(store, "backend"),
+			  "needs store.conninfo (the module) and/or store.admin_conninfo "
+			  "(totpctl)");
+out:
+	free(backend);
+	return st;
+}
+
 static enum tp_status load_root(struct loader *ld, const config_setting_t *root,
 				struct tp_config *cfg)
 {
@@ -288,6 +367,8 @@ static enum tp_status load_root(struct loader *ld, const config_setting_t *root,
 		return st;
 	if (store != NULL && (st = only_known(ld, store, store_keys)) != TP_OK)
 		return st;
+	ld->window_set = totp != NULL && config_setting_get_member(totp, "window") != NULL;
+	ld->lockout_set = lockout != NULL;
 	if (totp != NULL && (st = only_known(ld, totp, totp_keys)) != TP_OK)
 		return st;
 	if (ec != NULL && (st = only_known(ld, ec, ec_keys)) != TP_OK)
@@ -343,6 +424,9 @@ static enum tp_status load_root(struct loader *ld, const config_setting_t *root,
 			  "must be an absolute path");
 		goto out;
 	}
+	st = load_backend(ld, store, cfg);
+	if (st != TP_OK)
+		goto out;
 	st = load_owners(ld, root, cfg);
 out:
 	free(alg);
@@ -430,7 +514,7 @@ const char *tp_issuer_problem(const char *issuer)
 
 /* Open the file safely: no symlink, regular, trusted owner, not writable
  * by group or others (anyone who can write it controls the second factor). */
-static enum tp_status open_checked(const char *path, int *out, char **err)
+static enum tp_status open_checked(const char *path, int *out, mode_t *mode, char **err)
 {
 	struct stat st;
 	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
@@ -460,6 +544,8 @@ static enum tp_status open_checked(const char *path, int *out, char **err)
 			*err = NULL;
 		return TP_EPERM;
 	}
+	if (mode != NULL)
+		*mode = st.st_mode;
 	*out = fd;
 	return TP_OK;
 }
@@ -562,7 +648,7 @@ enum tp_status tp_config_load(const char *path, struct tp_config **out,
 	/* and should an include ever get past refuse_includes: every name
 	 * under a file opens nothing */
 	config_set_include_dir(&lc, "/dev/null");
-	st = open_checked(path, &fd, &ld.err);
+	st = open_checked(path, &fd, &ld.mode, &ld.err);
 	if (st == TP_OK)
 		st = read_all(path, fd, &text, &ld.err);
 	if (st == TP_OK)
@@ -587,6 +673,8 @@ enum tp_status tp_config_load(const char *path, struct tp_config **out,
 out:
 	if (fd >= 0)
 		close(fd);
+	if (text != NULL)
+		tp_wipe(text, strlen(text));    /* the file may hold a conninfo password */
 	free(text);
 	config_destroy(&lc);
 	if (st != TP_OK) {
@@ -625,6 +713,13 @@ void tp_config_free(struct tp_config *cfg)
 	free(cfg->path);
 	free(cfg->store_path);
 	free(cfg->store_user);
+	/* a conninfo may hold a password */
+	if (cfg->store_conninfo != NULL)
+		tp_wipe(cfg->store_conninfo, strlen(cfg->store_conninfo));
+	if (cfg->store_admin_conninfo != NULL)
+		tp_wipe(cfg->store_admin_conninfo, strlen(cfg->store_admin_conninfo));
+	free(cfg->store_conninfo);
+	free(cfg->store_admin_conninfo);
 	free(cfg->admin_group);
 	free(cfg->issuer);
 	free(cfg);

@@ -31,6 +31,10 @@
 
 enum tp_scope { TP_SCOPE_CLUSTER = 0, TP_SCOPE_SVM };
 
+/* Where profiles live: a folder of files (the default), or one PostgreSQL
+ * database shared by a fleet of hosts (docs/fleet.md). */
+enum tp_store_backend { TP_STORE_FILES = 0, TP_STORE_POSTGRESQL };
+
 struct tp_owner {
 	char *name;
 	char uuid[TP_UUID_LEN + 1];
@@ -50,6 +54,12 @@ struct tp_config {
 	char *store_path;
 	char *store_user;            /* owner of the store; never NULL */
 	bool store_user_set;         /* false: TP_DEFAULT_STORE_USER, not in the file */
+	enum tp_store_backend store_backend;
+	char *store_conninfo;        /* postgresql: the module's libpq conninfo */
+	char *store_admin_conninfo;  /* postgresql: totpctl's */
+	bool store_admin;            /* set by totpctl: open with admin_conninfo */
+	bool policy_ignored;         /* postgresql with totp.window or lockout set:
+				      * the database's policy applies instead */
 	char *admin_group;           /* never NULL */
 	char *issuer;                /* default: host name; see tp_issuer_problem */
 	struct tp_totp_params totp;  /* defaults for new profiles */

@@ -10,22 +10,7 @@
 #include <stdint.h>
 #include "profile.h"
 #include "store.h"
-
-enum tp_login_outcome {
-	TP_LOGIN_TOTP = 0,     /* accepted: TOTP code, its step recorded */
-	TP_LOGIN_EMERGENCY,    /* accepted: emergency code, now spent */
-	TP_LOGIN_REPLAY,       /* refused: TOTP step already used */
-	TP_LOGIN_SPENT,        /* refused: emergency code already used */
-	TP_LOGIN_WRONG,        /* refused: no match (or not a code at all) */
-	TP_LOGIN_LOCKED,       /* refused: too many failures, lock running */
-	TP_LOGIN_ERROR         /* refused: crypto failure */
-};
-
-struct tp_login_policy {
-	unsigned window;           /* steps either side of now */
-	unsigned max_failures;     /* 0: never lock */
-	unsigned lockout_seconds;
-};
+#include "verdict.h"
 
 /* Try `code` against p at time `now`; updates p (last step, spent code,
  * failure count, lock) as the outcome requires.  *changed tells whether

@@ -140,6 +140,10 @@ enum tp_status tp_profile_fingerprint(const struct tp_profile *p,
 	unsigned char md[TP_HASH_LEN];
 	unsigned int len = 0;
 
+	if (p->secret_len == 0 && p->fingerprint[0] != '\0') {
+		memcpy(out, p->fingerprint, TP_FINGERPRINT_HEX + 1);
+		return TP_OK;
+	}
 	if (EVP_Digest(p->secret, p->secret_len, md, &len, EVP_sha256(), NULL) != 1)
 		return TP_ECRYPTO;
 	to_hex(md, sizeof(md), out);

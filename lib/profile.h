@@ -32,6 +32,9 @@ struct tp_profile {
 	unsigned ec_count;
 	unsigned char ec_hash[TP_EMERGENCY_MAX][TP_HASH_LEN];
 	bool ec_spent[TP_EMERGENCY_MAX];
+	/* a store that keeps the secret elsewhere (secret_len 0) gives the
+	 * secret's fingerprint instead; "" otherwise */
+	char fingerprint[TP_FINGERPRINT_HEX + 1];
 };
 
 void tp_profile_wipe(struct tp_profile *p);
@@ -48,7 +51,8 @@ enum tp_status tp_profile_generate(struct tp_profile *p, const char *owner_uuid,
 /* Append one emergency code (8 digits) to p, stored as its salted hash. */
 enum tp_status tp_profile_add_emergency(struct tp_profile *p, const char *code);
 
-/* Hex SHA-256 of the secret key. */
+/* Hex SHA-256 of the secret key (or the fingerprint a store gave for a
+ * profile whose secret it keeps to itself). */
 enum tp_status tp_profile_fingerprint(const struct tp_profile *p,
 				      char out[TP_FINGERPRINT_HEX + 1]);
 

@@ -1,6 +1,11 @@
-/* The profile store interface.  Callers never see files: the one backend
- * today keeps an INI file per profile (store_files.c); a database backend
- * can be added behind the same operations.
+/* The profile store interface.  Callers never see files: one backend
+ * keeps an INI file per profile (store_files.c), the other keeps every
+ * profile of a fleet in PostgreSQL (store_pg.c), where the secrets never
+ * leave the database.  The callback operations (update, login) need the
+ * secret in this process, so callers use the higher-level operations
+ * (attempt, create, modify, take_back): a backend either implements them
+ * itself or leaves them NULL and gets store.c's version, built on the
+ * callback operations.
  *
  * A record has two parts.  The profile proper (secret, parameters,
  * comment, enabled, emergency-code hashes) changes only through update,
@@ -17,6 +22,7 @@
 #include "config.h"
 #include "profile.h"
 #include "tp_status.h"
+#include "verdict.h"
 
 struct tp_store;
 
@@ -54,6 +60,30 @@ enum tp_state_write {
  * generation = $read_generation). */
 typedef enum tp_state_write (*tp_login_fn)(struct tp_profile *p, void *ctx);
 
+/* What create asks for: the profile's shape and comment; the store draws
+ * the secret and the emergency codes. */
+struct tp_create_request {
+	const char *owner_uuid;
+	const char *account;
+	struct tp_totp_params totp;
+	size_t secret_len;
+	unsigned n_codes;
+	const char *comment;         /* NULL: empty */
+};
+
+/* What create did: the new profile (with its secret, to be shown once),
+ * the plaintext codes, and whether it replaced a disabled profile (kept
+ * in old, to be put back if the key never reaches the caller). */
+struct tp_created_profile {
+	struct tp_profile fresh;
+	char codes[TP_EMERGENCY_MAX][TP_EMERGENCY_DIGITS + 1];
+	bool replaced;
+	struct tp_profile old;
+};
+
+/* One row of a migration: how the destination took a profile. */
+enum tp_import_result { TP_IMPORT_COPIED = 0, TP_IMPORT_MERGED, TP_IMPORT_UNCHANGED };
+
 struct tp_store_ops {
 	enum tp_status (*get)(struct tp_store *s, const char *owner_uuid,
 			      const char *account, struct tp_profile *out);
@@ -67,6 +97,21 @@ struct tp_store_ops {
 	enum tp_status (*list)(struct tp_store *s, const char *owner_uuid,
 			       tp_list_fn fn, void *ctx, unsigned *skipped);
 	void (*close)(struct tp_store *s);
+	/* optional (NULL: store.c's version over update/login) */
+	enum tp_status (*attempt)(struct tp_store *s, const char *owner_uuid,
+				  const char *account, const char *const *codes,
+				  size_t ncodes, const struct tp_login_policy *policy,
+				  int64_t now, struct tp_attempt *out);
+	enum tp_status (*create)(struct tp_store *s, const struct tp_create_request *rq,
+				 struct tp_created_profile *out);
+	enum tp_status (*modify)(struct tp_store *s, const char *owner_uuid,
+				 const char *account, const char *comment,
+				 const bool *enabled);
+	enum tp_status (*take_back)(struct tp_store *s, const struct tp_created_profile *c,
+				    bool *changed);
+	/* optional (NULL: the backend cannot take a copy) */
+	enum tp_status (*import)(struct tp_store *s, const struct tp_profile *p,
+				 enum tp_import_result *how);
 };
 
 struct tp_store {
@@ -99,6 +144,40 @@ enum tp_status tp_store_update(struct tp_store *s, const char *owner_uuid,
 enum tp_status tp_store_login(struct tp_store *s, const char *owner_uuid,
 			      const char *account, tp_login_fn fn, void *ctx);
 
+/* One login attempt with the candidate codes of one answer (see
+ * tp_login_attempt_any): the verdict in *out.  TP_ENOENT: no profile.
+ * The file store runs tp_login_attempt_any under tp_store_login; the
+ * database judges the codes itself, on its clock and under its policy
+ * (policy and now are then unused). */
+enum tp_status tp_store_attempt(struct tp_store *s, const char *owner_uuid,
+				const char *account, const char *const *codes,
+				size_t ncodes, const struct tp_login_policy *policy,
+				int64_t now, struct tp_attempt *out);
+
+/* A new profile with a fresh secret and emergency codes, atomically:
+ * TP_EEXIST if an enabled profile is there (a disabled one is replaced). */
+enum tp_status tp_store_create(struct tp_store *s, const struct tp_create_request *rq,
+			       struct tp_created_profile *out);
+
+/* Change the comment (NULL: keep) and/or enabled (NULL: keep).
+ * TP_ENOENT: no such profile. */
+enum tp_status tp_store_modify(struct tp_store *s, const char *owner_uuid,
+			       const char *account, const char *comment,
+			       const bool *enabled);
+
+/* Undo a create whose key never reached its caller, only if the stored
+ * profile is still the one it made (same fingerprint and creation time):
+ * put back the disabled profile it replaced, else remove it.  *changed:
+ * it was deleted or replaced since, and left alone. */
+enum tp_status tp_store_take_back(struct tp_store *s, const struct tp_created_profile *c,
+				  bool *changed);
+
+/* Copy one profile (secret, state, comment, enabled) in, losslessly and
+ * idempotently.  TP_EEXIST: a different profile is there (left alone);
+ * TP_EINVAL: this backend does not take copies. */
+enum tp_status tp_store_import(struct tp_store *s, const struct tp_profile *p,
+			       enum tp_import_result *how);
+
 /* Unconditional write, built on update. */
 enum tp_status tp_store_put(struct tp_store *s, const struct tp_profile *p);
 
@@ -116,8 +195,12 @@ enum tp_status tp_store_list(struct tp_store *s, const char *owner_uuid,
 /* Human-readable cause of the last failure ("" if none). */
 const char *tp_store_detail(const struct tp_store *s);
 
-/* Backend constructor (store_files.c). */
+/* Backend constructors (store_files.c, store_pg.c).  The PostgreSQL one
+ * connects with cfg->store_admin ? admin_conninfo : conninfo, checks the
+ * schema version, and fails closed: *err says why, without a password. */
 enum tp_status tp_store_files_open(const struct tp_config *cfg,
 				   struct tp_store **out, char **err);
+enum tp_status tp_store_pg_open(const struct tp_config *cfg,
+				struct tp_store **out, char **err);
 
 #endif

@@ -1,6 +1,6 @@
 /* pam_totp_profile: the Linux-PAM glue.  Everything about profiles, codes
- * and files lives in the shared library; this file gets the user and the
- * code through PAM, runs one locked login attempt and reports it. */
+ * and stores lives in the shared library; this file gets the user and the
+ * code through PAM, runs one atomic login attempt and reports it. */
 #include <pwd.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -20,31 +20,6 @@
 
 /* Answers longer than this are not codes; they are refused unread. */
 #define ANSWER_MAX 256
-
-struct attempt {
-	const struct tp_login_policy *policy;
-	const char *const *codes;   /* candidates of one answer */
-	size_t ncodes, matched;
-	int64_t now;
-	enum tp_login_outcome outcome;
-	bool disabled;              /* disabled between our read and the lock */
-	unsigned emergency_left;
-};
-
-static enum tp_state_write attempt_locked(struct tp_profile *p, void *ctx)
-{
-	struct attempt *a = ctx;
-	bool changed = false;
-
-	if (!p->enabled) {
-		a->disabled = true;
-		return TP_STATE_KEEP;
-	}
-	a->outcome = tp_login_attempt_any(p, a->policy, a->codes, a->ncodes, a->now,
-					  &a->matched, &changed);
-	a->emergency_left = tp_profile_emergency_left(p);
-	return tp_login_state_write(a->outcome, changed, p, a->now);
-}
 
 /* The user name as it may appear in a log line: attacker-chosen names
  * (sshd passes whatever the client sent) are not echoed raw. */
@@ -157,12 +132,9 @@ static int try_codes(struct login *l, const char *const *codes, size_t ncodes,
 		.max_failures = l->cfg->max_failures,
 		.lockout_seconds = l->cfg->lockout_seconds,
 	};
-	struct attempt a = {
-		.policy = &policy, .codes = codes, .ncodes = ncodes,
-		.now = (int64_t)time(NULL), .outcome = TP_LOGIN_WRONG,
-	};
-	enum tp_status st = tp_store_login(l->store, l->owner->uuid, l->user,
-					   attempt_locked, &a);
+	struct tp_attempt a;
+	enum tp_status st = tp_store_attempt(l->store, l->owner->uuid, l->user, codes,
+					     ncodes, &policy, (int64_t)time(NULL), &a);
 
 	*outcome = a.outcome;
 	if (matched != NULL)
@@ -376,6 +348,10 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc,
 		goto out;
 	}
 	l.digits = l.cfg->totp.digits;
+	if (l.cfg->policy_ignored)
+		pam_syslog(pamh, LOG_WARNING, "%s: totp.window and lockout do not apply with "
+			   "store.backend = \"postgresql\": the database's policy does "
+			   "(totp.set_policy); remove them", l.cfg->path);
 	st = tp_store_open(l.cfg, &l.store, &err);
 	if (st != TP_OK) {
 		pam_syslog(pamh, LOG_ERR, "profile store unavailable, refusing login: %s",

@@ -5,14 +5,15 @@
 set -eu
 
 # postgresql: make check-pg runs a throwaway server; pgcrypto ships in
-# postgresql-15 itself (postgresql-contrib only points at it)
+# postgresql-15 itself (postgresql-contrib only points at it); pgbouncer:
+# tests/pg/pgbouncer.sh puts a pooler in front of it
 PACKAGES="
 build-essential pkg-config clang libclang-rt-14-dev
 libpam0g-dev libssl-dev libconfig-dev libiniparser-dev libjansson-dev
-libqrencode-dev libcmocka-dev libmicrohttpd-dev curl
+libqrencode-dev libcmocka-dev libmicrohttpd-dev curl libpq-dev
 pamtester libpam-wrapper libnss-wrapper openssh-server openssh-client
 faketime oathtool valgrind python3 util-linux procps
-postgresql postgresql-contrib
+postgresql postgresql-contrib pgbouncer
 "
 if [ "${1:-}" = "--bench" ]; then
 	PACKAGES="$PACKAGES libpam-google-authenticator libpam-oath"

@@ -24,6 +24,7 @@ static const struct {
 	{ "show",   CTL_SHOW,   OPT_OWNER | OPT_ACCOUNT | OPT_FIELDS },
 	{ "list",   CTL_LIST,   OPT_OWNER | OPT_ACCOUNT | OPT_ENABLED | OPT_SCOPE | OPT_FIELDS },
 	{ "delete", CTL_DELETE, OPT_OWNER | OPT_ACCOUNT },
+	{ "migrate", CTL_MIGRATE, 0 },
 };
 #define ALWAYS (OPT_JSON | OPT_CONFIG | OPT_HELP)
 
@@ -97,7 +98,7 @@ static void parse_args(int argc, char **argv, struct ctl_opts *o, struct ctl_res
 	if (o->help)
 		return;
 	if (optind >= argc) {
-		usage_fail(r, NULL, "no verb given (create, modify, show, list, delete)", NULL);
+		usage_fail(r, NULL, "no verb given (create, modify, show, list, delete, migrate)", NULL);
 		return;
 	}
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
@@ -182,7 +183,11 @@ int main(int argc, char **argv)
 				    .comment = o.comment, .enabled = o.enabled,
 				    .fields = o.fields, .scope = o.scope, .json = o.json };
 	access = ctl_priv_access(&pv);
-	ctl_run(cfg, &caller, &req, &access, &r);
+	cfg->store_admin = true;     /* postgresql: admin_conninfo, totp_admin */
+	if (o.verb == CTL_MIGRATE)
+		ctl_migrate(cfg, &caller, &pv, &r);
+	else
+		ctl_run(cfg, &caller, &req, &access, &r);
 	/* A profile create wrote stays only if its key reaches the caller. */
 	if (r.created.written && r.failed) {
 		(void)ctl_create_undo(cfg, &pv, &r.created);
@@ -223,7 +228,7 @@ out:
 		cause = strerror(out_err);
 	if (guard.pid >= 0)
 		undo = ctl_guard_finish(&guard, cause == NULL);
-	rv = r.failed ? (r.usage ? 2 : 1) : 0;
+	rv = r.failed ? (r.usage ? 2 : 1) : r.partial ? 1 : 0;
 	if (cause != NULL && !r.failed) {
 		ctl_print_output_failure(&o, &r, cause, r.created.written, undo);
 		rv = 1;

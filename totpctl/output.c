@@ -275,6 +275,22 @@ static void print_error(const struct ctl_opts *o, const struct ctl_result *r)
 	}
 }
 
+/* migrate: one line per profile, then the counts */
+static void print_migrated(const struct ctl_result *r)
+{
+	json_t *recs = json_object_get(r->body, "records");
+	size_t i;
+	json_t *rec;
+
+	json_array_foreach(recs, i, rec) {
+		const char *name = str_at(rec, "owner", "name");
+		printf("%-9s %s/%s\n", str_at(rec, NULL, "result"),
+		       name[0] ? name : str_at(rec, "owner", "uuid"),
+		       str_at(rec, "account", "name"));
+	}
+	printf("%s\n", r->done);
+}
+
 void ctl_print_result(const struct ctl_opts *o, const struct ctl_result *r)
 {
 	if (r->failed) {
@@ -307,6 +323,9 @@ void ctl_print_result(const struct ctl_opts *o, const struct ctl_result *r)
 	case CTL_MODIFY:
 	case CTL_DELETE:
 		printf("%s\n", r->done);
+		break;
+	case CTL_MIGRATE:
+		print_migrated(r);
 		break;
 	case CTL_NONE:
 		break;
@@ -378,6 +397,9 @@ void ctl_print_help(void)
 "        profiles (GET collection): an admin sees all, a user their own\n"
 "  delete --owner NAME|UUID --account NAME\n"
 "        remove a profile (DELETE)\n"
+"  migrate\n"
+"        admin: copy the file store (store.path) into the postgresql store\n"
+"        (store.backend); idempotent; one line per profile\n"
 "\n"
 "Options:\n"
 "  --owner, -vserver NAME|UUID    the cluster (default for create) or an SVM\n"

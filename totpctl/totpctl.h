@@ -6,6 +6,7 @@
  *   lib/api_verbs.c  the five verbs (all store access happens there)
  *   guard.c      create's undo when its output does not reach the caller
  *                (the undo itself is lib/api_verbs.c's)
+ *   migrate.c    the file store copied into the PostgreSQL store
  *   output.c     tables, JSON bodies, errors, the terminal QR code */
 #ifndef TOTPCTL_H
 #define TOTPCTL_H
@@ -55,6 +56,10 @@ int ctl_priv_lower(const struct ctl_priv *pv);
 int ctl_priv_drop(const struct ctl_priv *pv);
 /* the verbs' store access: raise and lower around each store call */
 struct ctl_store_access ctl_priv_access(const struct ctl_priv *pv);
+
+/* migrate.c */
+void ctl_migrate(const struct tp_config *cfg, const struct ctl_caller *caller,
+		 const struct ctl_priv *pv, struct ctl_result *r);
 
 /* guard.c: after create wrote a profile, a child process keeps the store
  * user's identity while the parent drops it for good and prints; the

@@ -160,6 +160,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "totpd: %s\n", err ? err : "cannot load the configuration");
 		goto out;
 	}
+	cfg->store_admin = true;     /* postgresql: admin_conninfo, totp_admin */
 	pw = getpwnam(cfg->store_user);
 	if (pw == NULL || pw->pw_uid != geteuid()) {
 		fprintf(stderr, "totpd: running as uid %u, but the store user in %s is "

@@ -312,6 +312,7 @@ static bool parse_query(const struct tp_config *cfg, const struct totpd_request 
 			break;
 		case CTL_MODIFY:
 		case CTL_DELETE:
+		case CTL_MIGRATE:      /* not reachable over HTTP */
 		case CTL_NONE:
 			break;
 		}

@@ -7,6 +7,8 @@
 # touched.
 #
 #   pg_start                  server up, database "totp" created, PG_DIR set
+#                             (PG_SERVER_OPTS: more "-c name=value" for the
+#                             server, e.g. TCP and TLS settings)
 #   pg_migrate [DB]           apply sql/*.sql in name order as the superuser
 #   pg_psql [psql args]       psql as the superuser on the test database
 #   pg_as ROLE [psql args]    psql as a login role over the same socket
@@ -73,7 +75,7 @@ pg_start() {
 	if ! runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" \
 		-w -t 30 -o "-c listen_addresses='' -c unix_socket_directories='$PG_DIR' \
 		-c port=$PG_PORT -c fsync=on -c max_connections=40 \
-		-c shared_buffers=16MB" start >/dev/null 2>&1; then
+		-c shared_buffers=16MB ${PG_SERVER_OPTS:-}" start >/dev/null 2>&1; then
 		echo "# pg_start: the server did not start:" >&2
 		tail -n 20 "$PG_DIR/server.log" | sed 's/^/#   /' >&2
 		return 1

@@ -190,6 +190,12 @@ static const struct bad_case {
 	  3, "totp.colour" },
 	{ "unknown setting in store",
 	  "store = { path = \"/srv/totp\"; mode = 448; };\n" CLUSTER_OK, 1, "store.mode" },
+	{ "unknown store backend",
+	  "store = { backend = \"ldap\"; };\n" CLUSTER_OK, 1, "store.backend" },
+	{ "conninfo for the file store",
+	  "store = { conninfo = \"dbname=totp\"; };\n" CLUSTER_OK, 1, "store.conninfo" },
+	{ "postgresql without a conninfo",
+	  "store = { backend = \"postgresql\"; };\n" CLUSTER_OK, 1, "store.backend" },
 	{ "unknown setting in an svm",
 	  CLUSTER_OK "svms = (\n { name = \"vs0\"; uuid = \"" SVM0_UUID "\";\n"
 	  "   colour = \"red\"; }\n);\n", 4, "svms[0].colour" },
@@ -344,6 +350,52 @@ static void test_file_checks(void **state)
 	assert_int_equal(chmod(f->conf, 0444), 0);
 	assert_int_equal(tp_config_load(f->conf, &cfg, &err), TP_OK);
 	tp_config_free(cfg);
+
+	/* a conninfo with a password: readable by others is refused, by the
+	 * owner (and group) only is fine; a passfile is no password */
+	{
+		static const char *const with_pw[] = {
+			"host=db dbname=totp user=h1 password=s3cret",
+			"host=db sslpassword = s3cret",
+			"postgresql://h1:s3cret@db/totp",
+		};
+		for (size_t i = 0; i < 3; i++) {
+			char *text = unit_path("store = { backend = \"postgresql\"; "
+					       "conninfo = \"%s\"; };\n" CLUSTER_OK, with_pw[i]);
+			unit_write_file(f->conf, text, 0644);
+			assert_int_equal(tp_config_load(f->conf, &cfg, &err), TP_EINVAL);
+			assert_null(cfg);
+			assert_contains(err, "store.conninfo");
+			assert_contains(err, "password");
+			free(err);
+			err = NULL;
+			assert_int_equal(chmod(f->conf, 0640), 0);
+			assert_int_equal(tp_config_load(f->conf, &cfg, &err), TP_OK);
+			assert_int_equal(cfg->store_backend, TP_STORE_POSTGRESQL);
+			assert_string_equal(cfg->store_conninfo, with_pw[i]);
+			tp_config_free(cfg);
+			free(text);
+		}
+		unit_write_file(f->conf, "store = { backend = \"postgresql\"; admin_conninfo = "
+				"\"dbname=totp passfile=/etc/totp_profile/pgpass\"; };\n"
+				CLUSTER_OK, 0644);
+		assert_int_equal(tp_config_load(f->conf, &cfg, &err), TP_OK);
+		assert_null(cfg->store_conninfo);
+		assert_false(cfg->policy_ignored);
+		tp_config_free(cfg);
+		/* the database's policy applies: a window or lockout here is
+		 * flagged (the module warns), and only with the database */
+		unit_write_file(f->conf, "store = { backend = \"postgresql\"; conninfo = "
+				"\"dbname=totp\"; };\ntotp = { window = 2; };\n" CLUSTER_OK, 0600);
+		assert_int_equal(tp_config_load(f->conf, &cfg, &err), TP_OK);
+		assert_true(cfg->policy_ignored);
+		tp_config_free(cfg);
+		unit_write_file(f->conf, "lockout = { max_failures = 2; };\n" CLUSTER_OK, 0600);
+		assert_int_equal(tp_config_load(f->conf, &cfg, &err), TP_OK);
+		assert_false(cfg->policy_ignored);
+		tp_config_free(cfg);
+		unit_write_file(f->conf, CLUSTER_OK, 0600);
+	}
 
 	/* a symlink to a good file is refused, not followed */
 	assert_int_equal(chmod(f->conf, 0600), 0);

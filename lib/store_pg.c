@@ -1,0 +1,897 @@
+/* The PostgreSQL store: every profile of a fleet in one database
+ * (docs/fleet.md, sql/).  The only file that knows SQL.
+ *
+ * No secret reaches a host: the database judges each code itself
+ * (totp.login_attempt), on its clock, under its policy, with one
+ * conditional UPDATE, so a code accepted through one host is refused
+ * through every other.  The callback operations (update, login), which
+ * would need the secret here, are refused; callers use the higher-level
+ * ones (attempt, create, modify, take_back, import).
+ *
+ * Fails closed: an unreachable server, a missing or unknown schema, a
+ * role without the right, an answer that does not come within the bound
+ * -- each is an error with one line of cause (never the conninfo, so
+ * never its password), which the module turns into PAM_AUTHINFO_UNAVAIL
+ * and totpctl into error 5.  Every statement is parameterised. */
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <libpq-fe.h>
+
+#include "secret.h"
+#include "store.h"
+
+/* The schema version this build speaks (sql/001_schema.sql). */
+#define PG_SCHEMA_VERSION 1
+#define PG_SCHEMA_FILE "sql/001_schema.sql"
+/* connect_timeout when the conninfo gives none; also each statement's bound */
+#define PG_DEFAULT_TIMEOUT 5
+#define DETAIL_MAX 512
+
+struct pg_store {
+	struct tp_store base;
+	PGconn *conn;
+	bool admin;                 /* admin_conninfo: the totp_admin functions */
+	int timeout;                /* seconds: connect, and each statement */
+	char detail[DETAIL_MAX];
+};
+
+static struct pg_store *pg(struct tp_store *s)
+{
+	return (struct pg_store *)s;
+}
+
+/* One line, printable: libpq's messages span lines. */
+static void set_detail(struct pg_store *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void set_detail(struct pg_store *s, const char *fmt, ...)
+{
+	va_list ap;
+	size_t n;
+
+	va_start(ap, fmt);
+	vsnprintf(s->detail, sizeof(s->detail), fmt, ap);
+	va_end(ap);
+	for (char *c = s->detail; *c; c++)
+		if (*c == '\n' || *c == '\t' || *c == '\r')
+			*c = ' ';
+	n = strlen(s->detail);
+	while (n > 0 && s->detail[n - 1] == ' ')
+		s->detail[--n] = '\0';
+	s->base.detail = s->detail;
+}
+
+/* A failed statement: the cause in the detail, the status by SQLSTATE
+ * (sql/001_schema.sql raises TP001..TP009; docs/fleet.md has the table). */
+static enum tp_status fail_result(struct pg_store *s, const PGresult *res,
+				  const char *what)
+{
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+
+	if (msg == NULL)
+		msg = PQerrorMessage(s->conn);
+	if (state == NULL)
+		state = "";
+	if (strcmp(state, "TP001") == 0 || strcmp(state, "TP009") == 0) {
+		set_detail(s, "%s: %s", what, msg);
+		return TP_EEXIST;
+	}
+	if (strcmp(state, "TP002") == 0) {
+		set_detail(s, "%s: %s", what, msg);
+		return TP_EINVAL;
+	}
+	if (strcmp(state, "TP004") == 0) {
+		set_detail(s, "%s: %s", what, msg);
+		return TP_ENOENT;
+	}
+	if (strcmp(state, "42501") == 0) {
+		set_detail(s, "%s: %s: the role lacks the right (grant it %s)", what, msg,
+			   s->admin ? "totp_admin" : "totp_login");
+		return TP_EPERM;
+	}
+	if (strcmp(state, "3F000") == 0 || strcmp(state, "42883") == 0 ||
+	    strcmp(state, "42P01") == 0) {
+		set_detail(s, "%s: %s: the schema is missing; apply sql/*.sql in name order "
+			   "(psql -v ON_ERROR_STOP=1 -f FILE)", what, msg);
+		return TP_EIO;
+	}
+	set_detail(s, "%s: %s%s%s%s", what, msg, state[0] ? " (SQLSTATE " : "", state,
+		   state[0] ? ")" : "");
+	return TP_EIO;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* One parameterised statement, its answer awaited for at most s->timeout
+ * seconds (a server that hangs does not hang the login).  NULL on any
+ * failure, with the cause in the detail; the caller PQclears the rest. */
+static PGresult *run(struct pg_store *s, const char *what, const char *sql,
+		     int n, const char *const *vals, enum tp_status *st)
+{
+	int64_t deadline = now_ms() + (int64_t)s->timeout * 1000;
+	PGresult *res = NULL, *extra;
+
+	*st = TP_EIO;
+	if (s->conn == NULL || PQstatus(s->conn) != CONNECTION_OK) {
+		set_detail(s, "%s: the connection to the profile database is lost", what);
+		return NULL;
+	}
+	if (PQsendQueryParams(s->conn, sql, n, NULL, vals, NULL, NULL, 0) != 1) {
+		set_detail(s, "%s: %s", what, PQerrorMessage(s->conn));
+		return NULL;
+	}
+	while (PQisBusy(s->conn)) {
+		struct pollfd p = { .fd = PQsocket(s->conn), .events = POLLIN };
+		int64_t left = deadline - now_ms();
+		int r;
+
+		if (left <= 0) {
+			set_detail(s, "%s: no answer from the profile database within %d s",
+				   what, s->timeout);
+			PQfinish(s->conn);  /* a half-read answer is no state to reuse */
+			s->conn = NULL;
+			return NULL;
+		}
+		r = poll(&p, 1, (int)left);
+		if (r < 0 && errno != EINTR) {
+			set_detail(s, "%s: poll: %s", what, strerror(errno));
+			return NULL;
+		}
+		if (r > 0 && PQconsumeInput(s->conn) != 1) {
+			set_detail(s, "%s: %s", what, PQerrorMessage(s->conn));
+			return NULL;
+		}
+	}
+	res = PQgetResult(s->conn);
+	while ((extra = PQgetResult(s->conn)) != NULL)
+		PQclear(extra);
+	if (res == NULL || (PQresultStatus(res) != PGRES_TUPLES_OK &&
+			    PQresultStatus(res) != PGRES_COMMAND_OK)) {
+		*st = fail_result(s, res, what);
+		PQclear(res);
+		return NULL;
+	}
+	*st = TP_OK;
+	return res;
+}
+
+/* Clear a result that held secrets: libpq frees without wiping. */
+static void clear_wiped(PGresult *res)
+{
+	if (res == NULL)
+		return;
+	for (int r = 0; r < PQntuples(res); r++)
+		for (int c = 0; c < PQnfields(res); c++)
+			tp_wipe(PQgetvalue(res, r, c), (size_t)PQgetlength(res, r, c));
+	PQclear(res);
+}
+
+static bool get_i64(const PGresult *res, int row, int col, int64_t *out)
+{
+	char *end;
+	long long v;
+
+	if (PQgetisnull(res, row, col)) {
+		*out = 0;
+		return true;
+	}
+	errno = 0;
+	v = strtoll(PQgetvalue(res, row, col), &end, 10);
+	if (errno != 0 || *end != '\0')
+		return false;
+	*out = v;
+	return true;
+}
+
+static bool get_bool(const PGresult *res, int row, int col)
+{
+	return !PQgetisnull(res, row, col) && PQgetvalue(res, row, col)[0] == 't';
+}
+
+static bool copy_str(char *dst, size_t cap, const char *src)
+{
+	size_t n = strlen(src);
+
+	if (n >= cap)
+		return false;
+	memcpy(dst, src, n + 1);
+	return true;
+}
+
+/* ---- reading ---- */
+
+/* The columns of totp.profile_info, in this order. */
+#define INFO_COLS "owner_uuid, account, comment, enabled, algorithm, digits, period, " \
+	"created, sha_fingerprint, emergency_codes, emergency_left, last_step, " \
+	"failures, coalesce(locked_until, 0)"
+
+/* One totp.profile_info row into *p, without the secret (the fingerprint
+ * stands in for it) and the emergency hashes: the first
+ * emergency_codes - emergency_left slots count as spent. */
+static enum tp_status info_row(struct pg_store *s, const PGresult *res, int row,
+			       struct tp_profile *p)
+{
+	/* digits, period, created, emergency_codes, emergency_left,
+	 * last_step, failures */
+	static const int cols[7] = { 5, 6, 7, 9, 10, 11, 12 };
+	int64_t v[7];
+
+	memset(p, 0, sizeof(*p));
+	for (int i = 0; i < 7; i++)
+		if (!get_i64(res, row, cols[i], &v[i]))
+			goto bad;
+	if (!copy_str(p->owner_uuid, sizeof(p->owner_uuid), PQgetvalue(res, row, 0)) ||
+	    !copy_str(p->account, sizeof(p->account), PQgetvalue(res, row, 1)) ||
+	    !copy_str(p->comment, sizeof(p->comment), PQgetvalue(res, row, 2)) ||
+	    tp_algorithm_parse(PQgetvalue(res, row, 4), &p->totp.alg) != TP_OK ||
+	    PQgetlength(res, row, 8) != TP_FINGERPRINT_HEX ||
+	    v[3] < 0 || v[3] > TP_EMERGENCY_MAX || v[4] < 0 || v[4] > v[3] ||
+	    v[0] < TP_DIGITS_MIN || v[0] > TP_DIGITS_MAX || v[1] < 1 || v[6] < 0)
+		goto bad;
+	memcpy(p->fingerprint, PQgetvalue(res, row, 8), TP_FINGERPRINT_HEX + 1);
+	p->enabled = get_bool(res, row, 3);
+	p->totp.digits = (unsigned)v[0];
+	p->totp.period = (unsigned)v[1];
+	p->created = v[2];
+	p->ec_count = (unsigned)v[3];
+	for (int64_t i = 0; i < v[3] - v[4]; i++)
+		p->ec_spent[i] = true;
+	p->last_step = v[5];
+	p->failures = (unsigned)v[6];
+	if (!get_i64(res, row, 13, &p->lock_until))
+		goto bad;
+	return TP_OK;
+bad:
+	set_detail(s, "the profile database gave a record this build cannot read");
+	return TP_ECORRUPT;
+}
+
+static enum tp_status pg_get(struct tp_store *st, const char *owner_uuid,
+			     const char *account, struct tp_profile *out)
+{
+	struct pg_store *s = pg(st);
+	const char *vals[2] = { owner_uuid, account };
+	enum tp_status rc;
+	PGresult *res;
+
+	memset(out, 0, sizeof(*out));
+	if (s->admin) {
+		res = run(s, "totp.admin_show", "SELECT " INFO_COLS
+			  " FROM totp.admin_show($1::uuid, $2)", 2, vals, &rc);
+		if (res == NULL)
+			return rc;
+		rc = PQntuples(res) == 1 ? info_row(s, res, 0, out) : TP_ECORRUPT;
+		PQclear(res);
+		return rc;
+	}
+	/* a host learns only what the prompt needs: found, enabled, digits */
+	res = run(s, "totp.login_profile", "SELECT found, enabled, digits "
+		  "FROM totp.login_profile($1::uuid, $2)", 2, vals, &rc);
+	if (res == NULL)
+		return rc;
+	if (PQntuples(res) != 1) {
+		rc = TP_ECORRUPT;
+	} else if (!get_bool(res, 0, 0)) {
+		rc = TP_ENOENT;
+	} else {
+		int64_t digits = 0;
+
+		rc = TP_ECORRUPT;
+		if (get_i64(res, 0, 2, &digits) && digits >= TP_DIGITS_MIN &&
+		    digits <= TP_DIGITS_MAX) {
+			(void)copy_str(out->owner_uuid, sizeof(out->owner_uuid), owner_uuid);
+			(void)copy_str(out->account, sizeof(out->account), account);
+			out->enabled = get_bool(res, 0, 1);
+			out->totp.digits = (unsigned)digits;
+			out->totp.period = 30;
+			out->last_step = -1;
+			rc = TP_OK;
+		}
+	}
+	if (rc == TP_ECORRUPT)
+		set_detail(s, "totp.login_profile gave an answer this build cannot read");
+	PQclear(res);
+	return rc;
+}
+
+static enum tp_status pg_list(struct tp_store *st, const char *owner_uuid,
+			      tp_list_fn fn, void *ctx, unsigned *skipped)
+{
+	struct pg_store *s = pg(st);
+	const char *vals[1] = { owner_uuid };
+	enum tp_status rc;
+	PGresult *res = run(s, "totp.admin_list", "SELECT " INFO_COLS
+			    " FROM totp.admin_list($1::uuid)", 1, vals, &rc);
+
+	if (res == NULL)
+		return rc;
+	for (int i = 0; i < PQntuples(res); i++) {
+		struct tp_profile p;
+
+		if (info_row(s, res, i, &p) != TP_OK) {
+			(*skipped)++;
+			continue;
+		}
+		if (fn(&p, ctx) != 0)
+			break;
+	}
+	PQclear(res);
+	return TP_OK;
+}
+
+/* ---- logins ---- */
+
+/* A text[] literal: every element quoted, '"' and '\' escaped. */
+static char *array_literal(const char *const *elems, size_t n)
+{
+	size_t cap = 3, o = 0;
+	char *out;
+
+	for (size_t i = 0; i < n; i++)
+		cap += 2 * strlen(elems[i]) + 3;
+	out = malloc(cap);
+	if (out == NULL)
+		return NULL;
+	out[o++] = '{';
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			out[o++] = ',';
+		out[o++] = '"';
+		for (const char *c = elems[i]; *c; c++) {
+			if (*c == '"' || *c == '\\')
+				out[o++] = '\\';
+			out[o++] = *c;
+		}
+		out[o++] = '"';
+	}
+	out[o++] = '}';
+	out[o] = '\0';
+	return out;
+}
+
+static const struct {
+	const char *name;
+	enum tp_login_outcome o;
+} outcomes[] = {
+	{ "totp", TP_LOGIN_TOTP }, { "emergency", TP_LOGIN_EMERGENCY },
+	{ "replay", TP_LOGIN_REPLAY }, { "spent", TP_LOGIN_SPENT },
+	{ "wrong", TP_LOGIN_WRONG }, { "locked", TP_LOGIN_LOCKED },
+};
+
+static bool shaped(const char *code)
+{
+	size_t n = strnlen(code, TP_CODE_MAX + 1);
+
+	return n >= TP_DIGITS_MIN && n <= TP_CODE_MAX && strspn(code, "0123456789") == n;
+}
+
+/* One statement: totp.login_attempt decides on the database's clock and
+ * policy, and records the outcome in the same UPDATE.  policy and now are
+ * the host's and play no part. */
+static enum tp_status pg_attempt(struct tp_store *st, const char *owner_uuid,
+				 const char *account, const char *const *codes,
+				 size_t ncodes, const struct tp_login_policy *policy,
+				 int64_t now, struct tp_attempt *out)
+{
+	struct pg_store *s = pg(st);
+	const char *sent[2];
+	size_t index[2], n = 0;
+	char *arr;
+	const char *vals[3] = { owner_uuid, account, NULL };
+	const char *name;
+	enum tp_status rc;
+	PGresult *res;
+	int64_t matched = 0, left = 0;
+
+	(void)policy;
+	(void)now;
+	/* Only what could be a code is sent: anything else (the whole answer
+	 * of a user who typed their password, bytes that are not UTF-8) is
+	 * a miss all the same, and the database counts the failure for an
+	 * empty list too.  forward_pass's tails differ in length. */
+	for (size_t i = 0; i < ncodes && n < 2; i++) {
+		if (shaped(codes[i])) {
+			index[n] = i;
+			sent[n++] = codes[i];
+		}
+	}
+	if (n == 2 && strlen(sent[0]) == strlen(sent[1]))
+		n = 1;
+	arr = array_literal(sent, n);
+	if (arr == NULL)
+		return TP_ENOMEM;
+	vals[2] = arr;
+	res = run(s, "totp.login_attempt", "SELECT outcome::text, matched, emergency_left "
+		  "FROM totp.login_attempt($1::uuid, $2, $3::text[])", 3, vals, &rc);
+	tp_wipe(arr, strlen(arr));
+	free(arr);
+	if (res == NULL)
+		return rc;
+	rc = TP_ECORRUPT;
+	if (PQntuples(res) != 1 || !get_i64(res, 0, 1, &matched) ||
+	    !get_i64(res, 0, 2, &left) || left < 0 || left > TP_EMERGENCY_MAX ||
+	    matched < 0 || (size_t)matched >= (n > 0 ? n : 1))
+		goto out;
+	name = PQgetvalue(res, 0, 0);
+	out->emergency_left = (unsigned)left;
+	if (strcmp(name, "no_profile") == 0) {
+		set_detail(s, "no profile (deleted meanwhile)");
+		rc = TP_ENOENT;
+		goto out;
+	}
+	if (strcmp(name, "disabled") == 0) {
+		out->disabled = true;
+		rc = TP_OK;
+		goto out;
+	}
+	for (size_t i = 0; i < sizeof(outcomes) / sizeof(outcomes[0]); i++) {
+		if (strcmp(name, outcomes[i].name) == 0) {
+			out->outcome = outcomes[i].o;
+			out->matched = n > 0 ? index[matched] : 0;
+			rc = TP_OK;
+		}
+	}
+out:
+	if (rc == TP_ECORRUPT)
+		set_detail(s, "totp.login_attempt gave an answer this build cannot read");
+	PQclear(res);
+	return rc;
+}
+
+/* ---- admin writes ---- */
+
+static bool hex_decode(const char *hex, unsigned char *out, size_t cap, size_t *len)
+{
+	size_t n = strlen(hex);
+
+	if (n % 2 != 0 || n / 2 > cap)
+		return false;
+	for (size_t i = 0; i < n / 2; i++) {
+		unsigned v = 0;
+		if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+			return false;
+		out[i] = (unsigned char)v;
+	}
+	*len = n / 2;
+	return true;
+}
+
+/* The database draws the secret and the codes (gen_random_bytes) and
+ * gives them back once; only their hashes stay there. */
+static enum tp_status pg_create(struct tp_store *st, const struct tp_create_request *rq,
+				struct tp_created_profile *out)
+{
+	struct pg_store *s = pg(st);
+	char digits[16], period[16], ncodes[16], secret_len[16];
+	const char *vals[8];
+	struct tp_profile *p = &out->fresh;
+	enum tp_status rc;
+	PGresult *res;
+	size_t slen = 0;
+	int64_t created = 0;
+	const char *codes;
+
+	snprintf(digits, sizeof(digits), "%u", rq->totp.digits);
+	snprintf(period, sizeof(period), "%u", rq->totp.period);
+	snprintf(ncodes, sizeof(ncodes), "%u", rq->n_codes);
+	snprintf(secret_len, sizeof(secret_len), "%zu", rq->secret_len);
+	vals[0] = rq->owner_uuid;
+	vals[1] = rq->account;
+	vals[2] = tp_algorithm_name(rq->totp.alg);
+	vals[3] = digits;
+	vals[4] = period;
+	vals[5] = rq->comment ? rq->comment : "";
+	vals[6] = ncodes;
+	vals[7] = secret_len;
+	res = run(s, "totp.admin_create",
+		  "SELECT encode(c.secret, 'hex'), array_to_string(c.emergency_codes, ' '), "
+		  "c.created, c.replaced FROM totp.admin_create($1::uuid, $2, $3, $4::int, "
+		  "$5::int, $6, $7::int, $8::int) c", 8, vals, &rc);
+	if (res == NULL)
+		return rc;
+	rc = TP_ECORRUPT;
+	if (PQntuples(res) != 1 || !get_i64(res, 0, 2, &created) ||
+	    !hex_decode(PQgetvalue(res, 0, 0), p->secret, sizeof(p->secret), &slen) ||
+	    slen != rq->secret_len)
+		goto out;
+	(void)copy_str(p->owner_uuid, sizeof(p->owner_uuid), rq->owner_uuid);
+	(void)copy_str(p->account, sizeof(p->account), rq->account);
+	(void)copy_str(p->comment, sizeof(p->comment), vals[5]);
+	p->secret_len = slen;
+	p->totp = rq->totp;
+	p->enabled = true;
+	p->created = created;
+	p->last_step = -1;
+	codes = PQgetvalue(res, 0, 1);
+	for (unsigned i = 0; i < rq->n_codes; i++) {
+		const char *c = codes + (size_t)i * (TP_EMERGENCY_DIGITS + 1);
+
+		if (strlen(codes) < (size_t)i * (TP_EMERGENCY_DIGITS + 1) + TP_EMERGENCY_DIGITS)
+			goto out;
+		memcpy(out->codes[i], c, TP_EMERGENCY_DIGITS);
+		out->codes[i][TP_EMERGENCY_DIGITS] = '\0';
+		if (strspn(out->codes[i], "0123456789") != TP_EMERGENCY_DIGITS)
+			goto out;
+	}
+	if (strlen(codes) != (rq->n_codes ? rq->n_codes * (TP_EMERGENCY_DIGITS + 1) - 1 : 0))
+		goto out;
+	p->ec_count = rq->n_codes;
+	out->replaced = get_bool(res, 0, 3);
+	rc = TP_OK;
+out:
+	if (rc != TP_OK) {
+		set_detail(s, "totp.admin_create gave an answer this build cannot read");
+		tp_profile_wipe(p);
+		tp_wipe(out->codes, sizeof(out->codes));
+	}
+	clear_wiped(res);
+	return rc;
+}
+
+static enum tp_status pg_modify(struct tp_store *st, const char *owner_uuid,
+				const char *account, const char *comment,
+				const bool *enabled)
+{
+	struct pg_store *s = pg(st);
+	const char *vals[4] = { owner_uuid, account, comment,
+				enabled == NULL ? NULL : *enabled ? "true" : "false" };
+	enum tp_status rc;
+	PGresult *res = run(s, "totp.admin_modify", "SELECT account FROM "
+			    "totp.admin_modify($1::uuid, $2, $3, $4::boolean)", 4, vals, &rc);
+
+	PQclear(res);
+	return rc;
+}
+
+static enum tp_status pg_remove(struct tp_store *st, const char *owner_uuid,
+				const char *account)
+{
+	struct pg_store *s = pg(st);
+	const char *vals[2] = { owner_uuid, account };
+	enum tp_status rc;
+	PGresult *res = run(s, "totp.admin_delete",
+			    "SELECT totp.admin_delete($1::uuid, $2)", 2, vals, &rc);
+
+	PQclear(res);
+	return rc;
+}
+
+/* Undo a create whose key was never shown.  The database keeps no copy of
+ * a replaced profile's secret to put back, so a create that replaced a
+ * disabled profile is disabled again (its owner could not log in with
+ * either); one that replaced nothing is deleted.  Only while the stored
+ * profile is still this create's. */
+static enum tp_status pg_take_back(struct tp_store *st, const struct tp_created_profile *c,
+				   bool *changed)
+{
+	struct tp_profile now;
+	char fp[TP_FINGERPRINT_HEX + 1];
+	bool off = false;
+	enum tp_status rc;
+
+	rc = pg_get(st, c->fresh.owner_uuid, c->fresh.account, &now);
+	if (rc == TP_ENOENT) {
+		*changed = true;
+		return TP_OK;
+	}
+	if (rc != TP_OK)
+		return rc;
+	rc = tp_profile_fingerprint(&c->fresh, fp);
+	if (rc != TP_OK)
+		return rc;
+	if (now.created != c->fresh.created ||
+	    !tp_equal(now.fingerprint, fp, TP_FINGERPRINT_HEX)) {
+		*changed = true;
+		return TP_OK;
+	}
+	if (c->replaced)
+		return pg_modify(st, c->fresh.owner_uuid, c->fresh.account, NULL, &off);
+	return pg_remove(st, c->fresh.owner_uuid, c->fresh.account);
+}
+
+static void hex_encode(const unsigned char *in, size_t n, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = hex[in[i] >> 4];
+		out[2 * i + 1] = hex[in[i] & 15u];
+	}
+	out[2 * n] = '\0';
+}
+
+/* One file-store profile in, losslessly (totp.admin_import). */
+static enum tp_status pg_import(struct tp_store *st, const struct tp_profile *p,
+				enum tp_import_result *how)
+{
+	struct pg_store *s = pg(st);
+	char secret[2 + 2 * TP_SECRET_MAX + 1], salt[2 + 2 * TP_SALT_LEN + 1];
+	char hashes[2 + TP_EMERGENCY_MAX * (2 * TP_HASH_LEN + 6) + 1];
+	char spent[2 + TP_EMERGENCY_MAX * 2 + 1];
+	char digits[16], period[16], created[24], last_step[24], failures[16], lock[24];
+	const char *vals[15];
+	size_t o = 0, q = 0;
+	enum tp_status rc;
+	PGresult *res;
+	const char *r;
+
+	memcpy(secret, "\\x", 2);
+	hex_encode(p->secret, p->secret_len, secret + 2);
+	memcpy(salt, "\\x", 2);
+	hex_encode(p->ec_salt, TP_SALT_LEN, salt + 2);
+	hashes[o++] = '{';
+	spent[q++] = '{';
+	for (unsigned i = 0; i < p->ec_count && i < TP_EMERGENCY_MAX; i++) {
+		if (i > 0) {
+			hashes[o++] = ',';
+			spent[q++] = ',';
+		}
+		memcpy(hashes + o, "\"\\\\x", 4);
+		o += 4;
+		hex_encode(p->ec_hash[i], TP_HASH_LEN, hashes + o);
+		o += 2 * TP_HASH_LEN;
+		hashes[o++] = '"';
+		spent[q++] = p->ec_spent[i] ? 't' : 'f';
+	}
+	hashes[o++] = '}';
+	hashes[o] = '\0';
+	spent[q++] = '}';
+	spent[q] = '\0';
+	snprintf(digits, sizeof(digits), "%u", p->totp.digits);
+	snprintf(period, sizeof(period), "%u", p->totp.period);
+	snprintf(created, sizeof(created), "%" PRId64, p->created);
+	snprintf(last_step, sizeof(last_step), "%" PRId64, p->last_step);
+	snprintf(failures, sizeof(failures), "%u", p->failures);
+	snprintf(lock, sizeof(lock), "%" PRId64, p->lock_until);
+	vals[0] = p->owner_uuid;
+	vals[1] = p->account;
+	vals[2] = secret;
+	vals[3] = tp_algorithm_name(p->totp.alg);
+	vals[4] = digits;
+	vals[5] = period;
+	vals[6] = p->comment;
+	vals[7] = p->enabled ? "true" : "false";
+	vals[8] = created;
+	vals[9] = last_step;
+	vals[10] = failures;
+	vals[11] = lock;
+	vals[12] = salt;
+	vals[13] = hashes;
+	vals[14] = spent;
+	res = run(s, "totp.admin_import",
+		  "SELECT totp.admin_import($1::uuid, $2, $3::bytea, $4, $5::int, $6::int, $7, "
+		  "$8::boolean, $9::bigint, $10::bigint, $11::int, $12::bigint, $13::bytea, "
+		  "$14::bytea[], $15::boolean[])", 15, vals, &rc);
+	tp_wipe(secret, sizeof(secret));
+	if (res == NULL)
+		return rc;
+	r = PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "";
+	rc = TP_OK;
+	if (strcmp(r, "copied") == 0)
+		*how = TP_IMPORT_COPIED;
+	else if (strcmp(r, "merged") == 0)
+		*how = TP_IMPORT_MERGED;
+	else if (strcmp(r, "unchanged") == 0)
+		*how = TP_IMPORT_UNCHANGED;
+	else {
+		set_detail(s, "totp.admin_import gave an answer this build cannot read");
+		rc = TP_ECORRUPT;
+	}
+	PQclear(res);
+	return rc;
+}
+
+/* The callback operations would need the secret in this process. */
+static enum tp_status pg_update(struct tp_store *st, const char *owner_uuid,
+				const char *account, tp_update_fn fn, void *ctx)
+{
+	(void)owner_uuid;
+	(void)account;
+	(void)fn;
+	(void)ctx;
+	set_detail(pg(st), "not possible with the postgresql store: the secret stays "
+		   "in the database");
+	return TP_EINVAL;
+}
+
+static enum tp_status pg_login(struct tp_store *st, const char *owner_uuid,
+			       const char *account, tp_login_fn fn, void *ctx)
+{
+	(void)fn;
+	return pg_update(st, owner_uuid, account, NULL, ctx);
+}
+
+static void pg_close(struct tp_store *st)
+{
+	struct pg_store *s = pg(st);
+
+	if (s->conn != NULL)
+		PQfinish(s->conn);
+	free(s);
+}
+
+static const struct tp_store_ops pg_ops = {
+	.get = pg_get,
+	.update = pg_update,
+	.login = pg_login,
+	.remove = pg_remove,
+	.list = pg_list,
+	.close = pg_close,
+	.attempt = pg_attempt,
+	.create = pg_create,
+	.modify = pg_modify,
+	.take_back = pg_take_back,
+	.import = pg_import,
+};
+
+/* ---- opening ---- */
+
+static enum tp_status open_fail(struct pg_store *s, char **err, enum tp_status st)
+{
+	if (err != NULL && asprintf(err, "postgresql store: %s", s->detail) < 0)
+		*err = NULL;
+	pg_close(&s->base);
+	return st;
+}
+
+/* The conninfo as given, plus what a login needs and it may lack: a
+ * connect_timeout (default PG_DEFAULT_TIMEOUT) and a statement_timeout of
+ * the same length, so the server gives up when we do. */
+static enum tp_status connect_db(struct pg_store *s, const char *conninfo)
+{
+	PQconninfoOption *opts, *o;
+	const char **keys = NULL, **vals = NULL;
+	char *perr = NULL, *options = NULL, timeout[16];
+	size_t n = 0, k = 0;
+	enum tp_status st = TP_ENOMEM;
+
+	opts = PQconninfoParse(conninfo, &perr);
+	if (opts == NULL) {
+		set_detail(s, "the connection string is invalid: %s",
+			   perr ? perr : "out of memory");
+		PQfreemem(perr);
+		return TP_EINVAL;
+	}
+	s->timeout = PG_DEFAULT_TIMEOUT;
+	for (o = opts; o->keyword != NULL; o++) {
+		n++;
+		if (strcmp(o->keyword, "connect_timeout") == 0 && o->val != NULL) {
+			int t = atoi(o->val);
+			/* libpq takes 0 (or less) as "wait forever": not for a login */
+			s->timeout = t >= 2 ? t : t == 1 ? 2 : PG_DEFAULT_TIMEOUT;
+		}
+	}
+	snprintf(timeout, sizeof(timeout), "%d", s->timeout);
+	keys = calloc(n + 3, sizeof(*keys));
+	vals = calloc(n + 3, sizeof(*vals));
+	if (keys == NULL || vals == NULL)
+		goto out;
+	for (o = opts; o->keyword != NULL; o++) {
+		if (o->val == NULL || strcmp(o->keyword, "connect_timeout") == 0 ||
+		    strcmp(o->keyword, "options") == 0)
+			continue;
+		keys[k] = o->keyword;
+		vals[k++] = o->val;
+	}
+	for (o = opts; o->keyword != NULL; o++)
+		if (strcmp(o->keyword, "options") == 0)
+			break;
+	if (asprintf(&options, "%s%s-c statement_timeout=%d",
+		     o->keyword && o->val ? o->val : "", o->keyword && o->val ? " " : "",
+		     s->timeout * 1000) < 0) {
+		options = NULL;
+		goto out;
+	}
+	keys[k] = "connect_timeout";
+	vals[k++] = timeout;
+	keys[k] = "options";
+	vals[k++] = options;
+	keys[k] = "fallback_application_name";
+	vals[k++] = s->admin ? "totpctl" : "pam_totp_profile";
+	keys[k] = NULL;
+	vals[k] = NULL;
+	s->conn = PQconnectdbParams(keys, vals, 0);
+	if (s->conn == NULL) {
+		set_detail(s, "cannot connect: out of memory");
+	} else if (PQstatus(s->conn) != CONNECTION_OK) {
+		set_detail(s, "cannot connect to the profile database: %s",
+			   PQerrorMessage(s->conn));
+		st = TP_EIO;
+	} else {
+		st = TP_OK;
+	}
+out:
+	if (options != NULL) {
+		free(options);
+	}
+	free(keys);
+	free(vals);
+	/* the parsed values may hold a password */
+	for (o = opts; o->keyword != NULL; o++)
+		if (o->val != NULL)
+			tp_wipe(o->val, strlen(o->val));
+	PQconninfoFree(opts);
+	return st;
+}
+
+/* The schema must be the one this build speaks, and the role must have
+ * its right, or nothing is tried. */
+static enum tp_status check_schema(struct pg_store *s)
+{
+	const char *fn = s->admin ? "totp.admin_show(uuid, text)"
+				  : "totp.login_attempt(uuid, text, text[])";
+	const char *vals[1] = { fn };
+	enum tp_status st;
+	int64_t version = 0;
+	PGresult *res;
+
+	res = run(s, "totp.schema_version",
+		  "SELECT totp.schema_version(), has_function_privilege($1, 'EXECUTE')",
+		  1, vals, &st);
+	if (res == NULL)
+		return st;
+	st = TP_EIO;
+	if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0) || !get_i64(res, 0, 0, &version)) {
+		set_detail(s, "totp.schema_version() gave no version: the schema is "
+			   "incomplete; apply %s", PG_SCHEMA_FILE);
+	} else if (version < PG_SCHEMA_VERSION) {
+		set_detail(s, "the database's schema is version %" PRId64 ", this build "
+			   "needs %d: apply sql/%03" PRId64 "_*.sql and the later ones",
+			   version, PG_SCHEMA_VERSION, version + 1);
+	} else if (version > PG_SCHEMA_VERSION) {
+		set_detail(s, "the database's schema is version %" PRId64 ", newer than "
+			   "this build knows (%d, %s): install the pam_totp_profile that "
+			   "brought that migration", version, PG_SCHEMA_VERSION, PG_SCHEMA_FILE);
+	} else if (!get_bool(res, 0, 1)) {
+		set_detail(s, "role \"%s\" may not execute %s: grant it %s",
+			   PQuser(s->conn), fn, s->admin ? "totp_admin" : "totp_login");
+		st = TP_EPERM;
+	} else {
+		st = TP_OK;
+	}
+	PQclear(res);
+	return st;
+}
+
+enum tp_status tp_store_pg_open(const struct tp_config *cfg, struct tp_store **out,
+				char **err)
+{
+	struct pg_store *s = calloc(1, sizeof(*s));
+	const char *conninfo;
+	enum tp_status st;
+
+	*out = NULL;
+	if (err != NULL)
+		*err = NULL;
+	if (s == NULL)
+		return TP_ENOMEM;
+	s->base.ops = &pg_ops;
+	s->base.detail = s->detail;
+	s->admin = cfg->store_admin;
+	conninfo = s->admin ? cfg->store_admin_conninfo : cfg->store_conninfo;
+	if (conninfo == NULL) {
+		set_detail(s, "%s: store.%s is not set", cfg->path,
+			   s->admin ? "admin_conninfo" : "conninfo");
+		return open_fail(s, err, TP_EINVAL);
+	}
+	st = connect_db(s, conninfo);
+	if (st == TP_OK)
+		st = check_schema(s);
+	if (st != TP_OK)
+		return open_fail(s, err, st);
+	s->detail[0] = '\0';
+	*out = &s->base;
+	return TP_OK;
+}

@@ -1,0 +1,97 @@
+#!/bin/bash
+# High availability: a primary and a streaming standby with synchronous
+# replication (synchronous_standby_names, synchronous_commit = on: a login's
+# commit returns only once the standby has it), hosts with a two-host
+# conninfo and target_session_attrs=read-write.  The primary dies; until
+# the standby is promoted a login fails closed (no read-write server);
+# after, logins resume through the same conninfo, and no accepted step or
+# spent emergency code comes back.
+set -u
+. "$(dirname "$0")/../integration/lib.sh"
+. "$(dirname "$0")/lib.sh"
+
+if ! pg_available || [ ! -x "$PG_BIN/pg_basebackup" ]; then
+	skip "postgresql-ha" "needs root and Debian's postgresql"
+	exit 0
+fi
+PORT2=$((PG_PORT + 1))
+STANDBY=""
+# the standby lives inside PG_DIR: stop it before lib.sh removes the folder
+eval "pg_stop_primary() $(declare -f pg_stop | tail -n +2)"
+pg_stop() {
+	if [ -n "$STANDBY" ] && [ -f "$STANDBY/postmaster.pid" ]; then
+		runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$STANDBY" -m immediate -t 20 stop \
+			>/dev/null 2>&1
+	fi
+	pg_stop_primary
+}
+# synchronous_standby_names only once the standby streams: before that,
+# every commit (the set-up's too) would wait for it
+PG_SERVER_OPTS="-c wal_level=replica -c max_wal_senders=4 -c synchronous_commit=on"
+pg_start || { echo "not ok - postgresql: a throwaway primary starts"; exit 1; }
+pg_migrate || { echo "not ok - postgresql: the migrations apply"; exit 1; }
+pg_login_role host_a totp_login
+pg_psql -c "SELECT totp.set_policy(1, 0, 300)" >/dev/null
+KEY_HEX=3132333435363738393031323334353637383930
+SALT_HEX=000102030405060708090a0b0c0d0e0f
+EC1=12345678 EC2=87654321
+pg_psql -c "SELECT totp.admin_import('$CLUSTER_UUID', 'alice', '\\x$KEY_HEX', 'SHA1', 6, 30,
+	'', true, 1, -1, 0, 0, '\\x$SALT_HEX',
+	ARRAY[totp.emergency_hash('\\x$SALT_HEX', '$EC1'),
+	      totp.emergency_hash('\\x$SALT_HEX', '$EC2')], '{f,f}')" >/dev/null
+
+# the standby: a base backup of the primary, streaming from it by name
+STANDBY="$PG_DIR/standby"
+if ! runuser -u postgres -- "$PG_BIN/pg_basebackup" -h "$PG_DIR" -p "$PG_PORT" -U postgres \
+	-D "$STANDBY" -X stream -R -c fast >"$PG_DIR/basebackup.log" 2>&1; then
+	echo "not ok - a standby is made from the primary"
+	sed 's/^/#   /' "$PG_DIR/basebackup.log"
+	exit 1
+fi
+echo "primary_conninfo = 'host=$PG_DIR port=$PG_PORT user=postgres application_name=standby1'" \
+	| runuser -u postgres -- tee -a "$STANDBY/postgresql.auto.conf" >/dev/null
+if ! runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$STANDBY" -l "$PG_DIR/standby.log" -w -t 30 \
+	-o "-c port=$PORT2 -c listen_addresses='' -c unix_socket_directories='$PG_DIR'" \
+	start >/dev/null 2>&1; then
+	echo "not ok - the standby starts"
+	tail -n 20 "$PG_DIR/standby.log" | sed 's/^/#   /'
+	exit 1
+fi
+sync_state() { pg_psql -d postgres -c "SELECT sync_state FROM pg_stat_replication WHERE application_name = 'standby1'"; }
+for _ in $(seq 100); do [ -n "$(sync_state)" ] && break; sleep 0.1; done
+pg_psql -c "ALTER SYSTEM SET synchronous_standby_names = 'standby1'" -c "SELECT pg_reload_conf()" >/dev/null
+for _ in $(seq 100); do [ "$(sync_state)" = sync ] && break; sleep 0.1; done
+check "the standby streams synchronously" test "$(sync_state)" = sync
+
+cat > "$T/ha.conf" <<CONF
+store = { backend = "postgresql";
+          conninfo = "host=$PG_DIR,$PG_DIR port=$PG_PORT,$PORT2 dbname=$PG_DB user=host_a target_session_attrs=read-write connect_timeout=2"; };
+cluster = { name = "cluster1"; uuid = "$CLUSTER_UUID"; totp_group = "totp"; };
+CONF
+chmod 0644 "$T/ha.conf"
+pam_service ha "config=$T/ha.conf"
+unavailable() { grep -q "cannot retrieve authentication info" "$T/pam.out"; }
+auth() { clear_log; pam_auth "$@"; }
+standby_sql() {
+	psql -X -q -At -h "$PG_DIR" -p "$PORT2" -U postgres -d "$PG_DB" -c "$1"
+}
+
+# stay clear of the end of a step: the same code is replayed after failover
+s=$(( 30 - $(date +%s) % 30 )); [ "$s" -lt 8 ] && sleep "$s"
+C=$(code)
+check "through the primary: a TOTP code is accepted" auth ha alice "$C"
+check "through the primary: an emergency code is accepted" auth ha alice "$EC1"
+check "the standby already has both (synchronous commit)" \
+	test "$(standby_sql "SELECT last_step >= 0, ec_spent[1] FROM totp.profiles WHERE account = 'alice'")" = "t|t"
+
+runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate -t 20 stop >/dev/null 2>&1
+check "primary dead, standby read-only: the login fails closed" \
+	eval 'auth ha alice "$EC2"; unavailable'
+check "... logged: no read-write server" logged "refusing login: postgresql store: cannot connect"
+runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$STANDBY" -w -t 30 promote >/dev/null 2>&1
+check "the standby is promoted" test "$(standby_sql "SELECT pg_is_in_recovery()")" = f
+check "after failover, the same conninfo: the code accepted before is a replay" \
+	eval 'fails auth ha alice "$C" && logged "refused: replayed TOTP code"'
+check "... the emergency code spent before is still spent" \
+	eval 'fails auth ha alice "$EC1" && logged "refused: emergency code already used"'
+check "... and logins resume: an unspent emergency code is accepted" auth ha alice "$EC2"
