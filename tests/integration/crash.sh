@@ -145,6 +145,7 @@ for ((i = 1; i <= PAM_KILLS; i++)); do
 	[ "$code" = "$WRONG" ] && LOGIN_AT=$NOW
 	login_killed_after $((RANDOM % (login_ms + login_ms / 5) + 1)) "$code"
 	TOTAL_KILLS=$((TOTAL_KILLS + 1))
+	free_stale_faketime_shm
 	if ! read -r _ step1 fail1 _ < <(state) || [ -z "${step1:-}" ]; then
 		torn=$((torn + 1))
 		report_bad "login kill $i: the state is unreadable"

@@ -50,6 +50,23 @@ free_stale_pam_wrapper_dirs() {
 }
 free_stale_pam_wrapper_dirs
 
+# libfaketime (0.9.10) names its shared memory after the pid
+# (/dev/shm/faketime_shm_PID, sem.faketime_sem_PID) and exits when the name
+# is taken.  A process killed under it (crash.sh's kills, a timeout) leaves
+# its pair behind, and with pid_max at 32768 a later login soon gets that
+# pid and dies in libfaketime before the module runs.  Free the pairs of
+# processes that no longer run (called here and after killing logins).
+free_stale_faketime_shm() {
+	local f pid
+	for f in /dev/shm/faketime_shm_* /dev/shm/sem.faketime_sem_*; do
+		[ -e "$f" ] || continue
+		pid=${f##*_}
+		case "$pid" in ''|*[!0-9]*) continue ;; esac
+		kill -0 "$pid" 2>/dev/null || rm -f -- "$f"
+	done
+}
+free_stale_faketime_shm
+
 T=$(mktemp -d /tmp/tp-test.XXXXXX)
 chmod 0755 "$T"
 trap 'tp_cleanup' EXIT
