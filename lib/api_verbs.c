@@ -360,7 +360,7 @@ static void do_modify(const struct tp_config *cfg, const struct ctl_caller *call
 		return;
 	if (o->comment == NULL && !ctx.set_enabled) {
 		ctl_fail(r, TP_API_INVALID, "comment",
-			 "nothing to modify: give --comment and/or --enabled");
+			 "nothing to modify: give a comment, an enabled state, or both");
 		return;
 	}
 	if (ctx.set_enabled && !caller->admin) {

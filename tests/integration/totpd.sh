@@ -176,6 +176,10 @@ check "PATCH of a missing profile: 404, 144834566 (no full stop)" \
 	api_err 404 144834566 "$M566" account.name
 api $A PATCH "$P/vs0/$C" '{ "comment": "mine now" }'
 check "PATCH of another user's profile: 403, error 6" api_err 403 6 "" account.name
+api $A PATCH "$P/$CLUSTER_UUID/$A" '{}'
+check "PATCH with nothing to change: 400, error 2, said in the API's terms" \
+	eval 'api_err 400 2 "" comment && pyj "d[\"error\"][\"arguments\"][0][\"message\"]==a[0]" \
+		"nothing to modify: give a comment, an enabled state, or both"'
 api $A PATCH "$P/$CLUSTER_UUID/$A" '{ "comment": "phone 2" }'
 check "PATCH comment by the owner: 200 and {}" eval 'st_is 200 && [ "$(cat "$T/out")" = "{}" ]'
 api root PATCH "$P/$CLUSTER_UUID/$A" '{ "comment": "phone 2" }'
