@@ -23,14 +23,13 @@
 #include <time.h>
 #include <libpq-fe.h>
 
+#include "pg_conninfo.h"
 #include "secret.h"
 #include "store.h"
 
 /* The schema version this build speaks (sql/001_schema.sql). */
 #define PG_SCHEMA_VERSION 1
 #define PG_SCHEMA_FILE "sql/001_schema.sql"
-/* connect_timeout when the conninfo gives none; also each statement's bound */
-#define PG_DEFAULT_TIMEOUT 5
 #define DETAIL_MAX 512
 
 struct pg_store {
@@ -746,63 +745,41 @@ static enum tp_status open_fail(struct pg_store *s, char **err, enum tp_status s
 	return st;
 }
 
-/* The conninfo as given, plus what a login needs and it may lack: a
- * connect_timeout (default PG_DEFAULT_TIMEOUT) and a statement_timeout of
- * the same length, so the server gives up when we do. */
-static enum tp_status connect_db(struct pg_store *s, const char *conninfo)
+/* libpq prints the server's NOTICE and WARNING messages on stderr, which
+ * is the user's terminal under su or sudo: they are dropped.  The
+ * functions this store calls raise none; an error still fails the
+ * statement and is reported through its result. */
+static void drop_notice(void *arg, const char *message)
 {
-	PQconninfoOption *opts, *o;
-	const char **keys = NULL, **vals = NULL;
-	char *perr = NULL, *options = NULL, timeout[16];
-	size_t n = 0, k = 0;
-	enum tp_status st = TP_ENOMEM;
+	(void)arg;
+	(void)message;
+}
 
-	opts = PQconninfoParse(conninfo, &perr);
-	if (opts == NULL) {
-		set_detail(s, "the connection string is invalid: %s",
-			   perr ? perr : "out of memory");
-		PQfreemem(perr);
-		return TP_EINVAL;
+/* The conninfo's keywords and nothing from the environment, a service file
+ * or the home directory, TLS verify-full to a host that is not local,
+ * connect_timeout bounded (pg_conninfo.h), and a statement_timeout of the
+ * same length, so the server gives up when we do. */
+static enum tp_status connect_db(struct pg_store *s, const char *config_path,
+				 const char *setting, const char *conninfo)
+{
+	struct tp_conninfo c;
+	const char *problem = NULL;
+	enum tp_status st;
+
+	st = tp_conninfo_build(&c, conninfo, s->admin ? "totpctl" : "pam_totp_profile",
+			       &problem);
+	if (st != TP_OK) {
+		/* libpq's own message would quote the string, password and all */
+		if (problem != NULL)
+			set_detail(s, "%s: %s %s", config_path, setting, problem);
+		else
+			set_detail(s, "cannot connect: out of memory");
+		tp_conninfo_free(&c);
+		return st;
 	}
-	s->timeout = PG_DEFAULT_TIMEOUT;
-	for (o = opts; o->keyword != NULL; o++) {
-		n++;
-		if (strcmp(o->keyword, "connect_timeout") == 0 && o->val != NULL) {
-			int t = atoi(o->val);
-			/* libpq takes 0 (or less) as "wait forever": not for a login */
-			s->timeout = t >= 2 ? t : t == 1 ? 2 : PG_DEFAULT_TIMEOUT;
-		}
-	}
-	snprintf(timeout, sizeof(timeout), "%d", s->timeout);
-	keys = calloc(n + 3, sizeof(*keys));
-	vals = calloc(n + 3, sizeof(*vals));
-	if (keys == NULL || vals == NULL)
-		goto out;
-	for (o = opts; o->keyword != NULL; o++) {
-		if (o->val == NULL || strcmp(o->keyword, "connect_timeout") == 0 ||
-		    strcmp(o->keyword, "options") == 0)
-			continue;
-		keys[k] = o->keyword;
-		vals[k++] = o->val;
-	}
-	for (o = opts; o->keyword != NULL; o++)
-		if (strcmp(o->keyword, "options") == 0)
-			break;
-	if (asprintf(&options, "%s%s-c statement_timeout=%d",
-		     o->keyword && o->val ? o->val : "", o->keyword && o->val ? " " : "",
-		     s->timeout * 1000) < 0) {
-		options = NULL;
-		goto out;
-	}
-	keys[k] = "connect_timeout";
-	vals[k++] = timeout;
-	keys[k] = "options";
-	vals[k++] = options;
-	keys[k] = "fallback_application_name";
-	vals[k++] = s->admin ? "totpctl" : "pam_totp_profile";
-	keys[k] = NULL;
-	vals[k] = NULL;
-	s->conn = PQconnectdbParams(keys, vals, 0);
+	s->timeout = c.timeout_s;
+	s->conn = tp_pq_connect(&c);
+	st = TP_ENOMEM;
 	if (s->conn == NULL) {
 		set_detail(s, "cannot connect: out of memory");
 	} else if (PQstatus(s->conn) != CONNECTION_OK) {
@@ -810,19 +787,10 @@ static enum tp_status connect_db(struct pg_store *s, const char *conninfo)
 			   PQerrorMessage(s->conn));
 		st = TP_EIO;
 	} else {
+		PQsetNoticeProcessor(s->conn, drop_notice, NULL);
 		st = TP_OK;
 	}
-out:
-	if (options != NULL) {
-		free(options);
-	}
-	free(keys);
-	free(vals);
-	/* the parsed values may hold a password */
-	for (o = opts; o->keyword != NULL; o++)
-		if (o->val != NULL)
-			tp_wipe(o->val, strlen(o->val));
-	PQconninfoFree(opts);
+	tp_conninfo_free(&c);
 	return st;
 }
 
@@ -886,7 +854,8 @@ enum tp_status tp_store_pg_open(const struct tp_config *cfg, struct tp_store **o
 			   s->admin ? "admin_conninfo" : "conninfo");
 		return open_fail(s, err, TP_EINVAL);
 	}
-	st = connect_db(s, conninfo);
+	st = connect_db(s, cfg->path, s->admin ? "store.admin_conninfo" : "store.conninfo",
+			conninfo);
 	if (st == TP_OK)
 		st = check_schema(s);
 	if (st != TP_OK)
