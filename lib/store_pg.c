@@ -177,6 +177,31 @@ static void clear_wiped(PGresult *res)
 	PQclear(res);
 }
 
+/* libpq keeps the bytes it sent and received in its connection buffers
+ * (16 KiB each to start with) and frees them unwiped, so after a statement
+ * that carried a secret (a create's answer, an import's parameters) a copy
+ * stays there, and in the freed heap after PQfinish.  libpq writes each
+ * message from the start of its buffer once the last one is consumed: a
+ * statement of 8 KB out and 32 rows of 1 KB back overwrites both, and, no
+ * message being larger than the buffers, does not make them grow (growing
+ * reallocates, leaving the old buffer unwiped in the heap).  The detail of
+ * the statement before is kept. */
+#define SCRUB_OUT 8000
+static void scrub_buffers(struct pg_store *s)
+{
+	static char pad[SCRUB_OUT + 1];
+	const char *vals[1] = { pad };
+	char detail[DETAIL_MAX];
+	enum tp_status st;
+
+	memset(pad, ' ', SCRUB_OUT);
+	memcpy(detail, s->detail, sizeof(detail));
+	PQclear(run(s, "overwriting the connection's buffers",
+		    "SELECT repeat('0', 1000) FROM generate_series(1, 32) "
+		    "WHERE length($1) > 0", 1, vals, &st));
+	memcpy(s->detail, detail, sizeof(detail));
+}
+
 static bool get_i64(const PGresult *res, int row, int col, int64_t *out)
 {
 	char *end;
@@ -536,6 +561,7 @@ out:
 		tp_wipe(out->codes, sizeof(out->codes));
 	}
 	clear_wiped(res);
+	scrub_buffers(s);
 	return rc;
 }
 
@@ -674,6 +700,9 @@ static enum tp_status pg_import(struct tp_store *st, const struct tp_profile *p,
 		  "$8::boolean, $9::bigint, $10::bigint, $11::int, $12::bigint, $13::bytea, "
 		  "$14::bytea[], $15::boolean[])", 15, vals, &rc);
 	tp_wipe(secret, sizeof(secret));
+	tp_wipe(salt, sizeof(salt));
+	tp_wipe(hashes, sizeof(hashes));
+	scrub_buffers(s);
 	if (res == NULL)
 		return rc;
 	r = PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "";

@@ -164,6 +164,18 @@ check "migrate after logins through the database: unchanged, nothing comes back"
 	eval 'test "$(json "\" \".join(r[\"result\"] for r in j[\"records\"] if r[\"account\"][\"name\"] == \"alice\")")" = "unchanged"'
 check "... the code spent in the database stays spent" fails pam_auth fleet alice 33334444
 
+# ---- no copy of a secret left behind in the process ----
+# libpq frees its connection buffers unwiped: the create's answer (secret,
+# codes) and the import's parameters (secret, salt, hashes) must be
+# overwritten before, both while the store is open and after it is closed.
+RESIDUE="$BUILD/tests/tp_pg_residue"
+"$RESIDUE" "$CONNINFO user=admin1" "$CLUSTER_UUID" residue1 create > "$T/residue" 2> "$T/residue.err"
+check "create: no copy of the new secret or code in memory, store open" grep -qx "open 0" "$T/residue"
+check "... nor after the store is closed" grep -qx "closed 0" "$T/residue"
+"$RESIDUE" "$CONNINFO user=admin1" "$CLUSTER_UUID" residue2 import > "$T/residue" 2> "$T/residue.err"
+check "import: no copy of the secret, salt or hashes in memory, store open" grep -qx "open 0" "$T/residue"
+check "... nor after the store is closed" grep -qx "closed 0" "$T/residue"
+
 # ---- failing closed ----
 
 conf "$T/wrongrole.conf" "backend = \"postgresql\"; admin_conninfo = \"$CONNINFO user=host_a\";"
