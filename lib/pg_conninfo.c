@@ -42,13 +42,14 @@ static const char *opt_val(const PQconninfoOption *opts, const char *key)
 
 static bool loopback_addr(const char *a)
 {
-	unsigned char b[16];
+	struct in_addr v4;
+	struct in6_addr v6;
 
-	if (inet_pton(AF_INET, a, b) == 1)
-		return b[0] == 127;
-	if (inet_pton(AF_INET6, a, b) == 1)
-		return IN6_IS_ADDR_LOOPBACK((struct in6_addr *)b) ||
-		       (IN6_IS_ADDR_V4MAPPED((struct in6_addr *)b) && b[12] == 127);
+	if (inet_pton(AF_INET, a, &v4) == 1)
+		return (ntohl(v4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, a, &v6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&v6) ||
+		       (IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127);
 	return false;
 }
 
