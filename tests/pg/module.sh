@@ -156,6 +156,9 @@ echo "# 1,000 emergency-code logins through 4 hosts: $((SECONDS - start)) s"
 pg_mk alice
 check "PG* variables of the caller (su, sudo) do not steer the connection" \
 	eval 'PAM_ENV="PGHOSTADDR=127.0.0.1 PGPORT=1 PGSSLMODE=require PGDATABASE=empty" auth a alice "$(code)"'
+host remote host_a "host=db.example.com sslmode=require sslrootcert=/etc/ssl/certs/ca-certificates.crt"
+check "a remote host without verify-full: the config is refused, PAM_AUTHINFO_UNAVAIL" \
+	eval 'auth remote alice 123456; unavailable && logged "configuration error, refusing login: $T/remote.conf:2: store.conninfo: names a host" && logged "sslmode=verify-full"'
 host big host_a "connect_timeout=4294967"
 pg_mk alice
 check "connect_timeout beyond the bound (4294967 s, x1000 overflows an int): the login works" \

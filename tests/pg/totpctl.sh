@@ -186,6 +186,10 @@ conf "$T/nodb.conf" "backend = \"postgresql\"; admin_conninfo = \"$CONNINFO dbna
 ctl "$T/nodb.conf" list
 check "totpctl on a database without the schema: error 5 saying what to apply" \
 	eval 'rc_is 1 && err_has "error 5" && err_has "apply sql/\*.sql"'
+conf "$T/remote.conf" "backend = \"postgresql\"; admin_conninfo = \"host=db.example.com dbname=totp user=admin1\";"
+ctl "$T/remote.conf" list
+check "totpctl with a remote host and no sslrootcert: error 5 naming the setting" \
+	eval 'rc_is 1 && err_has "error 5" && err_has "store.admin_conninfo: names a host" && err_has "sslrootcert=FILE"'
 ctl "$FCONF" migrate
 check "migrate on the file store itself: error 2" eval 'rc_is 1 && err_has "error 2" && err_has "store.backend"'
 runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -w stop >/dev/null 2>&1
