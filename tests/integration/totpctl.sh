@@ -272,6 +272,17 @@ ctl $ADM list --owner vs0 --json --fields enabled
 check "list --fields enabled" pyj "set(d['records'][0])=={'owner','account','_links','enabled'}"
 both_err "list --enabled not a boolean: error 2" 2 "" "enabled" $ADM list --enabled maybe
 both_err "list --scope invalid: error 2" 2 "" "scope" $ADM list --scope galaxy
+# The order of a list is (owner uuid, account name) in byte order on every
+# store: names that sort otherwise with the file suffix (a-b.ini < a.ini),
+# in a locale, or by case
+ORDER_NAMES=(a-b a 'a$' A a.b a_b b 0a)
+for n in "${ORDER_NAMES[@]}"; do
+	for o in $UUID $SVM_UUID; do "$MKPROFILE" "$TCONF" $o "$n" "$SECRET"; done
+done
+ctl_unpriv root list --json --fields owner.uuid
+check "list: records in (owner uuid, account) byte order" \
+	pyj "[(r['owner']['uuid'], r['account']['name']) for r in d['records']] == sorted((r['owner']['uuid'], r['account']['name']) for r in d['records']) and len(d['records']) == 2 * len(a) + 3" "${ORDER_NAMES[@]}"
+for n in "${ORDER_NAMES[@]}"; do rmprofile "$n"; rmprofile "$n" $SVM_UUID; done
 
 # ---- modify ----
 ctl $A modify --owner cluster1 --account $A --comment "new phone"
