@@ -153,6 +153,7 @@ static enum tp_update_action create_locked(struct tp_profile *p, bool exists,
 		return TP_UPDATE_KEEP;
 	}
 	c->replaced = exists;
+	c->restorable = exists;
 	if (exists)
 		c->old = *p;
 	*p = c->fresh;
@@ -182,6 +183,7 @@ enum tp_status tp_store_create(struct tp_store *s, const struct tp_create_reques
 		tp_profile_wipe(&out->old);
 		tp_wipe(out->codes, sizeof(out->codes));
 		out->replaced = false;
+		out->restorable = false;
 	}
 	return st;
 }

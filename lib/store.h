@@ -78,6 +78,9 @@ struct tp_created_profile {
 	struct tp_profile fresh;
 	char codes[TP_EMERGENCY_MAX][TP_EMERGENCY_DIGITS + 1];
 	bool replaced;
+	bool restorable;      /* replaced, and take_back can put the old one back
+			       * (the database cannot: it keeps no old secret,
+			       * so it disables the new profile instead) */
 	struct tp_profile old;
 };
 

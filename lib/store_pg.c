@@ -90,6 +90,11 @@ static enum tp_status fail_result(struct pg_store *s, const PGresult *res,
 		set_detail(s, "%s: %s", what, msg);
 		return TP_ENOENT;
 	}
+	if (strcmp(state, "25006") == 0) {
+		/* a read-only transaction: a standby, or default_transaction_read_only */
+		set_detail(s, "%s: %s", what, msg);
+		return TP_EROFS;
+	}
 	if (strcmp(state, "42501") == 0) {
 		set_detail(s, "%s: %s: the role lacks the right (grant it %s)", what, msg,
 			   s->admin ? "totp_admin" : "totp_login");
