@@ -125,18 +125,24 @@ static void to_hex(const unsigned char *in, size_t len, char *out)
 	out[2 * len] = '\0';
 }
 
+static int hex_lower(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
 static bool from_hex(const char *in, unsigned char *out, size_t len)
 {
 	if (strlen(in) != 2 * len)
 		return false;
-	for (size_t i = 0; i < 2 * len; i++) {
-		char c = in[i];
-		unsigned v;
-		if (c >= '0' && c <= '9') v = (unsigned)(c - '0');
-		else if (c >= 'a' && c <= 'f') v = (unsigned)(c - 'a' + 10);
-		else return false;
-		if (i % 2 == 0) out[i / 2] = (unsigned char)(v << 4);
-		else out[i / 2] |= (unsigned char)v;
+	for (size_t i = 0; i < len; i++) {
+		int hi = hex_lower(in[2 * i]), lo = hex_lower(in[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return false;
+		out[i] = (unsigned char)(hi << 4 | lo);
 	}
 	return true;
 }
