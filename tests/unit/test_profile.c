@@ -669,7 +669,8 @@ static void test_from_ini_duplicate_key(void **state)
 
 /* Reads text with both readers.  Whatever the fast reader accepts, the
  * iniparser reader must accept too, as the very same record (both start
- * from a zeroed struct, padding included).  Returns whether the fast
+ * from a zeroed struct, padding included), and the text is exactly what
+ * the writer writes for that record.  Returns whether the fast
  * reader accepted; *out (if not NULL) gets its record. */
 static bool read_both(const char *text, size_t len, struct tp_profile *out)
 {
@@ -693,6 +694,15 @@ static bool read_both(const char *text, size_t len, struct tp_profile *out)
 			fail_msg("the two readers give different profiles for:\n%.*s",
 				 (int)len, text);
 		tp_profile_wipe(&slow);
+		/* and it is the writer's very text: nothing else is taken */
+		char *again = NULL;
+		size_t again_len = 0;
+		assert_int_equal(tp_profile_to_ini(&fast, &again, &again_len), TP_OK);
+		if (again_len != len || memcmp(again, text, len) != 0)
+			fail_msg("the fast reader accepted a text the writer does not write:\n%.*s",
+				 (int)len, text);
+		tp_wipe(again, again_len);
+		free(again);
 	}
 	if (out != NULL)
 		*out = fast;
@@ -928,6 +938,87 @@ static void test_fast_reader_falls_back(void **state)
 	tp_profile_wipe(&p);
 }
 
+#define A8 "AAAAAAAA"
+#define A24 A8 A8 A8
+#define A32 A8 A8 A8 A8
+
+/* Values out of range, in the canonical form otherwise: neither reader
+ * takes them (the fast reader has each range check of the other). */
+static void test_fast_reader_ranges(void **state)
+{
+	static const char *const edits[][2] = {
+		{ "digits = \"6\"", "digits = \"5\"" },
+		{ "digits = \"6\"", "digits = \"9\"" },
+		{ "period = \"30\"", "period = \"0\"" },
+		{ "period = \"30\"", "period = \"301\"" },
+		{ "failures = \"0\"", "failures = \"1000001\"" },
+		{ "last_step = \"-1\"", "last_step = \"-2\"" },
+		{ "last_step = \"-1\"", "last_step = \"4611686018427387904\"" },
+		{ "created = \"1\"", "created = \"4611686018427387904\"" },
+		{ "lock_until = \"0\"", "lock_until = \"-1\"" },
+		{ "lock_until = \"0\"", "lock_until = \"4611686018427387904\"" },
+		{ "account = \"alice\"", "account = \"a..b\"" },
+		{ "account = \"alice\"", "account = \"\"" },
+		{ "owner = \"02c9e252", "owner = \"02C9E252" },
+		{ "enabled = \"true\"", "enabled = \"yes\"" },
+		{ "algorithm = \"SHA1\"", "algorithm = \"MD5\"" },
+		{ "secret = \"" A32 "\"", "secret = \"" A24 "\"" },  /* 15 bytes */
+		{ "secret = \"" A32 "\"", "secret = \"" A32 A32 A32 A8 "\"" },   /* 65 */
+		{ "emergency_count = \"10\"", "emergency_count = \"11\"" },
+		{ "emergency_count = \"10\"", "emergency_count = \"9\"" },
+		{ "emergency_salt = \"", "emergency_salt = \"00" },
+		{ "comment = \"\"", "comment = \"%0A\"" },
+		{ "comment = \"\"", "comment = \"%C2%9B\"" },
+		{ "comment = \"\"", "comment = \"%C3\"" },           /* cut UTF-8 */
+		{ "comment = \"\"", "comment = \"%00\"" },
+		{ "comment = \"\"", "comment = \"%4\"" },
+		{ "comment = \"\"", "comment = \"LONG\"" },
+		{ "code10 = \"", "code10 = \"spent:spent:" },
+		{ "code10 = \"", "code10 = \"00" },
+	};
+	char codes[TP_EMERGENCY_MAX][TP_EMERGENCY_DIGITS + 1];
+	char out[8192], longc[TP_COMMENT_MAX + 2];
+	struct tp_profile p, q;
+	char *text = NULL;
+	size_t len = 0;
+
+	(void)state;
+	memset(longc, 'z', TP_COMMENT_MAX + 1);
+	longc[TP_COMMENT_MAX + 1] = '\0';
+	assert_int_equal(tp_profile_generate(&p, OWNER, "alice", &sha1_6_30, 20,
+					     TP_EMERGENCY_MAX, codes), TP_OK);
+	p.created = 1;
+	memset(p.secret, 0, p.secret_len);      /* base32: all A */
+	assert_int_equal(tp_profile_to_ini(&p, &text, &len), TP_OK);
+	for (size_t e = 0; e < sizeof(edits) / sizeof(edits[0]); e++) {
+		const char *from = edits[e][0], *to = edits[e][1];
+		const char *at = strstr(text, from);
+		int n, fd;
+
+		assert_non_null(at);
+		if (strcmp(to, "comment = \"LONG\"") == 0)
+			n = snprintf(out, sizeof(out), "%.*scomment = \"%s\"%s", (int)(at - text),
+				     text, longc, at + strlen(from));
+		else
+			n = snprintf(out, sizeof(out), "%.*s%s%s", (int)(at - text), text, to,
+				     at + strlen(from));
+		assert_true(n > 0 && (size_t)n < sizeof(out));
+		if (e == 17) {          /* an eleventh code, its line too */
+			n += snprintf(out + n, sizeof(out) - (size_t)n, "code11 = \"%064d\"\n", 0);
+		}
+		if (read_both(out, (size_t)n, NULL))
+			fail_msg("edit %zu (%s) was read by the fast reader", e, to);
+		fd = unit_text_fd(out, (size_t)n);
+		if (tp_profile_from_fd(fd, &q) != TP_ECORRUPT)
+			fail_msg("edit %zu (%s) was not refused", e, to);
+		close(fd);
+	}
+	tp_wipe(text, len);
+	free(text);
+	tp_profile_wipe(&p);
+	tp_wipe(codes, sizeof(codes));
+}
+
 /* A canonical file is read with one pread, never through iniparser (which
  * reads the file from its path and leaves the offset at the end). */
 static void test_fast_reader_used(void **state)
@@ -979,6 +1070,7 @@ int main(void)
 		cmocka_unit_test(test_fast_reader_canonical),
 		cmocka_unit_test(test_fast_reader_mutations),
 		cmocka_unit_test(test_fast_reader_falls_back),
+		cmocka_unit_test(test_fast_reader_ranges),
 		cmocka_unit_test(test_fast_reader_used),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
