@@ -967,6 +967,9 @@ static void test_fast_reader_ranges(void **state)
 		{ "emergency_count = \"10\"", "emergency_count = \"11\"" },
 		{ "emergency_count = \"10\"", "emergency_count = \"9\"" },
 		{ "emergency_salt = \"", "emergency_salt = \"00" },
+		{ "emergency_salt = \"00", "emergency_salt = \"0g" },    /* not hex */
+		{ "emergency_salt = \"00", "emergency_salt = \"g0" },
+		{ "emergency_salt = \"00", "emergency_salt = \"0A" },    /* uppercase */
 		{ "comment = \"\"", "comment = \"%0A\"" },
 		{ "comment = \"\"", "comment = \"%C2%9B\"" },
 		{ "comment = \"\"", "comment = \"%C3\"" },           /* cut UTF-8 */
@@ -989,6 +992,7 @@ static void test_fast_reader_ranges(void **state)
 					     TP_EMERGENCY_MAX, codes), TP_OK);
 	p.created = 1;
 	memset(p.secret, 0, p.secret_len);      /* base32: all A */
+	memset(p.ec_salt, 0, TP_SALT_LEN);      /* hex: all 0 */
 	assert_int_equal(tp_profile_to_ini(&p, &text, &len), TP_OK);
 	for (size_t e = 0; e < sizeof(edits) / sizeof(edits[0]); e++) {
 		const char *from = edits[e][0], *to = edits[e][1];
@@ -1017,6 +1021,25 @@ static void test_fast_reader_ranges(void **state)
 	free(text);
 	tp_profile_wipe(&p);
 	tp_wipe(codes, sizeof(codes));
+}
+
+/* A wiped record holds nothing of what it held: no byte of the secret,
+ * the hashes or anything else. */
+static void test_wipe_clears(void **state)
+{
+	static const unsigned char zero[sizeof(struct tp_profile)];
+	struct tp_profile p;
+	unsigned char buf[100];
+
+	(void)state;
+	memset(&p, 0xa5, sizeof(p));
+	tp_profile_wipe(&p);
+	assert_memory_equal(&p, zero, sizeof(p));
+	memset(buf, 0x5a, sizeof(buf));
+	tp_wipe(buf + 1, sizeof(buf) - 2);
+	assert_int_equal(buf[0], 0x5a);
+	assert_memory_equal(buf + 1, zero, sizeof(buf) - 2);
+	assert_int_equal(buf[sizeof(buf) - 1], 0x5a);
 }
 
 /* A canonical file is read with one pread, never through iniparser (which
@@ -1072,6 +1095,7 @@ int main(void)
 		cmocka_unit_test(test_fast_reader_falls_back),
 		cmocka_unit_test(test_fast_reader_ranges),
 		cmocka_unit_test(test_fast_reader_used),
+		cmocka_unit_test(test_wipe_clears),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
