@@ -740,11 +740,9 @@ bool tp_profile_parse_canonical(char *text, size_t len, struct tp_profile *p)
 		memcpy(key + k, " = \"", 4);
 		if ((v = value_at(&c, key, k + 4)) == NULL)
 			goto refused;
-		if (strncmp(v, SPENT_PREFIX, sizeof(SPENT_PREFIX) - 1) == 0) {
-			p->ec_spent[i] = true;
-			v += sizeof(SPENT_PREFIX) - 1;
-		}
-		if (!from_hex(v, p->ec_hash[i], TP_HASH_LEN))
+		bool spent = strncmp(v, SPENT_PREFIX, sizeof(SPENT_PREFIX) - 1) == 0;
+		p->ec_spent[i] = spent;
+		if (!from_hex(spent ? v + sizeof(SPENT_PREFIX) - 1 : v, p->ec_hash[i], TP_HASH_LEN))
 			goto refused;
 	}
 	if (c.s == c.end)
