@@ -758,8 +758,9 @@ enum tp_status tp_profile_from_fd(int fd, struct tp_profile *p)
 	ssize_t r;
 	bool ok = false;
 
-	/* one read, from offset 0; a short read cannot end in canonical text
-	 * (its last line ends the file), so it goes to the careful reader */
+	/* one read, from offset 0: a regular file's pread stops short only at
+	 * its end.  A file over the limit fills the buffer, which the strict
+	 * reader refuses, and so does the careful reader after it. */
 	do
 		r = pread(fd, text, sizeof(text), 0);
 	while (r < 0 && errno == EINTR);
