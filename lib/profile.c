@@ -768,6 +768,21 @@ enum tp_status tp_profile_from_fd(int fd, struct tp_profile *p)
 		ok = tp_profile_parse_canonical(text, (size_t)r, p);
 		tp_wipe(text, (size_t)r);
 	}
+	/* a short read that happened to end where a canonical file ends
+	 * (a FUSE or network filesystem may read short) must not hide what
+	 * follows: the file ends there, or the careful reader decides */
+	if (ok) {
+		char more;
+		ssize_t m;
+
+		do
+			m = pread(fd, &more, 1, (off_t)r);
+		while (m < 0 && errno == EINTR);
+		if (m != 0) {
+			tp_profile_wipe(p);
+			ok = false;
+		}
+	}
 	return ok ? TP_OK : tp_profile_from_fd_ini(fd, p);
 }
 
