@@ -278,7 +278,7 @@ check "create: 5 distinct 8-digit emergency codes; one logs in" bash -c \
 	'IFS=, read -r -a c <<<"$1"; [ "${#c[@]}" -eq 5 ] &&
 	 [ "$(printf "%s\n" "${c[@]}" | grep -cE "^[0-9]{8}$")" -eq 5 ] &&
 	 [ "$(printf "%s\n" "${c[@]}" | sort -u | wc -l)" -eq 5 ] &&
-	 [ "$(pg_as host_a -c "SELECT outcome FROM totp.login_attempt('\''$2'\'', '\''erin'\'', '\''{${c[3]}}'\'')")" = emergency ]' \
+	 is "SELECT outcome FROM totp.login_attempt('\''$2'\'', '\''erin'\'', '\''{${c[3]}}'\'')" emergency host_a' \
 	_ "$e_codes" "$O2"
 check "show: the fields, no secret and no hash among them" \
 	is "SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_attribute
