@@ -145,6 +145,35 @@ read_only_trick() {
 check "verdict: 20 guesses in read-only transactions: one error, CONTEXT included, for right and wrong" \
 	read_only_trick
 
+# ---- 4: the transaction's own statistics (pg_stat_xact_user_tables)
+mk stats
+stats_of() {   # stats_of CODE: what an uncommitted attempt shows of the profiles table
+	{
+		echo "BEGIN;"
+		attempt_sql stats "$1"
+		echo "SELECT 'stats', seq_scan, idx_scan, idx_tup_fetch, n_tup_upd, n_tup_hot_upd
+		      FROM pg_stat_xact_user_tables WHERE relname = 'profiles';"
+		echo "ROLLBACK;"
+	} | pg_as host_a 2>&1 | grep '^stats|'
+}
+committed() { { attempt_sql stats "$1"; echo "$result_sql"; } | pg_as host_a 2>&1; }
+same_stats() {
+	local c wrong right replay ec spent
+	wrong=$(stats_of 000000)
+	c=$(code_now)
+	right=$(stats_of "$c")
+	[ "$(committed "$c")" = totp ] || { echo "#   the right code was refused"; return 1; }
+	replay=$(stats_of "$c")
+	ec=$(stats_of "$EC1")
+	[ "$(committed "$EC1")" = emergency ] || { echo "#   the emergency code was refused"; return 1; }
+	spent=$(stats_of "$EC1")
+	[ -n "$wrong" ] && [ "$right" = "$wrong" ] && [ "$replay" = "$wrong" ] &&
+		[ "$ec" = "$wrong" ] && [ "$spent" = "$wrong" ] ||
+		{ echo "#   wrong $wrong, right $right, replay $replay, emergency $ec, spent $spent"; return 1; }
+}
+check "verdict: an uncommitted attempt's statistics are the same for wrong, right, replay, emergency, spent" \
+	same_stats
+
 # ---- an id from a rolled-back transaction, another role's, used twice
 mk mallory
 rolled_back_id() {
