@@ -89,9 +89,9 @@ BEGIN
 	WHERE id IN (SELECT id FROM totp.pending
 		     WHERE created < v_at - interval '10 minutes'
 		     ORDER BY created LIMIT 16 FOR UPDATE SKIP LOCKED);
-	-- clock_timestamp(), not now(): a caller holding a transaction open
-	-- must not be able to freeze the clock its logins are judged by
 	scans := pg_stat_get_xact_numscans('totp.profiles_pkey'::regclass);
+	-- v_at is clock_timestamp(), not now(): a caller holding a transaction
+	-- open must not be able to freeze the clock its logins are judged by
 	res := totp.login_attempt_at(p_owner, p_account, p_codes, v_at);
 	-- The caller's own transaction sees its statistics: how many times the
 	-- decision read the profile (pg_stat_xact_user_tables.idx_scan) tells
