@@ -28,6 +28,12 @@ void tp_store_close(struct tp_store *s)
 		s->ops->close(s);
 }
 
+void tp_store_release(struct tp_store *s)
+{
+	if (s != NULL && s->ops->release != NULL)
+		s->ops->release(s);
+}
+
 static bool valid_key(const char *owner_uuid, const char *account)
 {
 	return tp_valid_uuid(owner_uuid) && tp_valid_account(account);
