@@ -6,7 +6,8 @@
 #   make check-asan    the same suites again with an ASan+UBSan build (CI)
 #   make check-valgrind the PAM suite with pamtester under valgrind memcheck
 #   make check-pg      the PostgreSQL store (SQL, module, totpctl) against a
-#                      throwaway server (tests/pg; needs root and Debian's postgresql)
+#                      throwaway server (tests/pg; needs root and Debian's postgresql),
+#                      and the PAM and totpctl suites again on that store
 #   make demo-fleet    two hosts sharing a profile in a throwaway PostgreSQL
 #   make mutants       one-line bugs from tests/mutants.list, one at a time in a
 #                      scratch copy: each must make a suite fail (MUTANTS=NAME...)
@@ -144,7 +145,7 @@ $(BUILD)/tests/%: tests/helpers/%.c $(LIBA)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -pie $(LDFLAGS) -o $@ $< $(LIBA) -lpam -ldl $(CORE_LIBS)
 
 check: all $(UNIT_BIN) $(TEST_HELPERS)
-	BUILD=$(BUILD) tests/run.sh
+	BUILD=$(BUILD) STORE_BACKEND=files tests/run.sh
 
 # its own target, run by CI after `make check`: the sanitizer rerun doubles
 # the suite's time, and a contributor's `make check` stays short
@@ -153,9 +154,12 @@ check-asan:
 
 # the PostgreSQL store on throwaway servers (tests/pg/lib.sh): sql/*.sql, the
 # module and totpctl against it, TLS, failover; the helpers (pamtester's
-# syslog capture, tp_pamrun, tp_mkprofile) are the integration suites' own
+# syslog capture, tp_pamrun, tp_mkprofile) are the integration suites' own.
+# Then the PAM and totpctl suites of `make check` again, on the database
+# (STORE_BACKEND=postgresql: tests/integration/lib.sh)
+PG_SUITES = tests/pg tests/integration/pam.sh tests/integration/totpctl.sh
 check-pg: all $(TEST_HELPERS)
-	BUILD=$(BUILD) SUITES=tests/pg tests/run.sh
+	BUILD=$(BUILD) SUITES="$(PG_SUITES)" STORE_BACKEND=postgresql tests/run.sh
 
 # pamtester (and the module in it) under memcheck: lib.sh's pam_auth puts
 # $$VALGRIND in front of pamtester and reports a memcheck error (exit 99 or

@@ -285,6 +285,7 @@ static void do_create(const struct tp_config *cfg, const struct ctl_caller *call
 	if (st == TP_OK) {
 		r->created.written = true;
 		r->created.replaced = made->replaced;
+		r->created.restorable = made->restorable;
 		r->created.old = made->old;
 		memcpy(r->created.owner_uuid, owner->uuid, sizeof(r->created.owner_uuid));
 		memcpy(r->created.account, account, strlen(account) + 1);
@@ -841,6 +842,7 @@ enum ctl_undo ctl_undo_create(const struct tp_config *cfg,
 	memcpy(made->fresh.fingerprint, c->fingerprint, sizeof(c->fingerprint));
 	made->fresh.created = c->created;
 	made->replaced = c->replaced;
+	made->restorable = c->restorable;
 	made->old = c->old;
 	st = tp_store_take_back(store, made, &changed);
 	if (st == TP_OK)

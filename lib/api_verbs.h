@@ -53,6 +53,8 @@ struct ctl_store_access {
 struct ctl_created {
 	bool written;
 	bool replaced;               /* `old` holds the replaced profile */
+	bool restorable;             /* ... and the undo puts it back (else the
+				      * new one is disabled: the database) */
 	char owner_uuid[TP_UUID_LEN + 1];
 	char account[TP_NAME_MAX + 2];
 	char fingerprint[TP_FINGERPRINT_HEX + 1];

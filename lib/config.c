@@ -370,7 +370,7 @@ static enum tp_status load_root(struct loader *ld, const config_setting_t *root,
 			      config_setting_get_member(store, "user") != NULL;
 	if (st == TP_OK) st = get_string(ld, root, "admin_group", &cfg->admin_group);
 	if (st == TP_OK) st = get_string(ld, root, "issuer", &cfg->issuer);
-	if (st == TP_OK && tp_issuer_problem(cfg->issuer) != NULL)
+	if (st == TP_OK && cfg->issuer != NULL && tp_issuer_problem(cfg->issuer) != NULL)
 		st = fail(ld, config_setting_get_member(root, "issuer"), "%s",
 			  tp_issuer_problem(cfg->issuer));
 	if (st == TP_OK) st = get_string(ld, totp, "algorithm", &alg);
@@ -424,8 +424,6 @@ out:
 
 static enum tp_status set_defaults(struct tp_config *cfg)
 {
-	struct utsname host;
-
 	cfg->totp.alg = TP_SHA1;
 	cfg->totp.digits = 6;
 	cfg->totp.period = 30;
@@ -438,12 +436,21 @@ static enum tp_status set_defaults(struct tp_config *cfg)
 	cfg->store_path = strdup(TP_DEFAULT_STORE);
 	cfg->store_user = strdup(TP_DEFAULT_STORE_USER);
 	cfg->admin_group = strdup(TP_DEFAULT_ADMIN_GROUP);
-	/* the kernel's node name (what gethostname(3) returns), if an
-	 * authenticator app can show it; sethostname(2) takes any bytes */
+	return cfg->store_path && cfg->store_user && cfg->admin_group
+	       ? TP_OK : TP_ENOMEM;
+}
+
+/* Without an issuer in the file: the kernel's node name (what
+ * gethostname(3) returns), if an authenticator app can show it;
+ * sethostname(2) takes any bytes.  Set after the file is read, so that a
+ * config naming its issuer costs a login no uname(2). */
+static enum tp_status default_issuer(struct tp_config *cfg)
+{
+	struct utsname host;
+
 	cfg->issuer = strdup(uname(&host) == 0 && tp_issuer_problem(host.nodename) == NULL
 			     ? host.nodename : "localhost");
-	return cfg->store_path && cfg->store_user && cfg->admin_group && cfg->issuer
-	       ? TP_OK : TP_ENOMEM;
+	return cfg->issuer != NULL ? TP_OK : TP_ENOMEM;
 }
 
 #define STR(x) STR_(x)
@@ -658,6 +665,8 @@ enum tp_status tp_config_load(const char *path, struct tp_config **out,
 	st = set_defaults(cfg);
 	if (st == TP_OK)
 		st = load_root(&ld, config_root_setting(&lc), cfg);
+	if (st == TP_OK && cfg->issuer == NULL)
+		st = default_issuer(cfg);
 out:
 	if (fd >= 0)
 		close(fd);

@@ -19,6 +19,13 @@
 #define FORMAT_VERSION 1
 #define PROFILE_KEYS 15     /* keys of [profile] in format 1 */
 #define SPENT_PREFIX "spent:"
+#define STR_(x) #x
+#define STR(x) STR_(x)
+/* The file's first lines, as the writer puts them and the login path's
+ * reader expects them. */
+#define INI_HEAD "# TOTP profile; written by pam_totp_profile. Do not edit.\n" \
+		 "[profile]\n" \
+		 "format = \"" STR(FORMAT_VERSION) "\"\n"
 
 void tp_profile_wipe(struct tp_profile *p)
 {
@@ -118,18 +125,24 @@ static void to_hex(const unsigned char *in, size_t len, char *out)
 	out[2 * len] = '\0';
 }
 
+static int hex_lower(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
 static bool from_hex(const char *in, unsigned char *out, size_t len)
 {
 	if (strlen(in) != 2 * len)
 		return false;
-	for (size_t i = 0; i < 2 * len; i++) {
-		char c = in[i];
-		unsigned v;
-		if (c >= '0' && c <= '9') v = (unsigned)(c - '0');
-		else if (c >= 'a' && c <= 'f') v = (unsigned)(c - 'a' + 10);
-		else return false;
-		if (i % 2 == 0) out[i / 2] = (unsigned char)(v << 4);
-		else out[i / 2] |= (unsigned char)v;
+	for (size_t i = 0; i < len; i++) {
+		int hi = hex_lower(in[2 * i]), lo = hex_lower(in[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return false;
+		out[i] = (unsigned char)(hi << 4 | lo);
 	}
 	return true;
 }
@@ -270,14 +283,20 @@ bool tp_valid_comment(const char *s)
 	return comment_ok(s, true);
 }
 
+/* The bytes of a comment stored as they are; every other byte is %XX. */
+static bool comment_plain(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || (c != '\0' && strchr("-_.,:/()@+", c) != NULL);
+}
+
 /* The comment is stored percent-encoded so that no INI syntax (quotes,
  * ';', '#', '=', surrounding spaces) can reach the parser. */
 static void comment_encode(const char *in, char *out)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	for (const unsigned char *c = (const unsigned char *)in; *c; c++) {
-		if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
-		    (*c >= '0' && *c <= '9') || strchr("-_.,:/()@+", *c) != NULL) {
+		if (comment_plain(*c)) {
 			*out++ = (char)*c;
 		} else {
 			*out++ = '%';
@@ -366,15 +385,14 @@ enum tp_status tp_profile_to_ini(const struct tp_profile *p, char **text,
 	 * spends reading the file.  No value can hold a quote (the comment is
 	 * %-encoded), and readers of unquoted files (every earlier release)
 	 * read these the same. */
-	put(&t, "# TOTP profile; written by pam_totp_profile. Do not edit.\n"
-		"[profile]\n"
-		"format = \"%d\"\nowner = \"%s\"\naccount = \"%s\"\nsecret = \"%s\"\n"
+	put(&t, INI_HEAD
+		"owner = \"%s\"\naccount = \"%s\"\nsecret = \"%s\"\n"
 		"algorithm = \"%s\"\ndigits = \"%u\"\nperiod = \"%u\"\ncomment = \"%s\"\n"
 		"enabled = \"%s\"\ncreated = \"%" PRId64 "\"\nlast_step = \"%" PRId64 "\"\n"
 		"failures = \"%u\"\nlock_until = \"%" PRId64 "\"\n"
 		"emergency_salt = \"%s\"\nemergency_count = \"%u\"\n"
 		"[emergency]\n",
-		FORMAT_VERSION, p->owner_uuid, p->account, secret,
+		p->owner_uuid, p->account, secret,
 		tp_algorithm_name(p->totp.alg), p->totp.digits, p->totp.period,
 		comment, p->enabled ? "true" : "false", p->created,
 		p->last_step, p->failures, p->lock_until, salt, p->ec_count);
@@ -512,7 +530,7 @@ static enum tp_status parse_dict(const dictionary *d, struct tp_profile *p)
 	return TP_OK;
 }
 
-enum tp_status tp_profile_from_fd(int fd, struct tp_profile *p)
+enum tp_status tp_profile_from_fd_ini(int fd, struct tp_profile *p)
 {
 	char text[TP_PROFILE_FILE_MAX + 1];
 	char procpath[64];
@@ -560,6 +578,212 @@ enum tp_status tp_profile_from_fd(int fd, struct tp_profile *p)
 	if (st != TP_OK)
 		tp_profile_wipe(p);
 	return st;
+}
+
+/* ---- The login path's reader: the canonical text only ----
+ *
+ * A login reads the file tp_profile_to_ini wrote, so it is parsed here
+ * without iniparser: the lines in the writer's order, byte for byte, each
+ * value in the form the writer prints it.  Anything else (files of earlier
+ * releases, hand edits, spaces, unknown or repeated keys, a number with a
+ * leading zero, lowercase base32...) is "not canonical" and goes to
+ * tp_profile_from_fd_ini, with all its checks: either reader gives the
+ * same profile for any text this one accepts (tests/unit/test_profile.c,
+ * tests/fuzz/fuzz_profile_fast.c). */
+
+struct cursor {
+	char *s, *end;
+};
+
+static bool take(struct cursor *c, const char *lit, size_t n)
+{
+	if ((size_t)(c->end - c->s) < n || memcmp(c->s, lit, n) != 0)
+		return false;
+	c->s += n;
+	return true;
+}
+
+/* `KEY = "VALUE"\n`, KEY given with its ` = "`: the value, NUL-terminated
+ * in place of its closing quote; NULL if the line is not there. */
+static char *value_at(struct cursor *c, const char *key, size_t n)
+{
+	char *v, *q;
+
+	if (!take(c, key, n))
+		return NULL;
+	v = c->s;
+	q = memchr(v, '"', (size_t)(c->end - v));
+	if (q == NULL || c->end - q < 2 || q[1] != '\n')
+		return NULL;
+	*q = '\0';
+	c->s = q + 2;
+	return v;
+}
+#define VALUE(c, key) value_at((c), key " = \"", sizeof(key " = \"") - 1)
+
+/* A number as printf's %d, %u or PRId64 writes it: no '+', no leading
+ * zero, no "-0". */
+static bool canon_i64(const char *s, int64_t lo, int64_t hi, int64_t *out)
+{
+	const char *d = s[0] == '-' ? s + 1 : s;
+
+	if (d[0] == '0' ? d[1] != '\0' || d != s : d[0] < '1' || d[0] > '9')
+		return false;
+	return parse_i64(s, lo, hi, out);
+}
+
+static bool canon_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
+{
+	int64_t v;
+
+	if (!canon_i64(s, lo, hi, &v))
+		return false;
+	*out = (unsigned)v;
+	return true;
+}
+
+static int hex_upper(char h)
+{
+	if (h >= '0' && h <= '9')
+		return h - '0';
+	if (h >= 'A' && h <= 'F')
+		return h - 'A' + 10;
+	return -1;
+}
+
+/* The comment as comment_encode writes it: plain bytes as they are, every
+ * other byte (and only those) as %XX in uppercase hex. */
+static bool canon_comment(const char *in, char *out, size_t outsz)
+{
+	size_t o = 0;
+
+	for (const char *c = in; *c; c++) {
+		unsigned char ch = (unsigned char)*c;
+		if (ch == '%') {
+			int hi = hex_upper(c[1]), lo = hi < 0 ? -1 : hex_upper(c[2]);
+			if (lo < 0)
+				return false;
+			ch = (unsigned char)(hi << 4 | lo);
+			if (ch == '\0' || comment_plain(ch))
+				return false;
+			c += 2;
+		} else if (!comment_plain(ch)) {
+			return false;
+		}
+		if (o + 1 >= outsz)
+			return false;
+		out[o++] = (char)ch;
+	}
+	out[o] = '\0';
+	return comment_ok(out, false);
+}
+
+bool tp_profile_parse_canonical(char *text, size_t len, struct tp_profile *p)
+{
+	struct cursor c = { text, text + len };
+	char *v, key[32];
+	size_t slen = 0;
+
+	memset(p, 0, sizeof(*p));
+	if (len > TP_PROFILE_FILE_MAX || memchr(text, '\0', len) != NULL ||
+	    !take(&c, INI_HEAD, sizeof(INI_HEAD) - 1))
+		goto refused;
+	if ((v = VALUE(&c, "owner")) == NULL || !tp_valid_uuid(v))
+		goto refused;
+	memcpy(p->owner_uuid, v, TP_UUID_LEN + 1);
+	if ((v = VALUE(&c, "account")) == NULL || !tp_valid_account(v))
+		goto refused;
+	strcpy(p->account, v);
+	/* the writer's base32: uppercase, unpadded (decoding refuses a
+	 * length or leftover bits no encoding has) */
+	if ((v = VALUE(&c, "secret")) == NULL ||
+	    v[strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")] != '\0' ||
+	    tp_base32_decode(v, p->secret, sizeof(p->secret), &slen) != TP_OK || slen < 16)
+		goto refused;
+	p->secret_len = slen;
+	if ((v = VALUE(&c, "algorithm")) == NULL ||
+	    tp_algorithm_parse(v, &p->totp.alg) != TP_OK ||
+	    strcmp(v, tp_algorithm_name(p->totp.alg)) != 0)
+		goto refused;
+	if ((v = VALUE(&c, "digits")) == NULL ||
+	    !canon_uint(v, TP_DIGITS_MIN, TP_DIGITS_MAX, &p->totp.digits) ||
+	    (v = VALUE(&c, "period")) == NULL || !canon_uint(v, 1, 300, &p->totp.period) ||
+	    (v = VALUE(&c, "comment")) == NULL ||
+	    !canon_comment(v, p->comment, sizeof(p->comment)) ||
+	    (v = VALUE(&c, "enabled")) == NULL)
+		goto refused;
+	if (strcmp(v, "true") == 0)
+		p->enabled = true;
+	else if (strcmp(v, "false") != 0)
+		goto refused;
+	if ((v = VALUE(&c, "created")) == NULL ||
+	    !canon_i64(v, 0, INT64_MAX / 2, &p->created) ||
+	    (v = VALUE(&c, "last_step")) == NULL ||
+	    !canon_i64(v, -1, INT64_MAX / 2, &p->last_step) ||
+	    (v = VALUE(&c, "failures")) == NULL ||
+	    !canon_uint(v, 0, TP_FAILURES_MAX, &p->failures) ||
+	    (v = VALUE(&c, "lock_until")) == NULL ||
+	    !canon_i64(v, 0, INT64_MAX / 2, &p->lock_until) ||
+	    (v = VALUE(&c, "emergency_salt")) == NULL ||
+	    !from_hex(v, p->ec_salt, TP_SALT_LEN) ||
+	    (v = VALUE(&c, "emergency_count")) == NULL ||
+	    !canon_uint(v, 0, TP_EMERGENCY_MAX, &p->ec_count) ||
+	    !take(&c, "[emergency]\n", sizeof("[emergency]\n") - 1))
+		goto refused;
+	for (unsigned i = 0; i < p->ec_count; i++) {
+		/* code1 .. code10, as the writer's "code%u" */
+		unsigned n = i + 1, k = 4;
+		memcpy(key, "code", 4);
+		if (n >= 10)
+			key[k++] = (char)('0' + n / 10);
+		key[k++] = (char)('0' + n % 10);
+		memcpy(key + k, " = \"", 4);
+		if ((v = value_at(&c, key, k + 4)) == NULL)
+			goto refused;
+		bool spent = strncmp(v, SPENT_PREFIX, sizeof(SPENT_PREFIX) - 1) == 0;
+		p->ec_spent[i] = spent;
+		if (!from_hex(spent ? v + sizeof(SPENT_PREFIX) - 1 : v, p->ec_hash[i], TP_HASH_LEN))
+			goto refused;
+	}
+	if (c.s == c.end)
+		return true;
+refused:
+	tp_profile_wipe(p);
+	return false;
+}
+
+enum tp_status tp_profile_from_fd(int fd, struct tp_profile *p)
+{
+	char text[TP_PROFILE_FILE_MAX + 1];
+	ssize_t r;
+	bool ok = false;
+
+	/* one read, from offset 0: a regular file's pread stops short only at
+	 * its end.  A file over the limit fills the buffer, which the strict
+	 * reader refuses, and so does the careful reader after it. */
+	do
+		r = pread(fd, text, sizeof(text), 0);
+	while (r < 0 && errno == EINTR);
+	if (r > 0) {
+		ok = tp_profile_parse_canonical(text, (size_t)r, p);
+		tp_wipe(text, (size_t)r);
+	}
+	/* a short read that happened to end where a canonical file ends
+	 * (a FUSE or network filesystem may read short) must not hide what
+	 * follows: the file ends there, or the careful reader decides */
+	if (ok) {
+		char more;
+		ssize_t m;
+
+		do
+			m = pread(fd, &more, 1, (off_t)r);
+		while (m < 0 && errno == EINTR);
+		if (m != 0) {
+			tp_profile_wipe(p);
+			ok = false;
+		}
+	}
+	return ok ? TP_OK : tp_profile_from_fd_ini(fd, p);
 }
 
 static bool url_plain(unsigned char c)

@@ -75,8 +75,17 @@ bool tp_valid_comment(const char *s);
  * strict: every key present once, every value in range, nothing unknown. */
 enum tp_status tp_profile_to_ini(const struct tp_profile *p, char **text,
 				 size_t *len);
-/* fd: an open, already-checked profile file (read from offset 0). */
+/* fd: an open, already-checked profile file (read from offset 0).  Text
+ * exactly as tp_profile_to_ini writes it is read by
+ * tp_profile_parse_canonical; any other goes to tp_profile_from_fd_ini. */
 enum tp_status tp_profile_from_fd(int fd, struct tp_profile *p);
+/* The reader for any text: iniparser, then every check of the format. */
+enum tp_status tp_profile_from_fd_ini(int fd, struct tp_profile *p);
+/* The fast reader: true and *p filled only for the exact text
+ * tp_profile_to_ini writes; false (*p wiped): not canonical, read it with
+ * tp_profile_from_fd_ini.  The values are NUL-terminated in place, so
+ * text is modified (and holds the secret: wipe it). */
+bool tp_profile_parse_canonical(char *text, size_t len, struct tp_profile *p);
 #define TP_FAILURES_MAX 1000000     /* the failure counter saturates here */
 #define TP_PROFILE_FILE_MAX 8192    /* larger files are refused as corrupt */
 

@@ -28,6 +28,12 @@ void tp_store_close(struct tp_store *s)
 		s->ops->close(s);
 }
 
+void tp_store_release(struct tp_store *s)
+{
+	if (s != NULL && s->ops->release != NULL)
+		s->ops->release(s);
+}
+
 static bool valid_key(const char *owner_uuid, const char *account)
 {
 	return tp_valid_uuid(owner_uuid) && tp_valid_account(account);
@@ -153,6 +159,7 @@ static enum tp_update_action create_locked(struct tp_profile *p, bool exists,
 		return TP_UPDATE_KEEP;
 	}
 	c->replaced = exists;
+	c->restorable = exists;
 	if (exists)
 		c->old = *p;
 	*p = c->fresh;
@@ -182,6 +189,7 @@ enum tp_status tp_store_create(struct tp_store *s, const struct tp_create_reques
 		tp_profile_wipe(&out->old);
 		tp_wipe(out->codes, sizeof(out->codes));
 		out->replaced = false;
+		out->restorable = false;
 	}
 	return st;
 }

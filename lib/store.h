@@ -78,6 +78,9 @@ struct tp_created_profile {
 	struct tp_profile fresh;
 	char codes[TP_EMERGENCY_MAX][TP_EMERGENCY_DIGITS + 1];
 	bool replaced;
+	bool restorable;      /* replaced, and take_back can put the old one back
+			       * (the database cannot: it keeps no old secret,
+			       * so it disables the new profile instead) */
 	struct tp_profile old;
 };
 
@@ -112,6 +115,8 @@ struct tp_store_ops {
 	/* optional (NULL: the backend cannot take a copy) */
 	enum tp_status (*import)(struct tp_store *s, const struct tp_profile *p,
 				 enum tp_import_result *how);
+	/* optional (NULL: nothing held) */
+	void (*release)(struct tp_store *s);
 };
 
 struct tp_store {
@@ -177,6 +182,11 @@ enum tp_status tp_store_take_back(struct tp_store *s, const struct tp_created_pr
  * TP_EINVAL: this backend does not take copies. */
 enum tp_status tp_store_import(struct tp_store *s, const struct tp_profile *p,
 			       enum tp_import_result *how);
+
+/* The caller is about to wait for a person (a prompt): let go of what
+ * the store holds that others need (the database's connection, which the
+ * next operation opens again).  The file store holds nothing. */
+void tp_store_release(struct tp_store *s);
 
 /* Unconditional write, built on update. */
 enum tp_status tp_store_put(struct tp_store *s, const struct tp_profile *p);

@@ -221,10 +221,18 @@ static enum tp_status check_file(struct files_store *fs, int fd, const char *own
 	return TP_OK;
 }
 
+/* prefix account suffix, cut to fit as snprintf would (a login builds
+ * four of these; snprintf was a thousand instructions each) */
 static void file_name(char *buf, size_t len, const char *prefix,
 		      const char *account, const char *suffix)
 {
-	snprintf(buf, len, "%s%s%s", prefix, account, suffix);
+	const char *const parts[] = { prefix, account, suffix };
+	size_t o = 0;
+
+	for (size_t i = 0; i < 3; i++)
+		for (const char *c = parts[i]; *c != '\0' && o + 1 < len; c++)
+			buf[o++] = *c;
+	buf[o] = '\0';
 }
 
 /* Parse the profile file; *fd_out (if not NULL) gets the open file and
@@ -275,14 +283,22 @@ static enum tp_status read_at(struct files_store *fs, int dirfd, const char *own
 
 /* ---- the login state record ---- */
 
+/* CRC-32 (IEEE, reflected, as zlib's), four bits a step: a login checks
+ * it on each slot it reads, and bit by bit that was a tenth of a login. */
 static uint32_t crc32_of(const unsigned char *b, size_t n)
 {
+	static const uint32_t nibble[16] = {
+		0x00000000u, 0x1db71064u, 0x3b6e20c8u, 0x26d930acu,
+		0x76dc4190u, 0x6b6b51f4u, 0x4db26158u, 0x5005713cu,
+		0xedb88320u, 0xf00f9344u, 0xd6d6a3e8u, 0xcb61b38cu,
+		0x9b64c2b0u, 0x86d3d2d4u, 0xa00ae278u, 0xbdbdf21cu,
+	};
 	uint32_t c = 0xffffffffu;
 
 	for (size_t i = 0; i < n; i++) {
 		c ^= b[i];
-		for (int k = 0; k < 8; k++)
-			c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
+		c = (c >> 4) ^ nibble[c & 15u];
+		c = (c >> 4) ^ nibble[c & 15u];
 	}
 	return ~c;
 }

@@ -27,9 +27,10 @@
 #include "secret.h"
 #include "store.h"
 
-/* The schema version this build speaks (sql/001_schema.sql). */
-#define PG_SCHEMA_VERSION 1
-#define PG_SCHEMA_FILE "sql/001_schema.sql"
+/* The schema version this build speaks (sql/001_schema.sql and the
+ * migrations after it, up to this one). */
+#define PG_SCHEMA_VERSION 2
+#define PG_SCHEMA_FILE "sql/002_login_commit_first.sql"
 #define DETAIL_MAX 512
 
 struct pg_store {
@@ -37,6 +38,11 @@ struct pg_store {
 	PGconn *conn;
 	bool admin;                 /* admin_conninfo: the totp_admin functions */
 	int timeout;                /* seconds: connect, and each statement */
+	/* a login's phase (connect and the probe before the prompt; the
+	 * attempt) ends at this CLOCK_MONOTONIC instant in ms, whatever its
+	 * statements; 0: each statement gets s->timeout (totpctl) */
+	int64_t deadline;
+	char *conninfo;             /* a login's, to reconnect after the prompt */
 	char detail[DETAIL_MAX];
 };
 
@@ -89,6 +95,11 @@ static enum tp_status fail_result(struct pg_store *s, const PGresult *res,
 		set_detail(s, "%s: %s", what, msg);
 		return TP_ENOENT;
 	}
+	if (strcmp(state, "25006") == 0) {
+		/* a read-only transaction: a standby, or default_transaction_read_only */
+		set_detail(s, "%s: %s", what, msg);
+		return TP_EROFS;
+	}
 	if (strcmp(state, "42501") == 0) {
 		set_detail(s, "%s: %s: the role lacks the right (grant it %s)", what, msg,
 			   s->admin ? "totp_admin" : "totp_login");
@@ -113,13 +124,45 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* One parameterised statement, its answer awaited for at most s->timeout
- * seconds (a server that hangs does not hang the login).  NULL on any
- * failure, with the cause in the detail; the caller PQclears the rest. */
+/* Wait until libpq can hand over a result without blocking, at most
+ * until deadline.  false: the cause is in the detail and, on a timeout,
+ * the connection is dropped (a half-read answer is no state to reuse). */
+static bool await_result(struct pg_store *s, const char *what, int64_t deadline)
+{
+	while (PQisBusy(s->conn)) {
+		struct pollfd p = { .fd = PQsocket(s->conn), .events = POLLIN };
+		int64_t left = deadline - now_ms();
+		int r;
+
+		if (left <= 0) {
+			set_detail(s, "%s: no answer from the profile database within %d s",
+				   what, s->timeout + (s->deadline != 0));
+			PQfinish(s->conn);
+			s->conn = NULL;
+			return false;
+		}
+		r = poll(&p, 1, (int)left);
+		if (r < 0 && errno != EINTR) {
+			set_detail(s, "%s: poll: %s", what, strerror(errno));
+			return false;
+		}
+		if (r > 0 && PQconsumeInput(s->conn) != 1) {
+			set_detail(s, "%s: %s", what, PQerrorMessage(s->conn));
+			return false;
+		}
+	}
+	return true;
+}
+
+/* One parameterised statement, its answer awaited until the login's
+ * deadline, or for at most s->timeout seconds outside a login (a server
+ * that hangs does not hang the login).  NULL on any failure, with the
+ * cause in the detail; the caller PQclears the rest. */
 static PGresult *run(struct pg_store *s, const char *what, const char *sql,
 		     int n, const char *const *vals, enum tp_status *st)
 {
-	int64_t deadline = now_ms() + (int64_t)s->timeout * 1000;
+	int64_t deadline = s->deadline != 0 ? s->deadline
+			   : now_ms() + (int64_t)s->timeout * 1000;
 	PGresult *res = NULL, *extra;
 
 	*st = TP_EIO;
@@ -131,31 +174,19 @@ static PGresult *run(struct pg_store *s, const char *what, const char *sql,
 		set_detail(s, "%s: %s", what, PQerrorMessage(s->conn));
 		return NULL;
 	}
-	while (PQisBusy(s->conn)) {
-		struct pollfd p = { .fd = PQsocket(s->conn), .events = POLLIN };
-		int64_t left = deadline - now_ms();
-		int r;
-
-		if (left <= 0) {
-			set_detail(s, "%s: no answer from the profile database within %d s",
-				   what, s->timeout);
-			PQfinish(s->conn);  /* a half-read answer is no state to reuse */
-			s->conn = NULL;
-			return NULL;
-		}
-		r = poll(&p, 1, (int)left);
-		if (r < 0 && errno != EINTR) {
-			set_detail(s, "%s: poll: %s", what, strerror(errno));
-			return NULL;
-		}
-		if (r > 0 && PQconsumeInput(s->conn) != 1) {
-			set_detail(s, "%s: %s", what, PQerrorMessage(s->conn));
-			return NULL;
-		}
-	}
+	if (!await_result(s, what, deadline))
+		return NULL;
 	res = PQgetResult(s->conn);
-	while ((extra = PQgetResult(s->conn)) != NULL)
+	/* the rest of the answer (its end) is awaited under the same bound */
+	for (;;) {
+		if (!await_result(s, what, deadline)) {
+			PQclear(res);
+			return NULL;
+		}
+		if ((extra = PQgetResult(s->conn)) == NULL)
+			break;
 		PQclear(extra);
+	}
 	if (res == NULL || (PQresultStatus(res) != PGRES_TUPLES_OK &&
 			    PQresultStatus(res) != PGRES_COMMAND_OK)) {
 		*st = fail_result(s, res, what);
@@ -401,9 +432,21 @@ static bool shaped(const char *code)
 	return n >= TP_DIGITS_MIN && n <= TP_CODE_MAX && strspn(code, "0123456789") == n;
 }
 
-/* One statement: totp.login_attempt decides on the database's clock and
- * policy, and records the outcome in the same UPDATE.  policy and now are
- * the host's and play no part. */
+static enum tp_status connect_db(struct pg_store *s, const char *conninfo);
+
+/* A login's phase starts: connect_timeout + 1 s for all it does. */
+static void start_phase(struct pg_store *s, int64_t t0)
+{
+	if (!s->admin)
+		s->deadline = t0 + ((int64_t)s->timeout + 1) * 1000;
+}
+
+/* Two statements, two transactions: totp.login_attempt decides on the
+ * database's clock and policy, records the outcome with the failure count
+ * or the acceptance, and gives an opaque id; once that transaction is
+ * committed, totp.login_result(id) gives the verdict (never before:
+ * sql/002_login_commit_first.sql).  After a prompt the connection is
+ * opened again.  policy and now are the host's and play no part. */
 static enum tp_status pg_attempt(struct tp_store *st, const char *owner_uuid,
 				 const char *account, const char *const *codes,
 				 size_t ncodes, const struct tp_login_policy *policy,
@@ -417,10 +460,18 @@ static enum tp_status pg_attempt(struct tp_store *st, const char *owner_uuid,
 	const char *name;
 	enum tp_status rc;
 	PGresult *res;
-	int64_t matched = 0, left = 0;
+	int64_t matched = 0, left = 0, t0 = now_ms();
+	char id[64];
 
 	(void)policy;
 	(void)now;
+	start_phase(s, t0);
+	if (s->conn == NULL && s->conninfo != NULL) {
+		rc = connect_db(s, s->conninfo);
+		start_phase(s, t0);
+		if (rc != TP_OK)
+			return rc;
+	}
 	/* Only what could be a code is sent: anything else (the whole answer
 	 * of a user who typed their password, bytes that are not UTF-8) is
 	 * a miss all the same, and the database counts the failure for an
@@ -437,10 +488,22 @@ static enum tp_status pg_attempt(struct tp_store *st, const char *owner_uuid,
 	if (arr == NULL)
 		return TP_ENOMEM;
 	vals[2] = arr;
-	res = run(s, "totp.login_attempt", "SELECT outcome::text, matched, emergency_left "
-		  "FROM totp.login_attempt($1::uuid, $2, $3::text[])", 3, vals, &rc);
+	res = run(s, "totp.login_attempt",
+		  "SELECT totp.login_attempt($1::uuid, $2, $3::text[])", 3, vals, &rc);
 	tp_wipe(arr, strlen(arr));
 	free(arr);
+	if (res == NULL)
+		return rc;
+	if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0) ||
+	    !copy_str(id, sizeof(id), PQgetvalue(res, 0, 0))) {
+		set_detail(s, "totp.login_attempt gave an answer this build cannot read");
+		PQclear(res);
+		return TP_ECORRUPT;
+	}
+	PQclear(res);
+	vals[0] = id;
+	res = run(s, "totp.login_result", "SELECT outcome::text, matched, emergency_left "
+		  "FROM totp.login_result($1::uuid)", 1, vals, &rc);
 	if (res == NULL)
 		return rc;
 	rc = TP_ECORRUPT;
@@ -469,9 +532,24 @@ static enum tp_status pg_attempt(struct tp_store *st, const char *owner_uuid,
 	}
 out:
 	if (rc == TP_ECORRUPT)
-		set_detail(s, "totp.login_attempt gave an answer this build cannot read");
+		set_detail(s, "totp.login_result gave an answer this build cannot read");
 	PQclear(res);
 	return rc;
+}
+
+/* A login is about to wait for its user: hold no connection meanwhile
+ * (a pending login must not keep a server slot for LoginGraceTime);
+ * pg_attempt connects again, under a deadline of its own. */
+static void pg_release(struct tp_store *st)
+{
+	struct pg_store *s = pg(st);
+
+	if (s->admin || s->conninfo == NULL)
+		return;
+	if (s->conn != NULL)
+		PQfinish(s->conn);
+	s->conn = NULL;
+	s->deadline = 0;
 }
 
 /* ---- admin writes ---- */
@@ -747,6 +825,10 @@ static void pg_close(struct tp_store *st)
 
 	if (s->conn != NULL)
 		PQfinish(s->conn);
+	if (s->conninfo != NULL) {
+		tp_wipe(s->conninfo, strlen(s->conninfo));   /* may hold a password */
+		free(s->conninfo);
+	}
 	free(s);
 }
 
@@ -762,6 +844,7 @@ static const struct tp_store_ops pg_ops = {
 	.modify = pg_modify,
 	.take_back = pg_take_back,
 	.import = pg_import,
+	.release = pg_release,
 };
 
 /* ---- opening ---- */
@@ -788,8 +871,7 @@ static void drop_notice(void *arg, const char *message)
  * or the home directory, TLS verify-full to a host that is not local,
  * connect_timeout bounded (pg_conninfo.h), and a statement_timeout of the
  * same length, so the server gives up when we do. */
-static enum tp_status connect_db(struct pg_store *s, const char *config_path,
-				 const char *setting, const char *conninfo)
+static enum tp_status connect_db(struct pg_store *s, const char *conninfo)
 {
 	struct tp_conninfo c;
 	const char *problem = NULL;
@@ -800,7 +882,8 @@ static enum tp_status connect_db(struct pg_store *s, const char *config_path,
 	if (st != TP_OK) {
 		/* libpq's own message would quote the string, password and all */
 		if (problem != NULL)
-			set_detail(s, "%s: %s %s", config_path, setting, problem);
+			set_detail(s, "%s %s", s->admin ? "store.admin_conninfo"
+				   : "store.conninfo", problem);
 		else
 			set_detail(s, "cannot connect: out of memory");
 		tp_conninfo_free(&c);
@@ -868,6 +951,7 @@ enum tp_status tp_store_pg_open(const struct tp_config *cfg, struct tp_store **o
 	struct pg_store *s = calloc(1, sizeof(*s));
 	const char *conninfo;
 	enum tp_status st;
+	int64_t t0;
 
 	*out = NULL;
 	if (err != NULL)
@@ -883,8 +967,12 @@ enum tp_status tp_store_pg_open(const struct tp_config *cfg, struct tp_store **o
 			   s->admin ? "admin_conninfo" : "conninfo");
 		return open_fail(s, err, TP_EINVAL);
 	}
-	st = connect_db(s, cfg->path, s->admin ? "store.admin_conninfo" : "store.conninfo",
-			conninfo);
+	if (!s->admin && (s->conninfo = strdup(conninfo)) == NULL)
+		return open_fail(s, err, TP_ENOMEM);
+	t0 = now_ms();
+	st = connect_db(s, conninfo);
+	/* connect, schema check and profile probe: one deadline */
+	start_phase(s, t0);
 	if (st == TP_OK)
 		st = check_schema(s);
 	if (st != TP_OK)

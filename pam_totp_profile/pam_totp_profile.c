@@ -231,6 +231,9 @@ static int authenticate_code(struct login *l, bool known)
 			goto verdict;
 	}
 
+	/* a person may take LoginGraceTime to answer: hold no connection
+	 * to the profile database meanwhile (the attempt opens one) */
+	tp_store_release(l->store);
 	rv = converse(l->pamh, PAM_PROMPT_ECHO_OFF,
 		      opt->source == CODE_FORWARD ? "Password & verification code: "
 						   : opt->prompt, &answer);
@@ -352,13 +355,20 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc,
 		pam_syslog(pamh, LOG_WARNING, "%s: totp.window and lockout do not apply with "
 			   "store.backend = \"postgresql\": the database's policy does "
 			   "(totp.set_policy); remove them", l.cfg->path);
-	st = tp_store_open(l.cfg, &l.store, &err);
-	if (st != TP_OK) {
-		pam_syslog(pamh, LOG_ERR, "profile store unavailable, refusing login: %s",
-			   err ? err : tp_status_str(st));
-		goto out;
-	}
 	spelling = canonical_name(user, canonical, sizeof(canonical));
+	/* a name that cannot have a profile needs no database connection
+	 * (a flood of such logins must not take the server's slots); the
+	 * file store is opened as ever */
+	if (l.cfg->store_backend != TP_STORE_POSTGRESQL ||
+	    (spelling != NAME_UNUSABLE &&
+	     tp_valid_account(spelling == NAME_MAPPED ? canonical : user))) {
+		st = tp_store_open(l.cfg, &l.store, &err);
+		if (st != TP_OK) {
+			pam_syslog(pamh, LOG_ERR, "profile store unavailable, refusing login: %s",
+				   err ? err : tp_status_str(st));
+			goto out;
+		}
+	}
 	if (spelling == NAME_MAPPED) {
 		/* a case-insensitive user database takes "ALICE" for alice:
 		 * her profile, not "no profile", in every owner */

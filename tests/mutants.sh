@@ -122,9 +122,12 @@ run_suite() {
 		rc=$?
 		;;
 	*)
-		# an integration script, stopped at its first failed case
+		# an integration script (pg:NAME: tests/pg/NAME.sh), stopped at
+		# its first failed case
+		local script="tests/integration/$suite.sh"
+		case "$suite" in pg:*) script="tests/pg/${suite#pg:}.sh" ;; esac
 		(cd "$dir" && BUILD=build exec setsid timeout "$SUITE_TIMEOUT" \
-			bash "tests/integration/$suite.sh") > "$log" 2>&1 &
+			bash "$script") > "$log" 2>&1 &
 		pid=$!
 		echo "$pid" > "$log.suite"
 		while kill -0 "$pid" 2>/dev/null; do

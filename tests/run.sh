@@ -9,7 +9,11 @@ cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 export BUILD
 ONLY=${ONLY:-}              # e.g. ONLY=pam runs tests whose file name contains "pam"
-SUITES=${SUITES:-tests/integration}   # tests/pg: the PostgreSQL suites only
+# folders and scripts, space-separated; tests/pg: the PostgreSQL suites only
+SUITES=${SUITES:-tests/integration}
+# the store tests/integration's scripts run on (their lib.sh): files or
+# postgresql; every other suite (tests/pg) sets up its own
+STORE_BACKEND=${STORE_BACKEND:-files}
 passed=0 failed=0 skipped=0
 failures=()
 
@@ -32,25 +36,35 @@ for t in "$BUILD"/tests/test_*; do
 	fi
 done
 
-for s in "$SUITES"/*.sh; do
+scripts=()
+for d in $SUITES; do
+	if [ -d "$d" ]; then scripts+=("$d"/*.sh); else scripts+=("$d"); fi
+done
+for s in "${scripts[@]}"; do
 	case "$s" in */lib.sh) continue ;; esac
 	case "$s" in *"$ONLY"*) ;; *) continue ;; esac
-	echo "=== $s"
+	backend=files
+	case "$s" in tests/integration/*) backend=$STORE_BACKEND ;; esac
+	name=$s
+	[ "$backend" = files ] || name="$s (store: $backend)"
+	echo "=== $name"
 	start=$SECONDS
-	out=$(bash "$s" 2>&1)
+	out=$(STORE_BACKEND=$backend bash "$s" 2>&1)
 	rc=$?
 	printf '%s\n' "$out"
-	echo "=== $s: $((SECONDS - start)) s"
+	echo "=== $name: $((SECONDS - start)) s"
 	p=$(grep -c '^ok - ' <<<"$out")
 	f=$(grep -c '^not ok - ' <<<"$out")
 	k=$(grep -c '^skip - ' <<<"$out")
 	passed=$((passed + p))
 	failed=$((failed + f))
 	skipped=$((skipped + k))
-	[ "$f" -gt 0 ] && failures+=("$(basename "$s")")
+	tag=$(basename "$s")
+	[ "$backend" = files ] || tag="$tag[$backend]"
+	[ "$f" -gt 0 ] && failures+=("$tag")
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
 		failed=$((failed + 1))
-		failures+=("$(basename "$s") (exit $rc)")
+		failures+=("$tag (exit $rc)")
 	fi
 done
 

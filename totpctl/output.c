@@ -346,9 +346,12 @@ void ctl_print_output_failure(const struct ctl_opts *o, const struct ctl_result 
 			break;
 		switch (undo) {
 		case CTL_UNDO_DONE:
-			after = r->created.replaced
+			after = !r->created.replaced
+				? "; nothing was created: the new profile was removed"
+				: r->created.restorable
 				? "; nothing was created: the disabled profile it replaced is back"
-				: "; nothing was created: the new profile was removed";
+				: "; the new profile was disabled: the disabled profile it "
+				  "replaced is gone (the database keeps no copy of its key)";
 			break;
 		case CTL_UNDO_CHANGED:
 			after = "; the new profile had already been changed or deleted "

@@ -6,6 +6,11 @@
  *             lock_until, codes (comma-separated 8-digit emergency codes)
  *   tp_mkprofile --get CONFIG OWNER_UUID ACCOUNT
  *       prints: enabled last_step failures lock_until emergency_left
+ *
+ * On the PostgreSQL store (store.backend = "postgresql") it works through
+ * the admin functions, as totpctl does (admin_conninfo): the profile is
+ * deleted and imported (totp.admin_import), and read back through
+ * totp.admin_show, where lock_until is 0 unless a lock is running.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +43,7 @@ int main(int argc, char **argv)
 		return die("usage: see the comment at the top of tp_mkprofile.c", NULL);
 	if (tp_config_load(argv[a], &cfg, &err) != TP_OK)
 		return die("config", err);
+	cfg->store_admin = true;     /* postgresql: admin_conninfo, totp_admin */
 	if (tp_store_open(cfg, &store, &err) != TP_OK)
 		return die("store", err);
 	if (get) {
@@ -83,7 +89,16 @@ int main(int argc, char **argv)
 			free(copy);
 		} else return die("unknown key", k);
 	}
-	st = tp_store_put(store, &p);
+	if (cfg->store_backend == TP_STORE_POSTGRESQL) {
+		enum tp_import_result how;
+
+		/* the database takes a copy only over nothing (or the same) */
+		st = tp_store_delete(store, p.owner_uuid, p.account);
+		if (st == TP_OK || st == TP_ENOENT)
+			st = tp_store_import(store, &p, &how);
+	} else {
+		st = tp_store_put(store, &p);
+	}
 	if (st != TP_OK)
 		return die(tp_status_str(st), tp_store_detail(store));
 	tp_store_close(store);

@@ -3,6 +3,13 @@
 # removes it on exit.  Nothing outside $T is touched (but pam_wrapper's own
 # stale /tmp/pam.X folders, see below): users come from nss_wrapper files,
 # PAM services from pam_wrapper's service dir.
+#
+# STORE_BACKEND=postgresql (default: files) runs a suite on the PostgreSQL
+# store: a throwaway server (tests/pg/lib.sh) whose wall clock follows AT=,
+# the config naming it, and the profile helpers (mkprofile, profile_state,
+# rmprofile, profile_exists, profile_dump) working through the admin
+# functions.  A case that only means something on one store asks
+# `on_backend files` and skips with its reason on the other.
 set -u
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD=${BUILD:-build}
@@ -105,10 +112,70 @@ totpadmin:x:4101:tpadmin
 GR
 export NSS_WRAPPER_PASSWD="$T/passwd" NSS_WRAPPER_GROUP="$T/group"
 
+STORE_BACKEND=${STORE_BACKEND:-files}
+# tests/pg's suites start their own servers (a second one here would be
+# left running when theirs replaces PG_DIR)
+case "$0" in */tests/pg/*|tests/pg/*) STORE_BACKEND=files ;; esac
+case "$STORE_BACKEND" in
+files) ;;
+postgresql)
+	# shellcheck source=../pg/lib.sh
+	. "$TOP/tests/pg/lib.sh"
+	if ! pg_available; then
+		skip "$(basename "$0") on postgresql" "needs root and Debian's postgresql (scripts/install-deps.sh)"
+		exit 0
+	fi
+	# Autovacuum off: its schedule would jump with the clock.
+	PG_FAKE_CLOCK=1
+	PG_SERVER_OPTS="-c autovacuum=off"
+	if ! pg_start || ! pg_migrate; then
+		echo "not ok - postgresql: a throwaway server starts, the migrations apply"
+		exit 1
+	fi
+	# The socket's folder is open to root, postgres and the group daemon
+	# (the store user of totpctl.sh's setuid copy), no one else: the
+	# server trusts whoever reaches the socket.
+	chgrp daemon "$PG_DIR" && chmod 0710 "$PG_DIR"
+	pg_login_role tp_host totp_login
+	pg_login_role tp_admin totp_admin
+	;;
+*)
+	echo "not ok - STORE_BACKEND=$STORE_BACKEND: files or postgresql"
+	exit 1 ;;
+esac
+# on_backend NAME: this run's store is NAME
+on_backend() { [ "$STORE_BACKEND" = "$1" ]; }
+
+# store_settings USER: the config's store group for this run's store
+store_settings() {
+	local pg=""
+	if on_backend postgresql; then
+		local ci="host=$PG_DIR port=$PG_PORT dbname=$PG_DB connect_timeout=5"
+		pg=" backend = \"postgresql\"; conninfo = \"$ci user=tp_host\";"
+		pg+=" admin_conninfo = \"$ci user=tp_admin\";"
+	fi
+	echo "store = { path = \"$TP_STORE\"; user = \"$1\";$pg };"
+}
+
+# db_policy SETTINGS...: on the database, the login policy lives in the
+# database (totp.settings), not in the config: make it what these config
+# lines say (lib/config.c's defaults for what they leave out)
+db_policy() {
+	on_backend postgresql || return 0
+	local window=1 max=5 secs=300 line
+	for line in "$@"; do
+		[[ $line =~ window\ *=\ *([0-9]+) ]] && window=${BASH_REMATCH[1]}
+		[[ $line =~ max_failures\ *=\ *([0-9]+) ]] && max=${BASH_REMATCH[1]}
+		[[ $line =~ seconds\ *=\ *([0-9]+) ]] && secs=${BASH_REMATCH[1]}
+	done
+	pg_psql -c "SELECT totp.set_policy($window, $max, $secs)" > /dev/null
+}
+
 # write_config [EXTRA_TOP_LEVEL_SETTINGS...]
 write_config() {
+	db_policy "$@"
 	{
-		echo "store = { path = \"$TP_STORE\"; user = \"root\"; };"
+		store_settings root
 		echo "admin_group = \"totpadmin\";"
 		echo "issuer = \"testhost\";"
 		echo "cluster = { name = \"cluster1\"; uuid = \"$CLUSTER_UUID\"; totp_group = \"totp\"; };"
@@ -144,8 +211,39 @@ mkprofile() {
 	"$MKPROFILE" "$TP_CONF" "$owner" "$account" "$SECRET" "$@"
 }
 # profile_state ACCOUNT [OWNER_UUID] -> "enabled last_step failures lock_until emergency_left"
+# (on the database, lock_until is 0 unless a lock is running)
 profile_state() {
 	"$MKPROFILE" --get "$TP_CONF" "${2:-$CLUSTER_UUID}" "$1"
+}
+# rmprofile ACCOUNT [OWNER_UUID]: no profile left (none there is fine)
+rmprofile() {
+	local owner=${2:-$CLUSTER_UUID}
+	if on_backend postgresql; then
+		pg_psql -c "DELETE FROM totp.profiles WHERE owner_uuid = '$owner' AND account = '$1'" \
+			> /dev/null
+	else
+		rm -f "$TP_STORE/$owner/$1.ini"
+	fi
+}
+# profile_exists ACCOUNT [OWNER_UUID]: the store holds a record of it
+profile_exists() {
+	local owner=${2:-$CLUSTER_UUID}
+	if on_backend postgresql; then
+		[ "$(pg_psql -c "SELECT count(*) FROM totp.profiles
+			WHERE owner_uuid = '$owner' AND account = '$1'")" = 1 ]
+	else
+		[ -e "$TP_STORE/$owner/$1.ini" ]
+	fi
+}
+# profile_dump ACCOUNT [OWNER_UUID]: everything stored of it, as text
+profile_dump() {
+	local owner=${2:-$CLUSTER_UUID}
+	if on_backend postgresql; then
+		pg_psql -c "SELECT p::text FROM totp.profiles p
+			WHERE owner_uuid = '$owner' AND account = '$1'"
+	else
+		cat "$TP_STORE/$owner/$1.ini"
+	fi
 }
 
 # code [OFFSET_STEPS [SECRET [EXTRA_OATHTOOL_ARGS]]] : TOTP code now + offset steps
@@ -206,6 +304,8 @@ pam_env_args() {
 		fi
 		clock=("FAKETIME=$PAM_ENV_FAKETIME" FAKETIME_NO_CACHE=1 TZ=UTC)
 	fi
+	# the database judges codes on its own clock: the same one
+	if on_backend postgresql; then pg_clock "${AT:-}"; fi
 	PAM_ENV_ARGS=(LD_PRELOAD="$preload" PAM_WRAPPER=1 PAM_WRAPPER_USE_SYSLOG=1
 		PAM_WRAPPER_SERVICE_DIR="$T/pam.d"
 		"${clock[@]}")

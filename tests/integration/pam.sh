@@ -232,7 +232,7 @@ mkprofile owner=$SVM_UUID dave
 AT=$NOW pam_auth svm_nullok dave
 check "owner=vs0 nullok: a non-member with a profile in this owner is not exempt" \
 	bash -c "grep -q 'Verification code' '$T/pam.out' && ! grep -q 'successfully' '$T/pam.out'"
-rm -f "$TP_STORE/$SVM_UUID/dave.ini"
+rmprofile dave $SVM_UUID
 
 mkprofile alice
 clear_log
@@ -377,58 +377,93 @@ pam_service badconf config="$T/bad.conf"
 AT=$NOW pam_auth badconf alice "$C0"
 check "config with an unknown setting: refused, file:line:setting logged" logged "$T/bad.conf:1: bogus: unknown setting"
 
-P="$TP_STORE/$CLUSTER_UUID/alice.ini"
+# The profile files themselves: these are the file store's own faults
+# (format, size, mode, owner, links, the folder); the database's faults
+# (server down or silent, schema missing or of another version, a role
+# without the right) are tests/pg/module.sh's.
+if on_backend files; then
+	P="$TP_STORE/$CLUSTER_UUID/alice.ini"
+	mkprofile alice
+	head -c 100 "$P" > "$T/trunc" && cat "$T/trunc" > "$P"
+	AT=$NOW pam_auth svc alice "$C0"
+	check "truncated profile: refused" test $? -ne 0
+	check "truncated profile: logged" logged "corrupt, truncated or over-large profile file"
+	check "truncated profile: left as it was" cmp -s "$P" "$T/trunc"
+
+	mkprofile alice
+	head -c 9000 /dev/urandom | base64 -w 70 >> "$P"
+	AT=$NOW pam_auth svc alice "$C0"
+	check "over-large profile: refused" test $? -ne 0
+
+	mkprofile alice
+	chmod 0644 "$P"
+	AT=$NOW pam_auth svc alice "$C0"
+	check "profile with mode 0644: refused" test $? -ne 0
+	check "profile with mode 0644: logged" logged "mode 0600"
+
+	mkprofile alice
+	chown 4001 "$P"
+	AT=$NOW pam_auth svc alice "$C0"
+	check "profile owned by another uid: refused" test $? -ne 0
+	rm -f "$P"
+
+	mkprofile bob
+	ln -s "$TP_STORE/$CLUSTER_UUID/bob.ini" "$P"
+	AT=$NOW pam_auth svc alice "$C0"
+	check "symlinked profile: refused" test $? -ne 0
+	check "symlinked profile: logged" logged "is a symbolic link"
+	rm -f "$P"
+
+	mkprofile alice
+	ln "$P" "$T/hardlink"
+	AT=$NOW pam_auth svc alice "$C0"
+	check "hard-linked profile: refused" test $? -ne 0
+	rm -f "$T/hardlink"
+
+else
+	for c in "truncated profile" "over-large profile" "profile with mode 0644" \
+		 "profile owned by another uid" "symlinked profile" "hard-linked profile"; do
+		skip "$c" "a fault of the file store's files; postgresql has no profile files"
+	done
+fi
+
+# unreachable: the folder gone, or the hosts' role no longer let in
+store_away() {
+	if on_backend postgresql; then
+		pg_psql -c "ALTER ROLE tp_host $1" > /dev/null
+	elif [ "$1" = NOLOGIN ]; then
+		mv "$TP_STORE" "$T/store.away"
+	else
+		mv "$T/store.away" "$TP_STORE"
+	fi
+}
 mkprofile alice
-head -c 100 "$P" > "$T/trunc" && cat "$T/trunc" > "$P"
-AT=$NOW pam_auth svc alice "$C0"
-check "truncated profile: refused" test $? -ne 0
-check "truncated profile: logged" logged "corrupt, truncated or over-large profile file"
-check "truncated profile: left as it was" cmp -s "$P" "$T/trunc"
-
-mkprofile alice
-head -c 9000 /dev/urandom | base64 -w 70 >> "$P"
-AT=$NOW pam_auth svc alice "$C0"
-check "over-large profile: refused" test $? -ne 0
-
-mkprofile alice
-chmod 0644 "$P"
-AT=$NOW pam_auth svc alice "$C0"
-check "profile with mode 0644: refused" test $? -ne 0
-check "profile with mode 0644: logged" logged "mode 0600"
-
-mkprofile alice
-chown 4001 "$P"
-AT=$NOW pam_auth svc alice "$C0"
-check "profile owned by another uid: refused" test $? -ne 0
-rm -f "$P"
-
-mkprofile bob
-ln -s "$TP_STORE/$CLUSTER_UUID/bob.ini" "$P"
-AT=$NOW pam_auth svc alice "$C0"
-check "symlinked profile: refused" test $? -ne 0
-check "symlinked profile: logged" logged "is a symbolic link"
-rm -f "$P"
-
-mkprofile alice
-ln "$P" "$T/hardlink"
-AT=$NOW pam_auth svc alice "$C0"
-check "hard-linked profile: refused" test $? -ne 0
-rm -f "$T/hardlink"
-
-mv "$TP_STORE" "$T/store.away"
+store_away NOLOGIN
 AT=$NOW pam_auth svc alice "$C0"
 check "missing store: refused" test $? -ne 0
 check "missing store: logged" logged "profile store unavailable"
-mv "$T/store.away" "$TP_STORE"
+store_away LOGIN
 
+# read-only: the folder bind-mounted read-only, or every transaction of the
+# hosts' role read-only (as on a standby)
+store_read_only() {
+	if on_backend postgresql; then
+		pg_psql -c "ALTER ROLE tp_host SET default_transaction_read_only = $1" > /dev/null
+	elif [ "$1" = on ]; then
+		mount --bind "$TP_STORE" "$TP_STORE" 2>/dev/null &&
+			mount -o remount,ro,bind "$TP_STORE" 2>/dev/null
+	else
+		umount "$TP_STORE"
+	fi
+}
 mkprofile alice
-before=$(sha256sum < "$P")
-if mount --bind "$TP_STORE" "$TP_STORE" 2>/dev/null && mount -o remount,ro,bind "$TP_STORE" 2>/dev/null; then
+before=$(profile_dump alice | sha256sum)
+if store_read_only on; then
 	AT=$NOW pam_auth svc alice "$C0"
 	check "read-only store: a login that cannot record its step is refused" test $? -ne 0
 	check "read-only store: logged" logged "cannot record the attempt: store is read-only"
-	umount "$TP_STORE"
-	check "read-only store: profile untouched" test "$(sha256sum < "$P")" = "$before"
+	store_read_only off
+	check "read-only store: profile untouched" test "$(profile_dump alice | sha256sum)" = "$before"
 else
 	skip "read-only store" "cannot bind-mount here (needs root with CAP_SYS_ADMIN)"
 fi

@@ -8,7 +8,11 @@
 #
 #   pg_start                  server up, database "totp" created, PG_DIR set
 #                             (PG_SERVER_OPTS: more "-c name=value" for the
-#                             server, e.g. TCP and TLS settings)
+#                             server, e.g. TCP and TLS settings; PG_FAKE_CLOCK=1:
+#                             the server's clock is set by pg_clock)
+#   pg_clock [UNIX_TIME]      with PG_FAKE_CLOCK=1: the server's wall clock
+#                             stands still at UNIX_TIME (libfaketime, read
+#                             anew on every call), or is the real one again
 #   pg_migrate [DB]           apply sql/*.sql in name order as the superuser
 #   pg_psql [psql args]       psql as the superuser on the test database
 #   pg_as ROLE [psql args]    psql as a login role over the same socket
@@ -30,6 +34,20 @@ pg_available() {
 	[ -n "$PG_BIN" ] && [ -x "$PG_BIN/initdb" ] && [ -x "$PG_BIN/pg_ctl" ] &&
 		command -v psql >/dev/null && id postgres >/dev/null 2>&1 &&
 		[ "$(id -u)" -eq 0 ]
+}
+
+# The server's wall clock, for suites that freeze the module's (lib.sh's
+# AT=): libfaketime in every server process reads $PG_DIR/clock on each
+# clock call ("+0": the real time).  Only the wall clock is faked: the
+# monotonic one, which the server's waits and timers use, stays real.
+PG_FAKE_CLOCK=${PG_FAKE_CLOCK:-0}
+PG_FAKETIME_LIB=/usr/lib/$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)/faketime/libfaketime.so.1
+pg_clock() {
+	local spec="+0"
+	[ -n "${1:-}" ] && spec=$(date -u -d "@$1" '+%Y-%m-%d %H:%M:%S')
+	# whole or not at all: a server process may read it at any moment
+	printf '%s\n' "$spec" > "$PG_DIR/clock.new" && chmod 0644 "$PG_DIR/clock.new" &&
+		mv -f "$PG_DIR/clock.new" "$PG_DIR/clock"
 }
 
 pg_stop() {
@@ -72,7 +90,13 @@ pg_start() {
 		sed 's/^/#   /' "$PG_DIR/initdb.log" >&2
 		return 1
 	fi
-	if ! runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" \
+	local -a clock=()
+	if [ "$PG_FAKE_CLOCK" = 1 ]; then
+		pg_clock || return 1
+		clock=(LD_PRELOAD="$PG_FAKETIME_LIB" FAKETIME_TIMESTAMP_FILE="$PG_DIR/clock"
+		       FAKETIME_NO_CACHE=1 FAKETIME_DONT_FAKE_MONOTONIC=1 TZ=UTC)
+	fi
+	if ! runuser -u postgres -- env "${clock[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" \
 		-w -t 30 -o "-c listen_addresses='' -c unix_socket_directories='$PG_DIR' \
 		-c port=$PG_PORT -c fsync=on -c max_connections=40 \
 		-c shared_buffers=16MB ${PG_SERVER_OPTS:-}" start >/dev/null 2>&1; then

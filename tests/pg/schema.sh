@@ -20,10 +20,22 @@ EC1=12345678 EC2=87654321 EC3=00000001
 
 # q SQL -> output of the superuser's psql (errors on stderr)
 q() { pg_psql -c "$1"; }
+# two_phase: a psql script on stdin, each "SELECT COLS FROM
+# totp.login_attempt(ARGS);" line made the two calls a host makes, each its
+# own transaction (the verdict comes from login_result once the attempt
+# is committed)
+two_phase() {
+	sed -E "s/^(.*)SELECT (.*) FROM totp\.login_attempt\((.*)\);?\s*\$/\1SELECT totp.login_attempt(\3) AS attempt_id \\\\gset\n\1SELECT \2 FROM totp.login_result(:'attempt_id');/"
+}
 # is SQL EXPECTED [ROLE]: the query's output, compared; shows both on mismatch
+# (a login_attempt query runs as the two calls of a login: two_phase)
 is() {
 	local got
-	if [ -n "${3:-}" ]; then got=$(pg_as "$3" -c "$1" 2>&1); else got=$(q "$1" 2>&1); fi
+	if [ -n "${3:-}" ]; then
+		got=$(two_phase <<<"$1" | pg_as "$3" 2>&1)
+	else
+		got=$(q "$1" 2>&1)
+	fi
 	[ "$got" = "$2" ] && return 0
 	echo "#   query:    $1"
 	echo "#   expected: $2"
@@ -65,8 +77,8 @@ login() {
 	local host=$1 acct=$2; shift 2
 	local codes
 	codes=$(IFS=,; echo "$*")
-	pg_as "$host" -F' ' -c "SELECT outcome, coalesce(matched::text, '-'), emergency_left
-		FROM totp.login_attempt('$O', '$acct', '{$codes}')"
+	two_phase <<<"SELECT outcome, coalesce(matched::text, '-'), emergency_left FROM totp.login_attempt('$O', '$acct', '{$codes}')" |
+		pg_as "$host" -F' '
 }
 # login_at UNIX_TIME ACCOUNT CODE... : the same decision at a fixed instant
 login_at() {
@@ -81,7 +93,7 @@ hotp_at() {   # hotp_at UNIX_TIME [DIGITS]: RFC key, SHA1, 30 s, by oathtool
 
 # the multi-step checks below run in bash -c: give them the helpers
 export PG_DIR PG_PORT PG_DB PG_BIN O O2 KEY_HEX SALT_HEX EC1 EC2 EC3
-export -f pg_psql pg_as q is denied fails_with mk db_now code_now login login_at hotp_at
+export -f pg_psql pg_as q two_phase is denied fails_with mk db_now code_now login login_at hotp_at
 
 # ---------------------------------------------------------------- schema
 check "schema: sql/*.sql apply in name order on an empty database" pg_migrate
@@ -225,7 +237,7 @@ q "SELECT totp.set_policy(1, 2, 1)" >/dev/null
 # sits between the lock and its check
 lock_expires() {
 	local out
-	out=$(pg_as host_b <<EOF
+	out=$(two_phase <<EOF | pg_as host_b
 SELECT outcome FROM totp.login_attempt('$O', 'carol', '{000000}');
 SELECT outcome FROM totp.login_attempt('$O', 'carol', '{000000}');
 SELECT outcome FROM totp.login_attempt('$O', 'carol', '{$(code_now)}');
@@ -266,7 +278,7 @@ check "create: 5 distinct 8-digit emergency codes; one logs in" bash -c \
 	'IFS=, read -r -a c <<<"$1"; [ "${#c[@]}" -eq 5 ] &&
 	 [ "$(printf "%s\n" "${c[@]}" | grep -cE "^[0-9]{8}$")" -eq 5 ] &&
 	 [ "$(printf "%s\n" "${c[@]}" | sort -u | wc -l)" -eq 5 ] &&
-	 [ "$(pg_as host_a -c "SELECT outcome FROM totp.login_attempt('\''$2'\'', '\''erin'\'', '\''{${c[3]}}'\'')")" = emergency ]' \
+	 is "SELECT outcome FROM totp.login_attempt('\''$2'\'', '\''erin'\'', '\''{${c[3]}}'\'')" emergency host_a' \
 	_ "$e_codes" "$O2"
 check "show: the fields, no secret and no hash among them" \
 	is "SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_attribute
@@ -301,7 +313,7 @@ check "delete: the profile is gone; its login says no_profile" bash -c \
 	 is "SELECT outcome FROM totp.login_attempt('\''$1'\'', '\''erin'\'', '\''{123456}'\'')" no_profile host_a' _ "$O2"
 
 # ------------------------------------------------------------- privileges
-for t in profiles settings schema_version; do
+for t in profiles settings schema_version pending; do
 	check "rights: totp_login cannot SELECT totp.$t" denied host_a "SELECT * FROM totp.$t"
 	check "rights: totp_admin cannot SELECT totp.$t" denied ctl "SELECT * FROM totp.$t"
 done
@@ -333,11 +345,11 @@ check "rights: every function and table belongs to totp_owner, not a superuser" 
 check "rights: every SECURITY DEFINER function pins search_path" is "
 	SELECT count(*) FROM pg_proc WHERE pronamespace = 'totp'::regnamespace AND prosecdef
 	  AND NOT 'search_path=pg_catalog, pg_temp' = ANY (coalesce(proconfig, '{}'))" 0
-check "rights: totp_login may call exactly schema_version, login_profile, login_attempt" is "
+check "rights: totp_login may call exactly schema_version, login_profile, login_attempt, login_result" is "
 	SELECT string_agg(proname, ',' ORDER BY proname) FROM pg_proc
 	WHERE pronamespace = 'totp'::regnamespace
 	  AND has_function_privilege('totp_login', oid, 'EXECUTE')" \
-	"login_attempt,login_profile,schema_version"
+	"login_attempt,login_profile,login_result,schema_version"
 check "rights: totp_admin may call exactly the admin functions and schema_version" is "
 	SELECT string_agg(proname, ',' ORDER BY proname) FROM pg_proc
 	WHERE pronamespace = 'totp'::regnamespace
@@ -449,7 +461,7 @@ race_script() {   # race_script FILE CALLS ACCOUNT CODE
 		for ((j = 0; j < $2; j++)); do
 			echo "SELECT outcome FROM totp.login_attempt('$O', '$3', '{$4}');"
 		done
-	} > "$1"
+	} | two_phase > "$1"
 }
 tally() { cat "$@" | grep -E '^(totp|emergency|replay|spent|wrong|locked|no_profile|disabled)$' | sort | uniq -c | awk '{printf "%s=%s ", $2, $1}'; }
 
@@ -486,7 +498,7 @@ for h in a b c d; do
 			echo "SELECT 'contest$k ' || outcome FROM totp.login_attempt('$O', 'contest$k', '{$c}');"
 			echo "SELECT 'contest$k ' || outcome FROM totp.login_attempt('$O', 'contest$k', '{$EC1}');"
 		done
-	} > "$RACE_DIR/contest_$h"
+	} | two_phase > "$RACE_DIR/contest_$h"
 done
 race host_a host_b host_c host_d "$RACE_DIR"/contest_{a,b,c,d}
 contest_ok() {

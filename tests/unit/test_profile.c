@@ -665,6 +665,412 @@ static void test_from_ini_duplicate_key(void **state)
 	tp_free_str(text);
 }
 
+/* ---- The login path's reader against iniparser's ---- */
+
+/* Reads text with both readers.  Whatever the fast reader accepts, the
+ * iniparser reader must accept too, as the very same record (both start
+ * from a zeroed struct, padding included), and the text is exactly what
+ * the writer writes for that record.  Returns whether the fast
+ * reader accepted; *out (if not NULL) gets its record. */
+static bool read_both(const char *text, size_t len, struct tp_profile *out)
+{
+	struct tp_profile fast, slow;
+	char *copy = malloc(len + 1);
+	bool accepted;
+
+	assert_non_null(copy);
+	memcpy(copy, text, len);
+	accepted = tp_profile_parse_canonical(copy, len, &fast);
+	tp_wipe(copy, len);
+	free(copy);
+	if (accepted) {
+		int fd = unit_text_fd(text, len);
+		enum tp_status st = tp_profile_from_fd_ini(fd, &slow);
+		close(fd);
+		if (st != TP_OK)
+			fail_msg("the fast reader accepted a text iniparser's refuses (%s):\n%.*s",
+				 tp_status_str(st), (int)len, text);
+		if (memcmp(&fast, &slow, sizeof(fast)) != 0)
+			fail_msg("the two readers give different profiles for:\n%.*s",
+				 (int)len, text);
+		tp_profile_wipe(&slow);
+		/* and it is the writer's very text: nothing else is taken */
+		char *again = NULL;
+		size_t again_len = 0;
+		assert_int_equal(tp_profile_to_ini(&fast, &again, &again_len), TP_OK);
+		if (again_len != len || memcmp(again, text, len) != 0)
+			fail_msg("the fast reader accepted a text the writer does not write:\n%.*s",
+				 (int)len, text);
+		tp_wipe(again, again_len);
+		free(again);
+	}
+	if (out != NULL)
+		*out = fast;
+	tp_profile_wipe(&fast);
+	return accepted;
+}
+
+/* p as written; the fast reader must take it, as p itself. */
+static void canonical_round_trip(const struct tp_profile *p)
+{
+	struct tp_profile q;
+	char *text = NULL;
+	size_t len = 0;
+
+	assert_int_equal(tp_profile_to_ini(p, &text, &len), TP_OK);
+	if (!read_both(text, len, &q))
+		fail_msg("the fast reader refused the writer's text:\n%s", text);
+	if (memcmp(&q, p, sizeof(q)) != 0)
+		fail_msg("the fast reader changed the record written as:\n%s", text);
+	tp_profile_wipe(&q);
+	tp_wipe(text, len);
+	free(text);
+}
+
+static const char *const edge_comments[] = {
+	"", "x", "-_.,:/()@+", "%", "%%41", "a b", "\"quoted\"", "; # = [s]",
+	"\\", "trailing\\", "caf\xc3\xa9", "\xe2\x9c\x93\xf0\x9f\x98\x80",
+	"a\xe2\x80\xae" "b",                    /* stored before Cf was refused */
+	"\xef\xbb\xbf", "\x7e\x21\x24\x26\x27\x2a\x3b\x3c\x3e\x3f\x5b\x5d\x5e\x60\x7b\x7c\x7d",
+};
+
+static void test_fast_reader_canonical(void **state)
+{
+	static const enum tp_algorithm algs[] = { TP_SHA1, TP_SHA256, TP_SHA512 };
+	static const unsigned periods[] = { 1, 9, 10, 30, 45, 99, 100, 300 };
+	static const char *const accounts[] = {
+		"a", "alice", "A.b-c_d", "host$", "x12345678901234567890123456789012" + 1,
+	};
+	char codes[TP_EMERGENCY_MAX][TP_EMERGENCY_DIGITS + 1];
+	char big[TP_COMMENT_MAX + 1];
+	struct tp_profile p;
+	unsigned n = 0;
+
+	(void)state;
+	/* every algorithm, digits, period; 0..max codes; secret sizes */
+	for (size_t a = 0; a < 3; a++)
+		for (unsigned d = TP_DIGITS_MIN; d <= TP_DIGITS_MAX; d++)
+			for (size_t k = 0; k < sizeof(periods) / sizeof(periods[0]); k++) {
+				struct tp_totp_params tp = { algs[a], d, periods[k] };
+				unsigned ncodes = (unsigned)(n % (TP_EMERGENCY_MAX + 1));
+				size_t slen = 16 + n % (TP_SECRET_MAX - 16 + 1);
+				assert_int_equal(tp_profile_generate(&p, OWNER,
+						 accounts[n % 5], &tp, slen, ncodes, codes), TP_OK);
+				/* spent codes: every pattern of the low bits of n */
+				for (unsigned i = 0; i < ncodes; i++)
+					p.ec_spent[i] = (n >> i) & 1u;
+				p.enabled = n % 2;
+				canonical_round_trip(&p);
+				tp_profile_wipe(&p);
+				n++;
+			}
+	/* the number fields at their bounds */
+	static const int64_t i64s[][3] = {   /* created, last_step, lock_until */
+		{ 0, -1, 0 }, { 1, 0, 1 }, { INT64_MAX / 2, INT64_MAX / 2, INT64_MAX / 2 },
+		{ 1700000000, 56666666, 1700000300 }, { 10, 9, 100 },
+	};
+	static const unsigned failures[] = { 0, 1, 10, TP_FAILURES_MAX - 1, TP_FAILURES_MAX };
+	for (size_t i = 0; i < 5; i++) {
+		assert_int_equal(tp_profile_generate(&p, OWNER, "alice", &sha1_6_30, 20,
+						     TP_EMERGENCY_MAX, codes), TP_OK);
+		p.created = i64s[i][0];
+		p.last_step = i64s[i][1];
+		p.lock_until = i64s[i][2];
+		p.failures = failures[i];
+		for (unsigned k = 0; k < TP_EMERGENCY_MAX; k++)
+			p.ec_spent[k] = true;
+		canonical_round_trip(&p);
+		tp_profile_wipe(&p);
+	}
+	/* every comment edge case, and every single byte a comment may hold */
+	for (size_t i = 0; i < sizeof(edge_comments) / sizeof(edge_comments[0]) + 256 + 3; i++) {
+		assert_int_equal(tp_profile_generate(&p, OWNER, "alice", &sha1_6_30, 20, 1,
+						     codes), TP_OK);
+		if (i < sizeof(edge_comments) / sizeof(edge_comments[0])) {
+			strcpy(p.comment, edge_comments[i]);
+		} else if (i < sizeof(edge_comments) / sizeof(edge_comments[0]) + 256) {
+			unsigned b = (unsigned)(i - sizeof(edge_comments) / sizeof(edge_comments[0]));
+			if (b < 0x20 || b >= 0x7f) {           /* not storable alone */
+				tp_profile_wipe(&p);
+				continue;
+			}
+			p.comment[0] = (char)b;
+		} else {
+			/* the longest: all plain, all escaped, all multibyte */
+			size_t kind = i % 3;
+			for (size_t k = 0; k < TP_COMMENT_MAX; k++)
+				big[k] = kind == 0 ? 'z' : kind == 1 ? '!' : "\xc3\xa9"[k % 2];
+			big[TP_COMMENT_MAX] = '\0';
+			strcpy(p.comment, big);
+		}
+		canonical_round_trip(&p);
+		tp_profile_wipe(&p);
+	}
+	tp_wipe(codes, sizeof(codes));
+}
+
+/* Near-canonical texts: each byte of a few written profiles deleted,
+ * doubled, or replaced.  Each one either reads the same through both
+ * readers or is left to iniparser's; the fast reader never accepts a
+ * different record. */
+static void test_fast_reader_mutations(void **state)
+{
+	static const char repl[] = " \t\n\r\"0159aAfFzZ=#;%-:$[]\\";
+	char codes[TP_EMERGENCY_MAX][TP_EMERGENCY_DIGITS + 1];
+	struct tp_profile p;
+	unsigned accepted = 0, refused = 0;
+
+	(void)state;
+	for (unsigned sample = 0; sample < 3; sample++) {
+		char *text = NULL, *m;
+		size_t len = 0;
+
+		assert_int_equal(tp_profile_generate(&p, OWNER, sample == 2 ? "host$" : "alice",
+						     &sha1_6_30, 20 + sample, 1 + 4 * sample,
+						     codes), TP_OK);
+		strcpy(p.comment, sample == 0 ? "" : "a b%c\xc3\xa9");
+		p.ec_spent[0] = sample == 1;
+		p.last_step = sample == 0 ? -1 : 10;
+		p.failures = sample;
+		assert_int_equal(tp_profile_to_ini(&p, &text, &len), TP_OK);
+		m = malloc(len + 2);
+		assert_non_null(m);
+		for (size_t i = 0; i < len; i++) {
+			/* deleted */
+			memcpy(m, text, i);
+			memcpy(m + i, text + i + 1, len - i - 1);
+			read_both(m, len - 1, NULL) ? accepted++ : refused++;
+			/* doubled */
+			memcpy(m, text, i + 1);
+			memcpy(m + i + 1, text + i, len - i);
+			read_both(m, len + 1, NULL) ? accepted++ : refused++;
+			/* replaced, by each of repl, a NUL, and its neighbours */
+			for (size_t r = 0; r < sizeof(repl) + 3; r++) {
+				char c = r < sizeof(repl) - 1 ? repl[r] :
+					 r == sizeof(repl) - 1 ? '\0' :
+					 (char)(text[i] + (r == sizeof(repl) ? 1 : r == sizeof(repl) + 1 ? -1 : 0x20));
+				if (c == text[i])
+					continue;
+				memcpy(m, text, len);
+				m[i] = c;
+				read_both(m, len, NULL) ? accepted++ : refused++;
+			}
+		}
+		/* cut short at every length */
+		for (size_t i = 0; i < len; i++)
+			read_both(text, i, NULL) ? accepted++ : refused++;
+		/* anything after the end */
+		memcpy(m, text, len);
+		m[len] = '\n';
+		assert_false(read_both(m, len + 1, NULL));
+		tp_wipe(m, len + 2);
+		free(m);
+		tp_wipe(text, len);
+		free(text);
+		tp_profile_wipe(&p);
+	}
+	/* both outcomes occur: changes inside a hex value or a number stay
+	 * canonical (and must read as iniparser reads them) */
+	assert_true(accepted > 0);
+	assert_true(refused > 0);
+	tp_wipe(codes, sizeof(codes));
+}
+
+/* Texts the fast reader leaves to iniparser's, which reads them as ever:
+ * the unquoted files of earlier releases, and hand edits. */
+static void test_fast_reader_falls_back(void **state)
+{
+	static const char *const edits[][2] = {
+		{ "\"", "" },                           /* d2ecf9a: unquoted values */
+		{ " = ", "=" },                         /* no spaces */
+		{ " = ", "  =  " },
+		{ "\n", "\r\n" },                       /* CRLF */
+		{ "\n[emergency]", "\n\n[emergency]" }, /* a blank line */
+		{ "# TOTP", "; TOTP" },
+		{ "[profile]\n", "[profile]\n# note\n" },
+		{ "algorithm = \"SHA1\"", "algorithm = \"sha1\"" },
+		{ "digits = \"6\"", "digits = \"06\"" },
+		{ "failures = \"0\"", "failures = \"00\"" },
+		{ "[profile]", "[Profile]" },
+		{ "owner", "OWNER" },
+	};
+	char codes[2][TP_EMERGENCY_DIGITS + 1];
+	struct tp_profile p, q;
+	char *text = NULL, out[4096];
+	size_t len = 0;
+
+	(void)state;
+	assert_int_equal(tp_profile_generate(&p, OWNER, "alice", &sha1_6_30, 20, 2, codes),
+			 TP_OK);
+	p.ec_spent[1] = true;
+	p.last_step = 77;
+	assert_int_equal(tp_profile_to_ini(&p, &text, &len), TP_OK);
+	for (size_t e = 0; e < sizeof(edits) / sizeof(edits[0]); e++) {
+		const char *from = edits[e][0], *to = edits[e][1];
+		size_t o = 0, fl = strlen(from), tl = strlen(to);
+		bool all = e < 4;               /* the first four: every occurrence */
+		bool done = false;
+		int fd;
+
+		for (size_t i = 0; i < len;) {
+			if (!done && strncmp(text + i, from, fl) == 0) {
+				memcpy(out + o, to, tl);
+				o += tl;
+				i += fl;
+				done = !all;
+			} else {
+				out[o++] = text[i++];
+			}
+		}
+		assert_true(o < sizeof(out));
+		if (read_both(out, o, NULL))
+			fail_msg("edit %zu is not canonical yet was read by the fast reader", e);
+		/* the reader every caller uses still reads it, as before */
+		fd = unit_text_fd(out, o);
+		assert_int_equal(tp_profile_from_fd(fd, &q), TP_OK);
+		close(fd);
+		if (memcmp(&p, &q, sizeof(p)) != 0)
+			fail_msg("edit %zu read as another record:\n%.*s", e, (int)o, out);
+		tp_profile_wipe(&q);
+	}
+	tp_wipe(text, len);
+	free(text);
+	tp_profile_wipe(&p);
+}
+
+#define A8 "AAAAAAAA"
+#define A24 A8 A8 A8
+#define A32 A8 A8 A8 A8
+
+/* Values out of range, in the canonical form otherwise: neither reader
+ * takes them (the fast reader has each range check of the other). */
+static void test_fast_reader_ranges(void **state)
+{
+	static const char *const edits[][2] = {
+		{ "digits = \"6\"", "digits = \"5\"" },
+		{ "digits = \"6\"", "digits = \"9\"" },
+		{ "period = \"30\"", "period = \"0\"" },
+		{ "period = \"30\"", "period = \"301\"" },
+		{ "failures = \"0\"", "failures = \"1000001\"" },
+		{ "last_step = \"-1\"", "last_step = \"-2\"" },
+		{ "last_step = \"-1\"", "last_step = \"4611686018427387904\"" },
+		{ "created = \"1\"", "created = \"4611686018427387904\"" },
+		{ "lock_until = \"0\"", "lock_until = \"-1\"" },
+		{ "lock_until = \"0\"", "lock_until = \"4611686018427387904\"" },
+		{ "account = \"alice\"", "account = \"a..b\"" },
+		{ "account = \"alice\"", "account = \"\"" },
+		{ "owner = \"02c9e252", "owner = \"02C9E252" },
+		{ "enabled = \"true\"", "enabled = \"yes\"" },
+		{ "algorithm = \"SHA1\"", "algorithm = \"MD5\"" },
+		{ "secret = \"" A32 "\"", "secret = \"" A24 "\"" },  /* 15 bytes */
+		{ "secret = \"" A32 "\"", "secret = \"" A32 A32 A32 A8 "\"" },   /* 65 */
+		{ "emergency_count = \"10\"", "emergency_count = \"11\"" },
+		{ "emergency_count = \"10\"", "emergency_count = \"9\"" },
+		{ "emergency_salt = \"", "emergency_salt = \"00" },
+		{ "emergency_salt = \"00", "emergency_salt = \"0g" },    /* not hex */
+		{ "emergency_salt = \"00", "emergency_salt = \"g0" },
+		{ "emergency_salt = \"00", "emergency_salt = \"0A" },    /* uppercase */
+		{ "comment = \"\"", "comment = \"%0A\"" },
+		{ "comment = \"\"", "comment = \"%C2%9B\"" },
+		{ "comment = \"\"", "comment = \"%C3\"" },           /* cut UTF-8 */
+		{ "comment = \"\"", "comment = \"%00\"" },
+		{ "comment = \"\"", "comment = \"%4\"" },
+		{ "comment = \"\"", "comment = \"LONG\"" },
+		{ "code10 = \"", "code10 = \"spent:spent:" },
+		{ "code10 = \"", "code10 = \"00" },
+	};
+	char codes[TP_EMERGENCY_MAX][TP_EMERGENCY_DIGITS + 1];
+	char out[8192], longc[TP_COMMENT_MAX + 2];
+	struct tp_profile p, q;
+	char *text = NULL;
+	size_t len = 0;
+
+	(void)state;
+	memset(longc, 'z', TP_COMMENT_MAX + 1);
+	longc[TP_COMMENT_MAX + 1] = '\0';
+	assert_int_equal(tp_profile_generate(&p, OWNER, "alice", &sha1_6_30, 20,
+					     TP_EMERGENCY_MAX, codes), TP_OK);
+	p.created = 1;
+	memset(p.secret, 0, p.secret_len);      /* base32: all A */
+	memset(p.ec_salt, 0, TP_SALT_LEN);      /* hex: all 0 */
+	assert_int_equal(tp_profile_to_ini(&p, &text, &len), TP_OK);
+	for (size_t e = 0; e < sizeof(edits) / sizeof(edits[0]); e++) {
+		const char *from = edits[e][0], *to = edits[e][1];
+		const char *at = strstr(text, from);
+		int n, fd;
+
+		assert_non_null(at);
+		if (strcmp(to, "comment = \"LONG\"") == 0)
+			n = snprintf(out, sizeof(out), "%.*scomment = \"%s\"%s", (int)(at - text),
+				     text, longc, at + strlen(from));
+		else
+			n = snprintf(out, sizeof(out), "%.*s%s%s", (int)(at - text), text, to,
+				     at + strlen(from));
+		assert_true(n > 0 && (size_t)n < sizeof(out));
+		if (e == 17) {          /* an eleventh code, its line too */
+			n += snprintf(out + n, sizeof(out) - (size_t)n, "code11 = \"%064d\"\n", 0);
+		}
+		if (read_both(out, (size_t)n, NULL))
+			fail_msg("edit %zu (%s) was read by the fast reader", e, to);
+		fd = unit_text_fd(out, (size_t)n);
+		if (tp_profile_from_fd(fd, &q) != TP_ECORRUPT)
+			fail_msg("edit %zu (%s) was not refused", e, to);
+		close(fd);
+	}
+	tp_wipe(text, len);
+	free(text);
+	tp_profile_wipe(&p);
+	tp_wipe(codes, sizeof(codes));
+}
+
+/* A wiped record holds nothing of what it held: no byte of the secret,
+ * the hashes or anything else. */
+static void test_wipe_clears(void **state)
+{
+	static const unsigned char zero[sizeof(struct tp_profile)];
+	struct tp_profile p;
+	unsigned char buf[100];
+
+	(void)state;
+	memset(&p, 0xa5, sizeof(p));
+	tp_profile_wipe(&p);
+	assert_memory_equal(&p, zero, sizeof(p));
+	memset(buf, 0x5a, sizeof(buf));
+	tp_wipe(buf + 1, sizeof(buf) - 2);
+	assert_int_equal(buf[0], 0x5a);
+	assert_memory_equal(buf + 1, zero, sizeof(buf) - 2);
+	assert_int_equal(buf[sizeof(buf) - 1], 0x5a);
+}
+
+/* A canonical file is read with one pread, never through iniparser (which
+ * reads the file from its path and leaves the offset at the end). */
+static void test_fast_reader_used(void **state)
+{
+	char codes[1][TP_EMERGENCY_DIGITS + 1];
+	struct tp_profile p, q;
+	char *text = NULL;
+	size_t len = 0;
+	int fd;
+
+	(void)state;
+	assert_int_equal(tp_profile_generate(&p, OWNER, "alice", &sha1_6_30, 20, 1, codes),
+			 TP_OK);
+	assert_int_equal(tp_profile_to_ini(&p, &text, &len), TP_OK);
+	fd = unit_text_fd(text, len);
+	assert_int_equal(lseek(fd, 3, SEEK_SET), 3);
+	assert_int_equal(tp_profile_from_fd(fd, &q), TP_OK);
+	assert_int_equal(lseek(fd, 0, SEEK_CUR), 3);
+	assert_memory_equal(&p, &q, sizeof(p));
+	/* the other reader, for comparison, does move it */
+	assert_int_equal(tp_profile_from_fd_ini(fd, &q), TP_OK);
+	assert_int_equal(lseek(fd, 0, SEEK_CUR), (off_t)len);
+	close(fd);
+	tp_wipe(text, len);
+	free(text);
+	tp_profile_wipe(&p);
+	tp_profile_wipe(&q);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -684,6 +1090,12 @@ int main(void)
 		cmocka_unit_test(test_from_ini_comment_escapes),
 		cmocka_unit_test(test_emergency_code_with_tail),
 		cmocka_unit_test(test_from_ini_duplicate_key),
+		cmocka_unit_test(test_fast_reader_canonical),
+		cmocka_unit_test(test_fast_reader_mutations),
+		cmocka_unit_test(test_fast_reader_falls_back),
+		cmocka_unit_test(test_fast_reader_ranges),
+		cmocka_unit_test(test_fast_reader_used),
+		cmocka_unit_test(test_wipe_clears),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1435,6 +1435,48 @@ static void test_lock_file_replaced_while_waiting(void **state)
 	free(lock);
 }
 
+/* CRC-32 (IEEE 802.3, as zlib's crc32), one bit at a time. */
+static uint32_t crc32_ieee(const unsigned char *b, size_t n)
+{
+	uint32_t c = 0xffffffffu;
+
+	for (size_t i = 0; i < n; i++) {
+		c ^= b[i];
+		for (int k = 0; k < 8; k++)
+			c = (c & 1u) ? (c >> 1) ^ 0xedb88320u : c >> 1;
+	}
+	return ~c;
+}
+
+/* The slot's checksum is CRC-32 of its first 60 bytes, little-endian in
+ * the last 4: records written by earlier releases must still verify. */
+static void test_state_checksum_format(void **state)
+{
+	struct fixture *f = *state;
+	char code[TP_CODE_MAX + 1];
+	struct tp_profile q;
+	size_t len = 0;
+	char *bytes;
+
+	assert_int_equal(crc32_ieee((const unsigned char *)"123456789", 9), 0xcbf43926u);
+	write_legacy(f, true);
+	bytes = state_after(f, "11111111", NOW, TP_LOGIN_EMERGENCY, &len);
+	free(bytes);
+	get_alice(f, &q);
+	code_at_step(&q, 60000001, code);
+	tp_profile_wipe(&q);
+	bytes = state_after(f, code, NOW, TP_LOGIN_TOTP, &len);
+	assert_true(len >= STATE_GAP + STATE_LEN);
+	for (size_t off = 0; off <= STATE_GAP; off += STATE_GAP) {
+		const unsigned char *slot = (const unsigned char *)bytes + off;
+		uint32_t stored = (uint32_t)slot[60] | (uint32_t)slot[61] << 8 |
+				  (uint32_t)slot[62] << 16 | (uint32_t)slot[63] << 24;
+		assert_memory_equal(slot, "TPs1", 4);
+		assert_int_equal(stored, crc32_ieee(slot, 60));
+	}
+	free(bytes);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -1460,6 +1502,7 @@ int main(void)
 		T(test_lock_exclusion),
 		T(test_upgrade_keeps_state),
 		T(test_state_torn_every_offset),
+		T(test_state_checksum_format),
 		T(test_state_corrupt_refused),
 		T(test_state_bound_to_profile),
 		T(test_flushes),

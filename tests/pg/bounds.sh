@@ -1,0 +1,163 @@
+#!/bin/bash
+# The PAM module on the PostgreSQL store, what a login holds and for how
+# long: no server connection while the user is at the prompt (nor any for
+# a name that cannot have a profile), and one deadline of connect_timeout
+# + 1 s for the connection and the probe before the prompt, one for the
+# attempt after it, against a server that answers every statement slowly.
+set -u
+. "$(dirname "$0")/../integration/lib.sh"
+. "$(dirname "$0")/lib.sh"
+
+if ! pg_available; then
+	skip "postgresql" "needs root and Debian's postgresql (scripts/install-deps.sh)"
+	exit 0
+fi
+PG_SERVER_OPTS="-c log_connections=on"
+pg_start || { echo "not ok - postgresql: a throwaway server starts"; exit 1; }
+pg_migrate || { echo "not ok - postgresql: the migrations apply"; exit 1; }
+pg_login_role host_a totp_login
+pg_psql -c "SELECT totp.set_policy(1, 0, 300)" >/dev/null
+
+KEY_HEX=3132333435363738393031323334353637383930     # $SECRET, in hex
+SALT_HEX=000102030405060708090a0b0c0d0e0f
+EC1=12345678
+TIMEOUT=2              # the hosts' connect_timeout
+# process start and exit around the bound (pamtester, libpam, the config)
+SLACK_MS=400
+
+host() {   # host NAME ROLE [DB]
+	cat > "$T/$1.conf" <<CONF
+store = { backend = "postgresql";
+          conninfo = "host=$PG_DIR port=$PG_PORT dbname=${3:-$PG_DB} user=$2 connect_timeout=$TIMEOUT"; };
+cluster = { name = "cluster1"; uuid = "$CLUSTER_UUID"; totp_group = "totp"; };
+CONF
+	chmod 0600 "$T/$1.conf"
+	pam_service "$1" "config=$T/$1.conf"
+}
+pg_mk() {   # pg_mk ACCOUNT [DB]
+	psql -X -q -At -v ON_ERROR_STOP=1 -h "$PG_DIR" -p "$PG_PORT" -U postgres -d "${2:-$PG_DB}" \
+		-c "DELETE FROM totp.profiles WHERE account = '$1'" \
+		-c "SELECT totp.admin_import('$CLUSTER_UUID', '$1', '\\x$KEY_HEX', 'SHA1', 6,
+		30, '', true, 1, -1, 0, 0, '\\x$SALT_HEX',
+		ARRAY[totp.emergency_hash('\\x$SALT_HEX', '$EC1')], '{f}')" >/dev/null
+}
+db() { pg_psql -c "$1"; }
+unavailable() { grep -q "cannot retrieve authentication info" "$T/pam.out"; }
+host a host_a
+
+# ---- nothing held at the prompt
+
+# at_prompt USER: start a login whose answer is not typed yet; $PAM_PID,
+# and the answer goes to the fifo $T/answer
+at_prompt() {
+	rm -f "$T/answer"
+	mkfifo "$T/answer"
+	clear_log
+	pam_env_args
+	( timeout 60 env "${PAM_ENV_ARGS[@]}" pamtester -v a "$1" authenticate \
+		< "$T/answer" > "$T/pam.out" 2>&1; echo $? > "$T/pam.rc" ) &
+	PAM_PID=$!
+	exec 7>"$T/answer"          # the fifo opens; nothing typed yet
+	for _ in $(seq 100); do prompted && return 0; sleep 0.05; done
+	echo "#   no prompt came"
+	return 1
+}
+answer() {   # answer CODE: type it, wait for the verdict
+	echo "$1" >&7
+	exec 7>&-
+	wait "$PAM_PID"
+	return "$(cat "$T/pam.rc")"
+}
+host_sessions() {
+	db "SELECT count(*) FROM pg_stat_activity WHERE usename = 'host_a'"
+}
+pg_mk alice
+idle_at_prompt() {
+	local n
+	at_prompt alice || return 1
+	sleep 0.3
+	n=$(host_sessions)
+	answer "$(code)" || { echo "#   the login was refused: $(tail -n 2 "$TP_SYSLOG")"; return 1; }
+	[ "$n" = 0 ] || { echo "#   $n connections of host_a while the user was at the prompt"; return 1; }
+}
+check "prompt: no connection of the host's role while a user is at the prompt; then accepted" \
+	idle_at_prompt
+connections() { grep -c "connection authorized: user=host_a" "$PG_DIR/server.log"; }
+no_connection_for_impossible_name() {
+	local before after
+	before=$(connections)
+	at_prompt "bad..name" || return 1
+	answer 123456 && { echo "#   accepted"; return 1; }
+	after=$(connections)
+	[ "$after" = "$before" ] || { echo "#   $((after - before)) connections for a name that cannot have a profile"; return 1; }
+}
+check "prompt: a name that cannot have a profile opens no connection (asked, then refused)" \
+	no_connection_for_impossible_name
+
+# ---- one deadline per phase, against a server that answers slowly
+
+# timed HOST USER ANSWER: the login's wall time in ms in $MS
+timed() {
+	local t0 t1 rc
+	t0=$(date +%s%N)
+	clear_log
+	pam_auth "$@"
+	rc=$?
+	t1=$(date +%s%N)
+	MS=$(( (t1 - t0) / 1000000 ))
+	return $rc
+}
+within_bound() {
+	[ "$MS" -le $(( (TIMEOUT + 1) * 1000 + SLACK_MS )) ] || { echo "#   took $MS ms"; return 1; }
+}
+# a database whose every statement of one phase answers after 0.9 of
+# connect_timeout: each within its own bound, together beyond the phase's
+slow() {   # slow DB SQL: as the owner, in DB
+	psql -X -q -v ON_ERROR_STOP=1 -h "$PG_DIR" -p "$PG_PORT" -U postgres -d "$1" \
+		-c "SET ROLE totp_owner" -c "$2" >/dev/null
+}
+S=$(awk -v t="$TIMEOUT" 'BEGIN { print t * 0.9 }')
+# before the prompt: the version check and the profile probe
+db "CREATE DATABASE slow1 ENCODING 'UTF8' TEMPLATE template0" >/dev/null
+pg_migrate slow1
+slow slow1 "CREATE OR REPLACE FUNCTION totp.schema_version() RETURNS integer
+	LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS \$\$
+	BEGIN PERFORM pg_sleep($S); RETURN (SELECT max(version) FROM totp.schema_version); END \$\$"
+slow slow1 "CREATE OR REPLACE FUNCTION totp.login_profile(p_owner uuid, p_account text)
+	RETURNS totp.login_profile_info
+	LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS \$\$
+	BEGIN PERFORM pg_sleep($S);
+	RETURN coalesce((SELECT ROW(true, p.enabled, p.digits)::totp.login_profile_info
+		FROM totp.profiles p WHERE p.owner_uuid = p_owner AND p.account = p_account),
+		ROW(false, NULL, NULL)::totp.login_profile_info); END \$\$"
+pg_mk alice slow1
+host s1 host_a slow1
+check "deadline: version check and probe each late but in their bound: PAM_AUTHINFO_UNAVAIL" \
+	eval 'timed s1 alice "$(code)"; unavailable && ! prompted'
+check "... within connect_timeout + 1 s for the two together" within_bound
+check "... logged as no answer in time" logged "no answer from the profile database within $((TIMEOUT + 1)) s"
+
+# after the prompt: the attempt and its result
+db "CREATE DATABASE slow2 ENCODING 'UTF8' TEMPLATE template0" >/dev/null
+pg_migrate slow2
+slow slow2 "ALTER FUNCTION totp.login_result(uuid) RENAME TO login_result_now"
+slow slow2 "CREATE FUNCTION totp.login_result(p_id uuid) RETURNS totp.login_result
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS \$\$
+	BEGIN PERFORM pg_sleep($S); RETURN totp.login_result_now(p_id); END \$\$"
+slow slow2 "ALTER FUNCTION totp.login_attempt_at(uuid, text, text[], timestamptz)
+	RENAME TO login_attempt_at_now"
+slow slow2 "CREATE FUNCTION totp.login_attempt_at(p_owner uuid, p_account text,
+	p_codes text[], p_at timestamptz) RETURNS totp.login_result
+	LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS \$\$
+	BEGIN PERFORM pg_sleep($S);
+	RETURN totp.login_attempt_at_now(p_owner, p_account, p_codes, p_at); END \$\$"
+psql -X -q -h "$PG_DIR" -p "$PG_PORT" -U postgres -d slow2 \
+	-c "GRANT EXECUTE ON FUNCTION totp.login_result(uuid) TO totp_login" >/dev/null
+pg_mk alice slow2
+host s2 host_a slow2
+check "deadline: the attempt and its result each late but in their bound: PAM_AUTHINFO_UNAVAIL" \
+	eval 'timed s2 alice "$(code)"; unavailable && prompted'
+check "... within connect_timeout + 1 s after the answer" within_bound
+check "... the attempt itself was committed (its step is recorded)" \
+	test "$(psql -X -q -At -h "$PG_DIR" -p "$PG_PORT" -U postgres -d slow2 \
+		-c "SELECT last_step > -1 FROM totp.profiles WHERE account = 'alice'")" = t
