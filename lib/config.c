@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "names.h"
+#include "pg_conninfo.h"
 #include "secret.h"
 
 /* Longest config file: far more than any real one (thousands of SVMs with
@@ -276,29 +277,6 @@ static enum tp_status load_owners(struct loader *ld, const config_setting_t *roo
 	return st;
 }
 
-/* Does a libpq connection string carry a password (password=... in
- * keyword form, sslpassword=..., or user:password@ in a URI)?  Such a
- * file must not be readable by everyone. */
-static bool conninfo_has_password(const char *c)
-{
-	const char *at, *scheme;
-
-	for (const char *p = c; (p = strstr(p, "password")) != NULL; p += 8) {
-		const char *q = p + 8;
-
-		while (*q == ' ' || *q == '\t')
-			q++;
-		if (*q == '=')
-			return true;
-	}
-	scheme = strstr(c, "://");
-	if (scheme != NULL && (at = strchr(scheme + 3, '@')) != NULL) {
-		const char *colon = strchr(scheme + 3, ':');
-		return colon != NULL && colon < at;
-	}
-	return false;
-}
-
 /* store.backend: "files" (default) or "postgresql" with its conninfos. */
 static enum tp_status load_backend(struct loader *ld, const config_setting_t *store,
 				   struct tp_config *cfg)
@@ -306,6 +284,8 @@ static enum tp_status load_backend(struct loader *ld, const config_setting_t *st
 	char *backend = NULL;
 	const char *names[2] = { "conninfo", "admin_conninfo" };
 	char **vals[2] = { &cfg->store_conninfo, &cfg->store_admin_conninfo };
+	const char *problem;
+	bool has_password;
 	enum tp_status st;
 
 	st = get_string(ld, store, "backend", &backend);
@@ -330,8 +310,16 @@ static enum tp_status load_backend(struct loader *ld, const config_setting_t *st
 			st = fail(ld, s, "is a setting of backend = \"postgresql\"");
 			goto out;
 		}
-		if (*vals[i] != NULL && conninfo_has_password(*vals[i]) &&
-		    (ld->mode & S_IROTH) != 0) {
+		if (*vals[i] == NULL)
+			continue;
+		/* read as libpq reads it: no spelling of a password, no
+		 * plaintext path to a remote host gets past a string match */
+		problem = tp_conninfo_problem(*vals[i], &has_password);
+		if (problem != NULL) {
+			st = fail(ld, s, "%s", problem);
+			goto out;
+		}
+		if (has_password && (ld->mode & S_IROTH) != 0) {
 			st = fail(ld, s, "holds a password, so the file must not be "
 				  "readable by others (chmod o-r), or use passfile=");
 			goto out;

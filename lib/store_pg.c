@@ -23,6 +23,7 @@
 #include <time.h>
 #include <libpq-fe.h>
 
+#include "pg_conninfo.h"
 #include "secret.h"
 #include "store.h"
 
@@ -30,8 +31,6 @@
  * migrations after it, up to this one). */
 #define PG_SCHEMA_VERSION 2
 #define PG_SCHEMA_FILE "sql/002_login_commit_first.sql"
-/* connect_timeout when the conninfo gives none; also each statement's bound */
-#define PG_DEFAULT_TIMEOUT 5
 #define DETAIL_MAX 512
 
 struct pg_store {
@@ -207,6 +206,31 @@ static void clear_wiped(PGresult *res)
 		for (int c = 0; c < PQnfields(res); c++)
 			tp_wipe(PQgetvalue(res, r, c), (size_t)PQgetlength(res, r, c));
 	PQclear(res);
+}
+
+/* libpq keeps the bytes it sent and received in its connection buffers
+ * (16 KiB each to start with) and frees them unwiped, so after a statement
+ * that carried a secret (a create's answer, an import's parameters) a copy
+ * stays there, and in the freed heap after PQfinish.  libpq writes each
+ * message from the start of its buffer once the last one is consumed: a
+ * statement of 8 KB out and 32 rows of 1 KB back overwrites both, and, no
+ * message being larger than the buffers, does not make them grow (growing
+ * reallocates, leaving the old buffer unwiped in the heap).  The detail of
+ * the statement before is kept. */
+#define SCRUB_OUT 8000
+static void scrub_buffers(struct pg_store *s)
+{
+	static char pad[SCRUB_OUT + 1];
+	const char *vals[1] = { pad };
+	char detail[DETAIL_MAX];
+	enum tp_status st;
+
+	memset(pad, ' ', SCRUB_OUT);
+	memcpy(detail, s->detail, sizeof(detail));
+	PQclear(run(s, "overwriting the connection's buffers",
+		    "SELECT repeat('0', 1000) FROM generate_series(1, 32) "
+		    "WHERE length($1) > 0", 1, vals, &st));
+	memcpy(s->detail, detail, sizeof(detail));
 }
 
 static bool get_i64(const PGresult *res, int row, int col, int64_t *out)
@@ -615,6 +639,7 @@ out:
 		tp_wipe(out->codes, sizeof(out->codes));
 	}
 	clear_wiped(res);
+	scrub_buffers(s);
 	return rc;
 }
 
@@ -753,6 +778,9 @@ static enum tp_status pg_import(struct tp_store *st, const struct tp_profile *p,
 		  "$8::boolean, $9::bigint, $10::bigint, $11::int, $12::bigint, $13::bytea, "
 		  "$14::bytea[], $15::boolean[])", 15, vals, &rc);
 	tp_wipe(secret, sizeof(secret));
+	tp_wipe(salt, sizeof(salt));
+	tp_wipe(hashes, sizeof(hashes));
+	scrub_buffers(s);
 	if (res == NULL)
 		return rc;
 	r = PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "";
@@ -829,63 +857,41 @@ static enum tp_status open_fail(struct pg_store *s, char **err, enum tp_status s
 	return st;
 }
 
-/* The conninfo as given, plus what a login needs and it may lack: a
- * connect_timeout (default PG_DEFAULT_TIMEOUT) and a statement_timeout of
- * the same length, so the server gives up when we do. */
+/* libpq prints the server's NOTICE and WARNING messages on stderr, which
+ * is the user's terminal under su or sudo: they are dropped.  The
+ * functions this store calls raise none; an error still fails the
+ * statement and is reported through its result. */
+static void drop_notice(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
+/* The conninfo's keywords and nothing from the environment, a service file
+ * or the home directory, TLS verify-full to a host that is not local,
+ * connect_timeout bounded (pg_conninfo.h), and a statement_timeout of the
+ * same length, so the server gives up when we do. */
 static enum tp_status connect_db(struct pg_store *s, const char *conninfo)
 {
-	PQconninfoOption *opts, *o;
-	const char **keys = NULL, **vals = NULL;
-	char *perr = NULL, *options = NULL, timeout[16];
-	size_t n = 0, k = 0;
-	enum tp_status st = TP_ENOMEM;
+	struct tp_conninfo c;
+	const char *problem = NULL;
+	enum tp_status st;
 
-	opts = PQconninfoParse(conninfo, &perr);
-	if (opts == NULL) {
-		set_detail(s, "the connection string is invalid: %s",
-			   perr ? perr : "out of memory");
-		PQfreemem(perr);
-		return TP_EINVAL;
+	st = tp_conninfo_build(&c, conninfo, s->admin ? "totpctl" : "pam_totp_profile",
+			       &problem);
+	if (st != TP_OK) {
+		/* libpq's own message would quote the string, password and all */
+		if (problem != NULL)
+			set_detail(s, "%s %s", s->admin ? "store.admin_conninfo"
+				   : "store.conninfo", problem);
+		else
+			set_detail(s, "cannot connect: out of memory");
+		tp_conninfo_free(&c);
+		return st;
 	}
-	s->timeout = PG_DEFAULT_TIMEOUT;
-	for (o = opts; o->keyword != NULL; o++) {
-		n++;
-		if (strcmp(o->keyword, "connect_timeout") == 0 && o->val != NULL) {
-			int t = atoi(o->val);
-			/* libpq takes 0 (or less) as "wait forever": not for a login */
-			s->timeout = t >= 2 ? t : t == 1 ? 2 : PG_DEFAULT_TIMEOUT;
-		}
-	}
-	snprintf(timeout, sizeof(timeout), "%d", s->timeout);
-	keys = calloc(n + 3, sizeof(*keys));
-	vals = calloc(n + 3, sizeof(*vals));
-	if (keys == NULL || vals == NULL)
-		goto out;
-	for (o = opts; o->keyword != NULL; o++) {
-		if (o->val == NULL || strcmp(o->keyword, "connect_timeout") == 0 ||
-		    strcmp(o->keyword, "options") == 0)
-			continue;
-		keys[k] = o->keyword;
-		vals[k++] = o->val;
-	}
-	for (o = opts; o->keyword != NULL; o++)
-		if (strcmp(o->keyword, "options") == 0)
-			break;
-	if (asprintf(&options, "%s%s-c statement_timeout=%d",
-		     o->keyword && o->val ? o->val : "", o->keyword && o->val ? " " : "",
-		     s->timeout * 1000) < 0) {
-		options = NULL;
-		goto out;
-	}
-	keys[k] = "connect_timeout";
-	vals[k++] = timeout;
-	keys[k] = "options";
-	vals[k++] = options;
-	keys[k] = "fallback_application_name";
-	vals[k++] = s->admin ? "totpctl" : "pam_totp_profile";
-	keys[k] = NULL;
-	vals[k] = NULL;
-	s->conn = PQconnectdbParams(keys, vals, 0);
+	s->timeout = c.timeout_s;
+	s->conn = tp_pq_connect(&c);
+	st = TP_ENOMEM;
 	if (s->conn == NULL) {
 		set_detail(s, "cannot connect: out of memory");
 	} else if (PQstatus(s->conn) != CONNECTION_OK) {
@@ -893,19 +899,10 @@ static enum tp_status connect_db(struct pg_store *s, const char *conninfo)
 			   PQerrorMessage(s->conn));
 		st = TP_EIO;
 	} else {
+		PQsetNoticeProcessor(s->conn, drop_notice, NULL);
 		st = TP_OK;
 	}
-out:
-	if (options != NULL) {
-		free(options);
-	}
-	free(keys);
-	free(vals);
-	/* the parsed values may hold a password */
-	for (o = opts; o->keyword != NULL; o++)
-		if (o->val != NULL)
-			tp_wipe(o->val, strlen(o->val));
-	PQconninfoFree(opts);
+	tp_conninfo_free(&c);
 	return st;
 }
 

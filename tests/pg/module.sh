@@ -151,6 +151,30 @@ check "1,000 logins with one emergency code through 4 hosts: exactly 1 accepted"
 check "... 999 refused as spent" test "$(cat "$W"/*.log | grep -c 'refused: emergency code already used')" -eq 999
 echo "# 1,000 emergency-code logins through 4 hosts: $((SECONDS - start)) s"
 
+# ---- the connection: the conninfo and nothing else ----
+
+pg_mk alice
+check "PG* variables of the caller (su, sudo) do not steer the connection" \
+	eval 'PAM_ENV="PGHOSTADDR=127.0.0.1 PGPORT=1 PGSSLMODE=require PGDATABASE=empty" auth a alice "$(code)"'
+host remote host_a "host=db.example.com sslmode=require sslrootcert=/etc/ssl/certs/ca-certificates.crt"
+check "a remote host without verify-full: the config is refused, PAM_AUTHINFO_UNAVAIL" \
+	eval 'auth remote alice 123456; unavailable && logged "configuration error, refusing login: $T/remote.conf:2: store.conninfo: names a host" && logged "sslmode=verify-full"'
+host big host_a "connect_timeout=4294967"
+pg_mk alice
+check "connect_timeout beyond the bound (4294967 s, x1000 overflows an int): the login works" \
+	auth big alice "$(code)"
+SCHEMA_VERSION_SQL="LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+	AS \$\$ SELECT max(version) FROM totp.schema_version \$\$"
+pg_psql -c "CREATE OR REPLACE FUNCTION totp.schema_version() RETURNS integer
+	LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS \$\$
+	BEGIN RAISE WARNING 'a server warning for the terminal';
+	      RETURN (SELECT max(version) FROM totp.schema_version); END \$\$" >/dev/null
+pg_mk alice
+check "a server WARNING is not printed on the user's terminal" \
+	eval 'auth a alice "$(code)" && ! grep -q "server warning" "$T/pam.out"'
+pg_psql -c "CREATE OR REPLACE FUNCTION totp.schema_version() RETURNS integer
+	$SCHEMA_VERSION_SQL" >/dev/null
+
 # ---- failing closed ----
 
 # timed HOST USER ANSWER: the login's wall time in ms in $MS

@@ -79,6 +79,9 @@ host tls "$TLS"
 host wrongca "sslmode=verify-full sslrootcert=$K/other-ca.crt sslcert=$K/host.crt sslkey=$K/host.key"
 host nocert "sslmode=verify-full sslrootcert=$K/ca.crt sslcert=$K/none.crt sslkey=$K/none.key"
 host plain "sslmode=disable"
+# loopback, so no verify-full needed: libpq's prefer, and no root
+# certificate from the home directory (the store names one that cannot exist)
+host loopback "sslcert=$K/host.crt sslkey=$K/host.key"
 unavailable() { grep -q "cannot retrieve authentication info" "$T/pam.out"; }
 auth() { clear_log; pam_auth "$@"; }
 
@@ -95,3 +98,7 @@ check "no client certificate: PAM_AUTHINFO_UNAVAIL" eval 'auth nocert alice 1234
 check "... logged: the server wants a certificate" logged "refusing login: postgresql store: cannot connect"
 check "plain TCP: refused by pg_hba, PAM_AUTHINFO_UNAVAIL" eval 'auth plain alice 123456; unavailable'
 check "... logged with the server's reason" logged "pg_hba.conf rejects connection"
+pg_psql -c "SELECT totp.admin_import('$CLUSTER_UUID', 'bob', '\\x$KEY_HEX', 'SHA1', 6, 30,
+	'', true, 1, -1, 0, 0, '\\x000102030405060708090a0b0c0d0e0f', '{}', '{}')" >/dev/null
+check "loopback without sslmode or sslrootcert: TLS (prefer) with the client certificate logs in" \
+	auth loopback bob "$(code)"

@@ -164,6 +164,18 @@ check "migrate after logins through the database: unchanged, nothing comes back"
 	eval 'test "$(json "\" \".join(r[\"result\"] for r in j[\"records\"] if r[\"account\"][\"name\"] == \"alice\")")" = "unchanged"'
 check "... the code spent in the database stays spent" fails pam_auth fleet alice 33334444
 
+# ---- no copy of a secret left behind in the process ----
+# libpq frees its connection buffers unwiped: the create's answer (secret,
+# codes) and the import's parameters (secret, salt, hashes) must be
+# overwritten before, both while the store is open and after it is closed.
+RESIDUE="$BUILD/tests/tp_pg_residue"
+"$RESIDUE" "$CONNINFO user=admin1" "$CLUSTER_UUID" residue1 create > "$T/residue" 2> "$T/residue.err"
+check "create: no copy of the new secret or code in memory, store open" grep -qx "open 0" "$T/residue"
+check "... nor after the store is closed" grep -qx "closed 0" "$T/residue"
+"$RESIDUE" "$CONNINFO user=admin1" "$CLUSTER_UUID" residue2 import > "$T/residue" 2> "$T/residue.err"
+check "import: no copy of the secret, salt or hashes in memory, store open" grep -qx "open 0" "$T/residue"
+check "... nor after the store is closed" grep -qx "closed 0" "$T/residue"
+
 # ---- failing closed ----
 
 conf "$T/wrongrole.conf" "backend = \"postgresql\"; admin_conninfo = \"$CONNINFO user=host_a\";"
@@ -174,6 +186,10 @@ conf "$T/nodb.conf" "backend = \"postgresql\"; admin_conninfo = \"$CONNINFO dbna
 ctl "$T/nodb.conf" list
 check "totpctl on a database without the schema: error 5 saying what to apply" \
 	eval 'rc_is 1 && err_has "error 5" && err_has "apply sql/\*.sql"'
+conf "$T/remote.conf" "backend = \"postgresql\"; admin_conninfo = \"host=db.example.com dbname=totp user=admin1\";"
+ctl "$T/remote.conf" list
+check "totpctl with a remote host and no sslrootcert: error 5 naming the setting" \
+	eval 'rc_is 1 && err_has "error 5" && err_has "store.admin_conninfo: names a host" && err_has "sslrootcert=FILE"'
 ctl "$FCONF" migrate
 check "migrate on the file store itself: error 2" eval 'rc_is 1 && err_has "error 2" && err_has "store.backend"'
 runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -w stop >/dev/null 2>&1

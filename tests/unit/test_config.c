@@ -3,6 +3,8 @@
  * log line alone). */
 #include "unit.h"
 #include "config.h"
+#include "pg_conninfo.h"
+#include "store.h"
 
 #define CLUSTER_UUID "02c9e252-41be-11e9-81d5-00a0986138f7"
 #define SVM0_UUID    "11111111-2222-3333-4444-555555555555"
@@ -355,11 +357,15 @@ static void test_file_checks(void **state)
 	 * owner (and group) only is fine; a passfile is no password */
 	{
 		static const char *const with_pw[] = {
-			"host=db dbname=totp user=h1 password=s3cret",
-			"host=db sslpassword = s3cret",
-			"postgresql://h1:s3cret@db/totp",
+			"host=db sslrootcert=/ca.pem dbname=totp user=h1 password=s3cret",
+			"host=db sslrootcert=/ca.pem sslpassword = s3cret",
+			"postgresql://h1:s3cret@db/totp?sslrootcert=/ca.pem",
+			/* spellings libpq reads as a password too */
+			"host=/tmp password\\f=s3cret",
+			"postgresql:///totp?pass%77ord=s3cret",
+			"host=/tmp sslpassword\\t=s3cret",
 		};
-		for (size_t i = 0; i < 3; i++) {
+		for (size_t i = 0; i < sizeof(with_pw) / sizeof(with_pw[0]); i++) {
 			char *text = unit_path("store = { backend = \"postgresql\"; "
 					       "conninfo = \"%s\"; };\n" CLUSTER_OK, with_pw[i]);
 			unit_write_file(f->conf, text, 0644);
@@ -367,12 +373,13 @@ static void test_file_checks(void **state)
 			assert_null(cfg);
 			assert_contains(err, "store.conninfo");
 			assert_contains(err, "password");
+			assert_null(strstr(err, "s3cret"));
 			free(err);
 			err = NULL;
 			assert_int_equal(chmod(f->conf, 0640), 0);
 			assert_int_equal(tp_config_load(f->conf, &cfg, &err), TP_OK);
 			assert_int_equal(cfg->store_backend, TP_STORE_POSTGRESQL);
-			assert_string_equal(cfg->store_conninfo, with_pw[i]);
+			assert_non_null(cfg->store_conninfo);
 			tp_config_free(cfg);
 			free(text);
 		}
@@ -670,6 +677,244 @@ static void test_settings_documented(void **state)
 	assert_int_equal(missing, 0);
 }
 
+/* A postgresql config with one conninfo (already escaped for libconfig). */
+static enum tp_status load_conninfo(struct fixture *f, const char *setting,
+				    const char *conninfo, char **err)
+{
+	struct tp_config *cfg = NULL;
+	char *text = unit_path("store = { backend = \"postgresql\"; %s = \"%s\"; };\n"
+			       CLUSTER_OK, setting, conninfo);
+	enum tp_status st;
+
+	unit_write_file(f->conf, text, 0600);
+	free(text);
+	*err = NULL;
+	st = tp_config_load(f->conf, &cfg, err);
+	tp_config_free(cfg);
+	return st;
+}
+
+static void refused_with(struct fixture *f, const char *setting, const char *conninfo,
+			 const char *why)
+{
+	char *err = NULL;
+
+	if (load_conninfo(f, setting, conninfo, &err) != TP_EINVAL)
+		fail_msg("accepted: %s = \"%s\"", setting, conninfo);
+	assert_contains(err, f->conf);
+	assert_contains(err, setting);
+	assert_contains(err, why);
+	free(err);
+}
+
+static void accepted(struct fixture *f, const char *conninfo)
+{
+	char *err = NULL;
+
+	if (load_conninfo(f, "conninfo", conninfo, &err) != TP_OK)
+		fail_msg("refused: %s: %s", conninfo, err ? err : "");
+	assert_null(err);
+}
+
+/* A host beyond this machine is reached with TLS checked against an
+ * explicit CA, or the config is refused: with sslmode=prefer (libpq's
+ * default) a man in the middle answers the login "accepted". */
+static void test_conninfo_tls_required(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const weak[] = {
+		"host=db.example.com dbname=totp user=h1 sslrootcert=/ca.pem sslmode=require",
+		"host=db.example.com sslrootcert=/ca.pem sslmode=prefer",
+		"host=db.example.com sslrootcert=/ca.pem sslmode=allow",
+		"host=db.example.com sslrootcert=/ca.pem sslmode=disable",
+		"host=db.example.com sslrootcert=/ca.pem sslmode=verify-ca",
+		"host=10.0.0.5 sslrootcert=/ca.pem sslmode=require",
+		"host=/var/run/postgresql,db.example.com sslrootcert=/ca.pem sslmode=prefer",
+		"host=localhost hostaddr=10.1.2.3 sslrootcert=/ca.pem sslmode=disable",
+		"host=db.example.com hostaddr=127.0.0.1,10.1.2.3 sslrootcert=/ca.pem sslmode=require",
+		"postgresql://db.example.com/totp?sslmode=require&sslrootcert=/ca.pem",
+		"postgresql://127.0.0.1,db.example.com/totp?sslmode=disable&sslrootcert=/ca.pem",
+	};
+	static const char *const no_ca[] = {
+		"host=db.example.com dbname=totp user=h1",
+		"host=db.example.com sslmode=verify-full",
+		"host=db.example.com sslmode=verify-full sslrootcert=",
+		"host=fd00::5 sslmode=verify-full",
+		"postgresql://db.example.com/totp",
+	};
+	static const char *const fine[] = {
+		"host=db.example.com dbname=totp sslrootcert=/ca.pem",
+		"host=db1.example.com,db2.example.com sslmode=verify-full sslrootcert=/ca.pem",
+		"postgresql://db.example.com/totp?sslrootcert=/ca.pem",
+		/* local: a unix socket, loopback (a pooler on this host) */
+		"dbname=totp",
+		"host=/var/run/postgresql dbname=totp sslmode=disable",
+		"host=@abstract sslmode=disable",
+		"host=127.0.0.1 port=6432 sslmode=disable",
+		"host=127.5.6.7 sslmode=prefer",
+		"host=::1 sslmode=require",
+		"host=localhost",
+		"host=LocalHost sslmode=allow",
+		"host=db.example.com hostaddr=127.0.0.1 sslmode=disable",
+		"host=/tmp,localhost port=5432,6432 sslmode=disable",
+		"postgresql://localhost/totp?sslmode=disable",
+		"postgresql:///totp?host=/tmp",
+	};
+
+	for (size_t i = 0; i < sizeof(weak) / sizeof(weak[0]); i++)
+		refused_with(f, "conninfo", weak[i], "sslmode=verify-full");
+	for (size_t i = 0; i < sizeof(no_ca) / sizeof(no_ca[0]); i++)
+		refused_with(f, "conninfo", no_ca[i], "sslrootcert=FILE");
+	/* the message names the setting with its group, for both */
+	refused_with(f, "admin_conninfo", "host=db.example.com sslmode=require "
+		     "sslrootcert=/ca.pem", "store.admin_conninfo");
+	refused_with(f, "conninfo", "host=db.example.com sslrootcert=/ca.pem "
+		     "gssencmode=prefer", "gssencmode");
+	/* a service file is read from elsewhere: its settings belong here */
+	refused_with(f, "conninfo", "service=totp", "service=");
+	for (size_t i = 0; i < sizeof(fine) / sizeof(fine[0]); i++)
+		accepted(f, fine[i]);
+}
+
+/* libpq's parse errors quote the string, password and all: the config
+ * loader and the store say only that it is invalid, and where. */
+static void test_conninfo_invalid_quiet(void **state)
+{
+	struct fixture *f = *state;
+	static const struct {
+		const char *conninfo, *secret;
+	} bad[] = {
+		{ "postgresql://u:Sup3r%zzSecret@db.example.com/totp", "zzSecret" },
+		{ "host=/tmp password=hunter2 2ndhalfOfPw dbname=totp", "2ndhalf" },
+		{ "host=/tmp password='hunter2", "hunter2" },
+		{ "host=/tmp nosuchkeyword=hunter2", "hunter2" },
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct tp_config cfg = { .path = f->conf, .store_backend = TP_STORE_POSTGRESQL };
+		struct tp_store *s = NULL;
+		char *err = NULL;
+
+		assert_int_equal(load_conninfo(f, "conninfo", bad[i].conninfo, &err),
+				 TP_EINVAL);
+		assert_contains(err, "store.conninfo");
+		assert_contains(err, "not a valid");
+		if (strstr(err, bad[i].secret) != NULL)
+			fail_msg("the config error shows the password: %s", err);
+		free(err);
+		err = NULL;
+		/* the store too (a caller that builds its own config) */
+		cfg.store_conninfo = (char *)bad[i].conninfo;
+		assert_int_not_equal(tp_store_open(&cfg, &s, &err), TP_OK);
+		assert_null(s);
+		assert_non_null(err);
+		assert_contains(err, "store.conninfo");
+		if (strstr(err, bad[i].secret) != NULL)
+			fail_msg("the store error shows the password: %s", err);
+		free(err);
+	}
+}
+
+extern char **environ;
+
+/* Under su or sudo the environment is the caller's: PG* variables must
+ * not steer the connection (here they would send it to 127.0.0.1:4), and
+ * the process's environment is left exactly as it was. */
+static void test_conninfo_environment_ignored(void **state)
+{
+	struct fixture *f = *state;
+	char *conninfo = unit_path("host=%s dbname=totp user=nobody connect_timeout=2", f->dir);
+	struct tp_config cfg = { .path = f->conf, .store_backend = TP_STORE_POSTGRESQL,
+				 .store_conninfo = conninfo };
+	static const char *const vars[][2] = {
+		{ "PGHOSTADDR", "127.0.0.1" }, { "PGHOST", "127.0.0.1" }, { "PGPORT", "4" },
+		{ "PGSSLMODE", "disable" }, { "PGSERVICEFILE", "/nonexistent" },
+		{ "PGSYSCONFDIR", "/nonexistent" }, { "PGCONNECT_TIMEOUT", "1" },
+	};
+	struct tp_store *s = NULL;
+	char *err = NULL, **env_before;
+	char *socket = unit_path("%s/.s.PGSQL.5432", f->dir);
+
+	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+		assert_int_equal(setenv(vars[i][0], vars[i][1], 1), 0);
+	env_before = environ;
+	assert_int_equal(tp_store_open(&cfg, &s, &err), TP_EIO);
+	assert_null(s);
+	assert_non_null(err);
+	/* the conninfo's socket (no server there), not the environment's */
+	assert_contains(err, socket);
+	if (strstr(err, "127.0.0.1") != NULL)
+		fail_msg("PGHOSTADDR steered the connection: %s", err);
+	assert_true(environ == env_before);
+	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+		assert_non_null(getenv(vars[i][0]));
+		assert_string_equal(getenv(vars[i][0]), vars[i][1]);
+		unsetenv(vars[i][0]);
+	}
+	free(err);
+	free(socket);
+	free(conninfo);
+}
+
+static const char *param(const struct tp_conninfo *c, const char *key)
+{
+	for (size_t i = 0; c->keys[i] != NULL; i++)
+		if (strcmp(c->keys[i], key) == 0)
+			return c->vals[i];
+	return NULL;
+}
+
+/* What libpq is given: TLS verify-full to a remote host when the conninfo
+ * names no mode, no file from the home directory, the timeout bounded. */
+static void test_conninfo_parameters(void **state)
+{
+	struct tp_conninfo c;
+	const char *problem = NULL;
+
+	(void)state;
+	assert_int_equal(tp_conninfo_build(&c, "host=db.example.com dbname=totp "
+					   "sslrootcert=/ca.pem connect_timeout=99999999999999",
+					   "test", &problem), TP_OK);
+	assert_null(problem);
+	assert_string_equal(param(&c, "sslmode"), "verify-full");
+	assert_string_equal(param(&c, "sslrootcert"), "/ca.pem");
+	assert_string_equal(param(&c, "gssencmode"), "disable");
+	assert_string_equal(param(&c, "passfile"), "/dev/null/pgpass");
+	assert_string_equal(param(&c, "sslcert"), "/dev/null/postgresql.crt");
+	assert_string_equal(param(&c, "sslkey"), "/dev/null/postgresql.key");
+	assert_string_equal(param(&c, "sslcrl"), "/dev/null/root.crl");
+	assert_string_equal(param(&c, "connect_timeout"), "60");
+	assert_int_equal(c.timeout_s, 60);
+	assert_string_equal(param(&c, "options"), "-c statement_timeout=60000");
+	assert_null(param(&c, "service"));
+	tp_conninfo_free(&c);
+
+	/* local: libpq's default mode, the files still not from $HOME */
+	assert_int_equal(tp_conninfo_build(&c, "host=/tmp passfile=/etc/pgpass "
+					   "options='-c work_mem=1MB' connect_timeout=1",
+					   "test", &problem), TP_OK);
+	assert_null(param(&c, "sslmode"));
+	assert_string_equal(param(&c, "passfile"), "/etc/pgpass");
+	assert_string_equal(param(&c, "sslrootcert"), "/dev/null/root.crt");
+	assert_string_equal(param(&c, "connect_timeout"), "2");
+	assert_string_equal(param(&c, "options"), "-c work_mem=1MB -c statement_timeout=2000");
+	tp_conninfo_free(&c);
+	for (size_t i = 0; i < 4; i++) {
+		static const char *const t[][2] = { { "0", "5" }, { "-3", "5" },
+			{ "61", "60" }, { "2147483648", "60" } };
+		char *ci = unit_path("dbname=totp connect_timeout=%s", t[i][0]);
+
+		assert_int_equal(tp_conninfo_build(&c, ci, "test", &problem), TP_OK);
+		assert_string_equal(param(&c, "connect_timeout"), t[i][1]);
+		tp_conninfo_free(&c);
+		free(ci);
+	}
+	assert_int_equal(tp_conninfo_build(&c, "host=db.example.com sslmode=require "
+					   "sslrootcert=/ca.pem", "test", &problem), TP_EINVAL);
+	assert_non_null(problem);
+	tp_conninfo_free(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -683,6 +928,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_owner_lookup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_example_matches_defaults, setup, teardown),
 		cmocka_unit_test(test_settings_documented),
+		cmocka_unit_test_setup_teardown(test_conninfo_tls_required, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_conninfo_invalid_quiet, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_conninfo_environment_ignored, setup, teardown),
+		cmocka_unit_test(test_conninfo_parameters),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
