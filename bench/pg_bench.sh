@@ -21,6 +21,9 @@
 #   PG_PRELOAD=                      without shared_preload_libraries
 #                                    (default plpgsql,pgcrypto, as
 #                                    docs/fleet.md recommends)
+#   PG_SHARED_BUFFERS=               the server's shared_buffers (default
+#                                    512MB: 1M profiles and their index,
+#                                    about 400 MB, stay in it)
 #   SYNC=off                         commits without waiting for the WAL
 #                                    flush (diagnostic only)
 #
@@ -38,6 +41,7 @@ case "$BUILD" in /*) ;; *) BUILD="$TOP/$BUILD" ;; esac
 SCALES=${*:-1000 100000}
 REPS=${REPS:-3}
 PG_PRELOAD=${PG_PRELOAD-plpgsql,pgcrypto}
+PG_SHARED_BUFFERS=${PG_SHARED_BUFFERS:-512MB}
 OWNER=11111111-2222-4333-8444-555555555555
 PRELOAD=$BUILD/bench/bench_preload.so
 PAM_BENCH=$BUILD/bench/pam_bench
@@ -46,7 +50,7 @@ OURS=$BUILD/pam_totp_profile.so
 pg_available || { echo "pg_bench: PostgreSQL is not available (needs root and Debian's postgresql)" >&2; exit 2; }
 # a free TCP port on 127.0.0.1 (the socket file is named after it too)
 PG_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-PG_SERVER_OPTS="-c listen_addresses=127.0.0.1 ${PG_PRELOAD:+-c shared_preload_libraries=$PG_PRELOAD}"
+PG_SERVER_OPTS="-c listen_addresses=127.0.0.1 -c shared_buffers=$PG_SHARED_BUFFERS ${PG_PRELOAD:+-c shared_preload_libraries=$PG_PRELOAD}"
 W=$(mktemp -d /tmp/tp-pgbench.XXXXXX)
 chmod 0755 "$W"
 BOUNCER_PID=""
@@ -148,6 +152,7 @@ INI
 fi
 echo "MACHINE nproc=$(nproc) cpu=\"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')\"" \
      "postgresql=$("$PG_BIN/postgres" --version | awk '{print $3}') preload=${PG_PRELOAD:-none}" \
+     "shared_buffers=$PG_SHARED_BUFFERS" \
      "sync=${SYNC:-on} date=$(date -u +%Y-%m-%dT%H:%MZ)"
 
 # run CONN KIND ITERS SKIP SLOT [LABEL]: one pam_bench run at the real time
@@ -201,7 +206,8 @@ for N in $SCALES; do
 		enabled, ec_salt, ec_hashes, ec_spent) FROM '$W/profiles.csv' WITH (FORMAT csv)"
 	pg_psql -c "ANALYZE totp.profiles" >/dev/null
 	rm -f "$W/profiles.csv"
-	echo "# $N profiles loaded in $(( ($(date +%s%N) - start) / 1000000 )) ms"
+	echo "# $N profiles loaded in $(( ($(date +%s%N) - start) / 1000000 )) ms;" \
+	     "table and index $(pg_psql -c "SELECT pg_size_pretty(pg_total_relation_size('totp.profiles'))")"
 	# the module's two statements; a wrong code (the failure counted, a
 	# commit), on users the pam_bench runs do not need unspent
 	cat > "$PGB" <<SQL

@@ -173,7 +173,8 @@ def pg_report(file_p50, md):
         return
     m = PG["machine"]
     print(f"The PostgreSQL store (bench/pg_bench.sh): PostgreSQL {m.get('postgresql')}, "
-          f"shared_preload_libraries={m.get('preload')}, synchronous_commit {m.get('sync')}, "
+          f"shared_preload_libraries={m.get('preload')}, shared_buffers {m.get('shared_buffers')}, "
+          f"synchronous_commit {m.get('sync')}, "
           f"one connection per login except pool.  Medians over runs.")
     print("unix: the server's unix socket; tls: TCP+TLS to 127.0.0.1, verify-full, client certificate; "
           "pool: pgbouncer (transaction mode) on a unix socket.  hosts 8: 8 processes at once, "
