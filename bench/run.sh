@@ -167,7 +167,7 @@ if [ "${PG:-1}" != 0 ]; then
 	grep -E '^(MACHINE|RESULT|PGHOSTS|PGSTEP)' "$BENCH_DIR/pg.txt" >> "$RESULTS" || true
 	grep -E '^(RESULT|PGHOSTS|PGSTEP|#)' "$BENCH_DIR/pg.txt" | sed 's/^RESULT /  /' || true
 	if [ "$rc" = 2 ]; then
-		echo "PGNOTE not measured: PostgreSQL is not available (needs root and Debian's postgresql, which scripts/install-deps.sh installs)" >> "$RESULTS"
+		echo "PGNOTE not measured: PostgreSQL is not available (needs root and the Debian package postgresql, which scripts/install-deps.sh installs)" >> "$RESULTS"
 	elif [ "$rc" != 0 ]; then
 		echo "PGNOTE not measured: bench/pg_bench.sh failed (exit $rc; see $BENCH_DIR/errors.txt)" >> "$RESULTS"
 	fi
