@@ -10,6 +10,8 @@
  *     --time T         the fake clock's start (Unix seconds)
  *     --slot I         emergency code index to use (0..4)
  *     --seed X         which users, in which order
+ *     --skip K         start K users into that order (runs that must not
+ *                      share a user, e.g. within one TOTP step)
  *     --module PATH    keep this module loaded between logins
  *     --exec PROG      whole-process mode: run `PROG SERVICE USER
  *                      authenticate` (pamtester) once per login, with
@@ -176,7 +178,7 @@ static int run_exec(const char *prog, const char *service, const char *user,
 
 int main(int argc, char **argv)
 {
-	unsigned users = 0, iters = 1000, slot = 0, seed = 1;
+	unsigned users = 0, iters = 1000, slot = 0, seed = 1, skip = 0;
 	double budget = 0;
 	long long t0 = 0;
 	const char *service = NULL, *module = NULL, *exec = NULL, *label = "";
@@ -203,6 +205,7 @@ int main(int argc, char **argv)
 		else if (strcmp(o, "--time") == 0) t0 = atoll(v);
 		else if (strcmp(o, "--slot") == 0) slot = (unsigned)strtoul(v, NULL, 10);
 		else if (strcmp(o, "--seed") == 0) seed = (unsigned)strtoul(v, NULL, 10);
+		else if (strcmp(o, "--skip") == 0) skip = (unsigned)strtoul(v, NULL, 10);
 		else if (strcmp(o, "--module") == 0) module = v;
 		else if (strcmp(o, "--exec") == 0) exec = v;
 		else if (strcmp(o, "--label") == 0) label = v;
@@ -240,7 +243,7 @@ int main(int argc, char **argv)
 
 	start = bench_now_us();
 	for (unsigned j = 0; j < iters; j++) {
-		unsigned u = perm[j % users];
+		unsigned u = perm[(j + skip) % users];
 		long long t = t0 + (long long)(j / users) * PERIOD;
 		struct answer a;
 		char name[16];

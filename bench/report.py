@@ -15,6 +15,9 @@ ORDER = {"ours": 0, "google": 1, "oath": 2, "permit": 3}
 KINDS = {"accept": 0, "emergency": 1, "reject": 2}
 
 
+PG = {"results": defaultdict(list), "steps": defaultdict(list), "notes": [], "machine": {}}
+
+
 def parse(path):
     results, floors, machine = defaultdict(list), defaultdict(list), ""
     for line in open(path):
@@ -22,7 +25,16 @@ def parse(path):
         if not parts:
             continue
         kv = dict(p.split("=", 1) for p in parts[1:] if "=" in p)
-        if parts[0] == "MACHINE":
+        if parts[0] == "MACHINE" and "postgresql" in kv:
+            PG["machine"] = kv
+        elif parts[0] == "PGNOTE":
+            PG["notes"].append(line.strip()[len("PGNOTE "):])
+        elif parts[0] in ("RESULT", "PGHOSTS") and kv.get("store") == "pg":
+            key = (kv["conn"], int(kv["scale"]), kv.get("kind", "accept"), int(kv.get("hosts", 1)))
+            PG["results"][key].append(kv)
+        elif parts[0] == "PGSTEP":
+            PG["steps"][(kv["conn"], int(kv["scale"]), kv["fresh"])].append(kv)
+        elif parts[0] == "MACHINE":
             machine = kv
         elif parts[0] == "FLOOR":
             floors[int(kv["scale"])].append(kv)
@@ -43,6 +55,9 @@ def fmt_scale(n):
 def main():
     md = "--markdown" in sys.argv
     results, floors, machine = parse(sys.argv[1])
+    if not results:             # bench/pg_bench.sh's lines alone
+        pg_report({}, md)
+        return
     scales = sorted({k[1] for k in results})
     floor = {n: med(f, "floor_p50_us") for n, f in floors.items()}
     p50 = {k: med(v, "p50_us") for k, v in results.items()}
@@ -131,6 +146,92 @@ def main():
             if o and x and n >= 100000:
                 target(f">= 10x faster than pam_oath at {fmt_scale(n)} ({kind})", x / o >= 10,
                        f"{x / o:.1f}x")
+    pg_report(p50, md)
+
+
+def table(header, rows, md):
+    if md:
+        print("| " + " | ".join(header) + " |")
+        print("|" + "|".join("---" for _ in header) + "|")
+        for r in rows:
+            print("| " + " | ".join(r) + " |")
+    else:
+        w = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+        print("  ".join(h.ljust(w[i]) for i, h in enumerate(header)))
+        for r in rows:
+            print("  ".join(c.ljust(w[i]) for i, c in enumerate(r)))
+
+
+def pg_report(file_p50, md):
+    """The PostgreSQL store (bench/pg_bench.sh), beside the file store and
+    the peers of the same run (in-process p50 at the same scale)."""
+    print()
+    for note in PG["notes"]:
+        print(f"PostgreSQL store: {note}")
+    res, steps = PG["results"], PG["steps"]
+    if not res:
+        return
+    m = PG["machine"]
+    print(f"The PostgreSQL store (bench/pg_bench.sh): PostgreSQL {m.get('postgresql')}, "
+          f"shared_preload_libraries={m.get('preload')}, shared_buffers {m.get('shared_buffers')}, "
+          f"synchronous_commit {m.get('sync')}, "
+          f"one connection per login except pool.  Medians over runs.")
+    print("unix: the server's unix socket; tls: TCP+TLS to 127.0.0.1, verify-full, client certificate; "
+          "pool: pgbouncer (transaction mode) on a unix socket.  hosts 8: 8 processes at once, "
+          "logins/s their sum, p50 the median host's.")
+    print()
+    conns = {"unix": 0, "tls": 1, "pool": 2}
+    scales = sorted({k[1] for k in res})
+    p50 = {k: med(v, "p50_us") for k, v in res.items()}
+    header = ["conn", "profiles", "kind", "hosts", "logins/s", "p50 us", "p99 us", "runs",
+              "file store p50 us", "google p50 us", f"vs {fmt_scale(scales[0])}"]
+    rows = []
+    for key in sorted(res, key=lambda k: (conns.get(k[0], 9), k[1], k[3], KINDS.get(k[2], 9))):
+        conn, n, kind, hosts = key
+        v = res[key]
+        bad = sum(1 for r in v if r.get("errors", "0") != "0" or
+                  (r["ok"] != "0" if kind == "reject" else r["ok"] != r["logins"]))
+        base = p50.get((conn, scales[0], kind, hosts))
+        ours, ga = file_p50.get(("ours", n, kind, "inproc")), file_p50.get(("google", n, kind, "inproc"))
+        rows.append([conn, fmt_scale(n), kind, str(hosts), f"{med(v, 'logins_s'):.0f}",
+                     f"{p50[key]:.0f}", f"{med(v, 'p99_us'):.0f}" if "p99_us" in v[0] else "",
+                     f"{len(v)}" + (f" ({bad} bad)" if bad else ""),
+                     f"{ours:.0f}" if ours else "", f"{ga:.0f}" if ga else "",
+                     f"{p50[key] / base:.2f}x" if base and n != scales[0] else ""])
+    table(header, rows, md)
+    if steps:
+        print()
+        print("Where a login's time goes (pgbench, the module's two statements, a wrong code; ms, medians): "
+              "fresh = a new connection per login, as the module; warm = one connection.")
+        print()
+        header = ["conn", "profiles", "connect", "login_begin", "login_attempt", "total", "runs"]
+        rows = []
+        for key in sorted(steps, key=lambda k: (k[2] == "0", {"unix": 0, "tcp": 1, "tls": 2}.get(k[0], 9), k[1])):
+            conn, n, fresh = key
+            v = steps[key]
+
+            def f(field):
+                vals = [float(r[field]) for r in v if r.get(field, "") not in ("", None)]
+                return f"{statistics.median(vals):.2f}" if vals else ""
+            rows.append([conn + ("" if fresh == "1" else " (warm)"), fmt_scale(n),
+                         f("connect_ms") if fresh == "1" else "-", f("begin_ms"), f("attempt_ms"),
+                         f("total_ms") if fresh == "1" else "", str(len(v))])
+        table(header, rows, md)
+    print()
+    print("Targets (PostgreSQL store, in-process p50):")
+
+    def target(name, ok, detail):
+        print(f"  [{'met' if ok else 'MISSED'}] {name}: {detail}")
+    for conn in ("unix", "pool"):
+        for n in scales:
+            a = p50.get((conn, n, "accept", 1))
+            if a:
+                target(f"accepted login over {'the unix socket' if conn == 'unix' else 'pgbouncer'} "
+                       f"<= 3 ms at {fmt_scale(n)}", a <= 3000, f"{a / 1000:.2f} ms")
+        a, b = p50.get((conn, scales[-1], "accept", 1)), p50.get((conn, scales[0], "accept", 1))
+        if a and b and len(scales) > 1:
+            target(f"accepted login over {conn}: {fmt_scale(scales[-1])} within 1.2x of "
+                   f"{fmt_scale(scales[0])}", a / b <= 1.2, f"{a / b:.2f}x")
 
 if __name__ == "__main__":
     main()

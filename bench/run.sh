@@ -5,7 +5,8 @@
 #   bench/run.sh [SCALE...]          default: 1000 100000
 #
 # Environment: BUILD (build), BENCH_DIR (/var/tmp/tp-bench: needs a few GB
-# at 1M), REPS (5), KEEP=1 to keep the generated stores.  Raw RESULT and
+# at 1M), REPS (5), KEEP=1 to keep the generated stores, PG=0 to leave out
+# the PostgreSQL store (bench/pg_bench.sh), PG_REPS (3) its runs.  Raw RESULT and
 # FLOOR lines go to $BENCH_DIR/results.txt; the table is printed by
 # bench/report.py from them.  See bench/README.md for the method.
 set -eu
@@ -154,6 +155,25 @@ for rep in $(seq 1 "$REPS"); do
 		done
 	done
 done
+# The PostgreSQL store beside them, at the same scales (bench/pg_bench.sh:
+# its own throwaway server; about a minute per scale and run).  PG=0
+# skips it; PG_REPS runs per figure (default 3).
+if [ "${PG:-1}" != 0 ]; then
+	echo "== the PostgreSQL store (bench/pg_bench.sh)"
+	set +e
+	REPS=${PG_REPS:-3} BUILD="$BUILD" "$TOP/bench/pg_bench.sh" $SCALES > "$BENCH_DIR/pg.txt" 2>>"$BENCH_DIR/errors.txt"
+	rc=$?
+	set -e
+	grep -E '^(MACHINE|RESULT|PGHOSTS|PGSTEP)' "$BENCH_DIR/pg.txt" >> "$RESULTS" || true
+	grep -E '^(RESULT|PGHOSTS|PGSTEP|#)' "$BENCH_DIR/pg.txt" | sed 's/^RESULT /  /' || true
+	if [ "$rc" = 2 ]; then
+		echo "PGNOTE not measured: PostgreSQL is not available (needs root and the Debian package postgresql, which scripts/install-deps.sh installs)" >> "$RESULTS"
+	elif [ "$rc" != 0 ]; then
+		echo "PGNOTE not measured: bench/pg_bench.sh failed (exit $rc; see $BENCH_DIR/errors.txt)" >> "$RESULTS"
+	fi
+else
+	echo "PGNOTE not measured (PG=0)" >> "$RESULTS"
+fi
 if [ "${KEEP:-0}" != 1 ]; then
 	echo "== removing the stores"
 	for n in $SCALES; do nice -n 10 rm -rf "${BENCH_DIR:?}/$n"; done

@@ -104,6 +104,11 @@ const char *tp_store_detail(const struct tp_store *s)
 	return s != NULL && s->detail != NULL ? s->detail : "";
 }
 
+bool tp_store_unavailable(const struct tp_store *s)
+{
+	return s != NULL && s->unavailable;
+}
+
 /* ---- the higher-level operations, over update and login ---- */
 
 struct attempt_ctx {

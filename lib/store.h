@@ -122,6 +122,9 @@ struct tp_store_ops {
 struct tp_store {
 	const struct tp_store_ops *ops;
 	char *detail;         /* last error, for logs: path and errno text */
+	bool unavailable;     /* the last error was the whole store's (a host's
+				 first statement found the database's schema
+				 or the role's right wrong), not a profile's */
 };
 
 /* Open the store named by the config.  May create the top folder when the
@@ -204,6 +207,10 @@ enum tp_status tp_store_list(struct tp_store *s, const char *owner_uuid,
 
 /* Human-readable cause of the last failure ("" if none). */
 const char *tp_store_detail(const struct tp_store *s);
+/* Whether the last failure was the whole store's, not one profile's: the
+ * PostgreSQL store checks the schema in a host's first statement (the
+ * probe), not when it opens; the detail then reads as tp_store_open's. */
+bool tp_store_unavailable(const struct tp_store *s);
 
 /* Backend constructors (store_files.c, store_pg.c).  The PostgreSQL one
  * connects with cfg->store_admin ? admin_conninfo : conninfo, checks the

@@ -29,14 +29,15 @@
 
 /* The schema version this build speaks (sql/001_schema.sql and the
  * migrations after it, up to this one). */
-#define PG_SCHEMA_VERSION 2
-#define PG_SCHEMA_FILE "sql/002_login_commit_first.sql"
+#define PG_SCHEMA_VERSION 3
+#define PG_SCHEMA_FILE "sql/003_login_begin.sql"
 #define DETAIL_MAX 512
 
 struct pg_store {
 	struct tp_store base;
 	PGconn *conn;
 	bool admin;                 /* admin_conninfo: the totp_admin functions */
+	bool checked;               /* the schema's version and the role's right */
 	int timeout;                /* seconds: connect, and each statement */
 	/* a login's phase (connect and the probe before the prompt; the
 	 * attempt) ends at this CLOCK_MONOTONIC instant in ms, whatever its
@@ -265,6 +266,30 @@ static bool copy_str(char *dst, size_t cap, const char *src)
 	return true;
 }
 
+static enum tp_status check_schema(struct pg_store *s);
+static enum tp_status version_ok(struct pg_store *s, int64_t version);
+
+/* Nothing but the schema check is tried before the schema is known to be
+ * this build's.  A host's login checks it in its first statement
+ * (totp.login_begin, in pg_get); everything else here. */
+static enum tp_status ensure_checked(struct pg_store *s)
+{
+	return s->checked ? TP_OK : check_schema(s);
+}
+
+/* The schema or the role found wrong at a host's first statement: what
+ * opening the store would have said, marked as the whole store's so the
+ * module logs it as such. */
+static enum tp_status unavailable(struct pg_store *s, enum tp_status st)
+{
+	char why[DETAIL_MAX];
+
+	memcpy(why, s->detail, sizeof(why));
+	set_detail(s, "postgresql store: %s", why);
+	s->base.unavailable = true;
+	return st;
+}
+
 /* ---- reading ---- */
 
 /* The columns of totp.profile_info, in this order. */
@@ -331,11 +356,42 @@ static enum tp_status pg_get(struct tp_store *st, const char *owner_uuid,
 		PQclear(res);
 		return rc;
 	}
-	/* a host learns only what the prompt needs: found, enabled, digits */
-	res = run(s, "totp.login_profile", "SELECT found, enabled, digits "
-		  "FROM totp.login_profile($1::uuid, $2)", 2, vals, &rc);
-	if (res == NULL)
+	/* a host learns only what the prompt needs: found, enabled, digits;
+	 * and, in the same statement, the schema's version */
+	res = run(s, "totp.login_begin", "SELECT found, enabled, digits, schema_version "
+		  "FROM totp.login_begin($1::uuid, $2)", 2, vals, &rc);
+	if (res == NULL) {
+		/* a database without login_begin (an older schema, or none) or
+		 * a role without the right: the full check says which */
+		if (!s->checked && s->conn != NULL && PQstatus(s->conn) == CONNECTION_OK) {
+			char why[DETAIL_MAX];
+			enum tp_status cs;
+
+			memcpy(why, s->detail, sizeof(why));
+			cs = check_schema(s);
+			if (cs != TP_OK)
+				return unavailable(s, cs);
+			set_detail(s, "%s", why);
+		}
 		return rc;
+	}
+	if (!s->checked) {
+		int64_t version = 0;
+
+		if (PQntuples(res) != 1 || PQgetisnull(res, 0, 3) ||
+		    !get_i64(res, 0, 3, &version)) {
+			set_detail(s, "totp.login_begin gave no schema version: the schema is "
+				   "incomplete; apply %s", PG_SCHEMA_FILE);
+			PQclear(res);
+			return unavailable(s, TP_EIO);
+		}
+		rc = version_ok(s, version);
+		if (rc != TP_OK) {
+			PQclear(res);
+			return unavailable(s, rc);
+		}
+		s->checked = true;
+	}
 	if (PQntuples(res) != 1) {
 		rc = TP_ECORRUPT;
 	} else if (!get_bool(res, 0, 0)) {
@@ -356,7 +412,7 @@ static enum tp_status pg_get(struct tp_store *st, const char *owner_uuid,
 		}
 	}
 	if (rc == TP_ECORRUPT)
-		set_detail(s, "totp.login_profile gave an answer this build cannot read");
+		set_detail(s, "totp.login_begin gave an answer this build cannot read");
 	PQclear(res);
 	return rc;
 }
@@ -366,10 +422,13 @@ static enum tp_status pg_list(struct tp_store *st, const char *owner_uuid,
 {
 	struct pg_store *s = pg(st);
 	const char *vals[1] = { owner_uuid };
-	enum tp_status rc;
-	PGresult *res = run(s, "totp.admin_list", "SELECT " INFO_COLS
-			    " FROM totp.admin_list($1::uuid)", 1, vals, &rc);
+	enum tp_status rc = ensure_checked(s);
+	PGresult *res;
 
+	if (rc != TP_OK)
+		return rc;
+	res = run(s, "totp.admin_list", "SELECT " INFO_COLS
+		  " FROM totp.admin_list($1::uuid)", 1, vals, &rc);
 	if (res == NULL)
 		return rc;
 	for (int i = 0; i < PQntuples(res); i++) {
@@ -472,6 +531,9 @@ static enum tp_status pg_attempt(struct tp_store *st, const char *owner_uuid,
 		if (rc != TP_OK)
 			return rc;
 	}
+	rc = ensure_checked(s);
+	if (rc != TP_OK)
+		return rc;
 	/* Only what could be a code is sent: anything else (the whole answer
 	 * of a user who typed their password, bytes that are not UTF-8) is
 	 * a miss all the same, and the database counts the failure for an
@@ -585,6 +647,9 @@ static enum tp_status pg_create(struct tp_store *st, const struct tp_create_requ
 	int64_t created = 0;
 	const char *codes;
 
+	rc = ensure_checked(s);
+	if (rc != TP_OK)
+		return rc;
 	snprintf(digits, sizeof(digits), "%u", rq->totp.digits);
 	snprintf(period, sizeof(period), "%u", rq->totp.period);
 	snprintf(ncodes, sizeof(ncodes), "%u", rq->n_codes);
@@ -650,10 +715,13 @@ static enum tp_status pg_modify(struct tp_store *st, const char *owner_uuid,
 	struct pg_store *s = pg(st);
 	const char *vals[4] = { owner_uuid, account, comment,
 				enabled == NULL ? NULL : *enabled ? "true" : "false" };
-	enum tp_status rc;
-	PGresult *res = run(s, "totp.admin_modify", "SELECT account FROM "
-			    "totp.admin_modify($1::uuid, $2, $3, $4::boolean)", 4, vals, &rc);
+	enum tp_status rc = ensure_checked(s);
+	PGresult *res;
 
+	if (rc != TP_OK)
+		return rc;
+	res = run(s, "totp.admin_modify", "SELECT account FROM "
+		  "totp.admin_modify($1::uuid, $2, $3, $4::boolean)", 4, vals, &rc);
 	PQclear(res);
 	return rc;
 }
@@ -663,10 +731,13 @@ static enum tp_status pg_remove(struct tp_store *st, const char *owner_uuid,
 {
 	struct pg_store *s = pg(st);
 	const char *vals[2] = { owner_uuid, account };
-	enum tp_status rc;
-	PGresult *res = run(s, "totp.admin_delete",
-			    "SELECT totp.admin_delete($1::uuid, $2)", 2, vals, &rc);
+	enum tp_status rc = ensure_checked(s);
+	PGresult *res;
 
+	if (rc != TP_OK)
+		return rc;
+	res = run(s, "totp.admin_delete", "SELECT totp.admin_delete($1::uuid, $2)",
+		  2, vals, &rc);
 	PQclear(res);
 	return rc;
 }
@@ -730,6 +801,9 @@ static enum tp_status pg_import(struct tp_store *st, const struct tp_profile *p,
 	PGresult *res;
 	const char *r;
 
+	rc = ensure_checked(s);
+	if (rc != TP_OK)
+		return rc;
 	memcpy(secret, "\\x", 2);
 	hex_encode(p->secret, p->secret_len, secret + 2);
 	memcpy(salt, "\\x", 2);
@@ -926,7 +1000,23 @@ static enum tp_status check_schema(struct pg_store *s)
 	if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0) || !get_i64(res, 0, 0, &version)) {
 		set_detail(s, "totp.schema_version() gave no version: the schema is "
 			   "incomplete; apply %s", PG_SCHEMA_FILE);
-	} else if (version < PG_SCHEMA_VERSION) {
+	} else if ((st = version_ok(s, version)) != TP_OK) {
+		/* the detail says which migration or build */
+	} else if (!get_bool(res, 0, 1)) {
+		set_detail(s, "role \"%s\" may not execute %s: grant it %s",
+			   PQuser(s->conn), fn, s->admin ? "totp_admin" : "totp_login");
+		st = TP_EPERM;
+	} else {
+		s->checked = true;
+	}
+	PQclear(res);
+	return st;
+}
+
+/* The schema's version against this build's. */
+static enum tp_status version_ok(struct pg_store *s, int64_t version)
+{
+	if (version < PG_SCHEMA_VERSION) {
 		set_detail(s, "the database's schema is version %" PRId64 ", this build "
 			   "needs %d: apply sql/%03" PRId64 "_*.sql and the later ones",
 			   version, PG_SCHEMA_VERSION, version + 1);
@@ -934,15 +1024,10 @@ static enum tp_status check_schema(struct pg_store *s)
 		set_detail(s, "the database's schema is version %" PRId64 ", newer than "
 			   "this build knows (%d, %s): install the pam_totp_profile that "
 			   "brought that migration", version, PG_SCHEMA_VERSION, PG_SCHEMA_FILE);
-	} else if (!get_bool(res, 0, 1)) {
-		set_detail(s, "role \"%s\" may not execute %s: grant it %s",
-			   PQuser(s->conn), fn, s->admin ? "totp_admin" : "totp_login");
-		st = TP_EPERM;
 	} else {
-		st = TP_OK;
+		return TP_OK;
 	}
-	PQclear(res);
-	return st;
+	return TP_EIO;
 }
 
 enum tp_status tp_store_pg_open(const struct tp_config *cfg, struct tp_store **out,
@@ -973,7 +1058,9 @@ enum tp_status tp_store_pg_open(const struct tp_config *cfg, struct tp_store **o
 	st = connect_db(s, conninfo);
 	/* connect, schema check and profile probe: one deadline */
 	start_phase(s, t0);
-	if (st == TP_OK)
+	/* a host's login checks the schema in its first statement (pg_get:
+	 * totp.login_begin), one round trip fewer; totpctl here */
+	if (st == TP_OK && s->admin)
 		st = check_schema(s);
 	if (st != TP_OK)
 		return open_fail(s, err, st);

@@ -387,6 +387,11 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc,
 		st = TP_ENOENT;
 	else
 		st = tp_store_get(l.store, l.owner->uuid, user, &p);
+	if (st != TP_OK && st != TP_ENOENT && tp_store_unavailable(l.store)) {
+		pam_syslog(pamh, LOG_ERR, "profile store unavailable, refusing login: %s",
+			   tp_store_detail(l.store));
+		goto out;
+	}
 	if (st != TP_OK && st != TP_ENOENT) {
 		pam_syslog(pamh, LOG_ERR, "user=%s owner=%s: profile unreadable, refusing login: %s (%s)",
 			   loggable(user), l.owner->name, tp_status_str(st),

@@ -176,6 +176,10 @@ check "login: no profile for the account" \
 check "login: the profile probe says found, enabled, 6 digits; absent: not found" \
 	bash -c 'is "SELECT found, enabled, digits FROM totp.login_profile('\''$1'\'', '\''alice'\'')" "t|t|6" host_a &&
 		 is "SELECT found FROM totp.login_profile('\''$1'\'', '\''nobody'\'')" f host_a' _ "$O"
+check "login: login_begin is the schema version and the probe in one statement" \
+	bash -c 'is "SELECT schema_version, found, enabled, digits FROM totp.login_begin('\''$1'\'', '\''alice'\'')" "$2|t|t|6" host_a &&
+		 is "SELECT schema_version, found, enabled IS NULL FROM totp.login_begin('\''$1'\'', '\''nobody'\'')" "$2|f|t" host_a' \
+	_ "$O" "$latest"
 
 # window edges at a fixed instant: T is 10 s into step S
 mk edges
@@ -325,7 +329,9 @@ check "rights: totp_login cannot call the admin functions" bash -c \
 	 denied host_a "SELECT totp.admin_modify('\''$1'\'', '\''alice'\'', NULL, false)"' _ "$O"
 check "rights: totp_admin cannot call the login functions" bash -c \
 	'denied ctl "SELECT totp.login_attempt('\''$1'\'', '\''alice'\'', '\''{123456}'\'')" &&
-	 denied ctl "SELECT totp.login_profile('\''$1'\'', '\''alice'\'')"' _ "$O"
+	 denied ctl "SELECT totp.login_profile('\''$1'\'', '\''alice'\'')" &&
+	 denied ctl "SELECT totp.login_begin('\''$1'\'', '\''alice'\'')" &&
+	 denied stranger "SELECT totp.login_begin('\''$1'\'', '\''alice'\'')"' _ "$O"
 check "rights: neither can judge a login at a time of its choosing" bash -c \
 	'denied host_a "SELECT totp.login_attempt_at('\''$1'\'', '\''alice'\'', '\''{1}'\'', now())" &&
 	 denied ctl "SELECT totp.login_attempt_at('\''$1'\'', '\''alice'\'', '\''{1}'\'', now())"' _ "$O"
@@ -345,11 +351,11 @@ check "rights: every function and table belongs to totp_owner, not a superuser" 
 check "rights: every SECURITY DEFINER function pins search_path" is "
 	SELECT count(*) FROM pg_proc WHERE pronamespace = 'totp'::regnamespace AND prosecdef
 	  AND NOT 'search_path=pg_catalog, pg_temp' = ANY (coalesce(proconfig, '{}'))" 0
-check "rights: totp_login may call exactly schema_version, login_profile, login_attempt, login_result" is "
+check "rights: totp_login may call exactly schema_version, login_begin, login_profile, login_attempt, login_result" is "
 	SELECT string_agg(proname, ',' ORDER BY proname) FROM pg_proc
 	WHERE pronamespace = 'totp'::regnamespace
 	  AND has_function_privilege('totp_login', oid, 'EXECUTE')" \
-	"login_attempt,login_profile,login_result,schema_version"
+	"login_attempt,login_begin,login_profile,login_result,schema_version"
 check "rights: totp_admin may call exactly the admin functions and schema_version" is "
 	SELECT string_agg(proname, ',' ORDER BY proname) FROM pg_proc
 	WHERE pronamespace = 'totp'::regnamespace
