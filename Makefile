@@ -60,7 +60,8 @@ endif
 LIB_SRC  = $(wildcard lib/*.c)
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIBA     = $(BUILD)/libtotpprofile.a
-CORE_LIBS = -lconfig -liniparser -lpq -lcrypto
+# libpq is not linked: lib/pq_dl.c loads it when the PostgreSQL store is used
+CORE_LIBS = -lconfig -liniparser -lcrypto
 
 PAM_SO   = $(BUILD)/pam_totp_profile.so
 PAM_OBJ  = $(patsubst %.c,$(BUILD)/%.o,$(wildcard pam_totp_profile/*.c))

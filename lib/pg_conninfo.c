@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "pg_conninfo.h"
+#include "pq_dl.h"
 #include "secret.h"
 
 extern char **environ;
@@ -145,12 +146,28 @@ static void free_opts(PQconninfoOption *opts)
 
 static const char invalid[] = "is not a valid libpq connection string";
 
+/* libpq is loaded here, on the first look at a conninfo (pq_dl.h) */
+static char load_problem[320];
+
+static const char *load_libpq(void)
+{
+	char why[280];
+
+	if (tp_pq_load(why, sizeof(why)) == 0)
+		return NULL;
+	snprintf(load_problem, sizeof(load_problem), "cannot be used: %s", why);
+	return load_problem;
+}
+
 const char *tp_conninfo_problem(const char *conninfo, bool *has_password)
 {
-	PQconninfoOption *opts = parse(conninfo);
+	PQconninfoOption *opts;
 	const char *problem;
 
 	*has_password = false;
+	if ((problem = load_libpq()) != NULL)
+		return problem;
+	opts = parse(conninfo);
 	if (opts == NULL)
 		return invalid;
 	problem = check(opts, has_password);
@@ -190,7 +207,8 @@ enum tp_status tp_conninfo_build(struct tp_conninfo *c, const char *conninfo,
 	size_t n = 0, k = 0;
 
 	memset(c, 0, sizeof(*c));
-	*problem = NULL;
+	if ((*problem = load_libpq()) != NULL)
+		return TP_EINVAL;
 	c->opts = parse(conninfo);
 	if (c->opts == NULL) {
 		*problem = invalid;

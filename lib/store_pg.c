@@ -24,6 +24,7 @@
 #include <libpq-fe.h>
 
 #include "pg_conninfo.h"
+#include "pq_dl.h"
 #include "secret.h"
 #include "store.h"
 

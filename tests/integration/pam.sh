@@ -11,8 +11,17 @@ pam_service svc config="$TP_CONF"
 
 # --- codes ---------------------------------------------------------------
 mkprofile alice
-AT=$NOW pam_auth svc alice "$C0"
+AT=$NOW PAM_ENV="LD_DEBUG=files" pam_auth svc alice "$C0"
 check "right TOTP code is accepted" test $? -eq 0
+# libpq (and the twenty libraries it needs) is loaded by the PostgreSQL
+# store only, never by a login on the file store (LD_DEBUG=files: the
+# loader names every library it loads)
+if on_backend postgresql; then
+	check "the PostgreSQL store loads libpq when it is used" grep -q "file=libpq.so.5" "$T/pam.out"
+else
+	check "a file-store login loads no libpq" eval '! grep -q "libpq" "$T/pam.out" &&
+		grep -q "file=.*pam_totp_profile.so" "$T/pam.out"'
+fi
 check "the prompt is 'Verification code: '" prompted
 check "acceptance is logged without the code" \
 	bash -c "grep -q 'user=alice owner=cluster1: accepted TOTP code' '$TP_SYSLOG' && ! grep -q '$C0' '$TP_SYSLOG'"
