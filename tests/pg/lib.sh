@@ -127,6 +127,23 @@ pg_migrate() {
 	done
 }
 
+# A suite's start.  pg_suite_needs NAME WHY [TEST...]: unless a throwaway
+# server can run here (and each TEST command succeeds), report the suite
+# skipped and end it.  pg_suite_up: start the server and apply sql/*.sql,
+# or end the suite failed.
+pg_suite_needs() {
+	local name=$1 why=$2 t; shift 2
+	pg_available || { skip "$name" "$why"; exit 0; }
+	for t in "$@"; do
+		eval "$t" >/dev/null 2>&1 || { skip "$name" "$why"; exit 0; }
+	done
+}
+pg_suite_up() {
+	pg_start || { echo "not ok - postgresql: a throwaway server starts"; exit 1; }
+	[ "${1:-}" = --no-schema ] && return 0
+	pg_migrate || { echo "not ok - postgresql: the migrations apply"; exit 1; }
+}
+
 pg_login_role() {
 	pg_psql -c "CREATE ROLE $1 LOGIN IN ROLE $2" >/dev/null
 }

@@ -9,12 +9,8 @@ set -u
 . "$(dirname "$0")/../integration/lib.sh"
 . "$(dirname "$0")/lib.sh"
 
-if ! pg_available || ! command -v pgbouncer >/dev/null; then
-	skip "postgresql-pgbouncer" "needs root, Debian's postgresql and pgbouncer"
-	exit 0
-fi
-pg_start || { echo "not ok - postgresql: a throwaway server starts"; exit 1; }
-pg_migrate || { echo "not ok - postgresql: the migrations apply"; exit 1; }
+pg_suite_needs postgresql-pgbouncer "needs root, Debian's postgresql and pgbouncer" "command -v pgbouncer"
+pg_suite_up
 pg_login_role host_a totp_login
 pg_login_role host_b totp_login
 pg_psql -c "SELECT totp.set_policy(1, 0, 300)" >/dev/null

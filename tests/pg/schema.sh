@@ -6,11 +6,8 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 
-if ! pg_available; then
-	skip "postgresql" "needs root and Debian's postgresql (scripts/install-deps.sh)"
-	exit 0
-fi
-pg_start || { echo "not ok - postgresql: a throwaway server starts"; exit 1; }
+pg_suite_needs postgresql "needs root and Debian's postgresql (scripts/install-deps.sh)"
+pg_suite_up --no-schema
 
 O=11111111-2222-4333-8444-555555555555
 O2=aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee

@@ -10,15 +10,11 @@ set -u
 . "$(dirname "$0")/../integration/lib.sh"
 . "$(dirname "$0")/lib.sh"
 
-if ! pg_available || ! command -v openssl >/dev/null; then
-	skip "postgresql-tls" "needs root, Debian's postgresql and openssl"
-	exit 0
-fi
+pg_suite_needs postgresql-tls "needs root, Debian's postgresql and openssl" "command -v openssl"
 # a free TCP port on 127.0.0.1 (the socket file is named after it too)
 PG_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 PG_SERVER_OPTS="-c listen_addresses=127.0.0.1 -c log_connections=on"
-pg_start || { echo "not ok - postgresql: a throwaway server starts"; exit 1; }
-pg_migrate || { echo "not ok - postgresql: the migrations apply"; exit 1; }
+pg_suite_up
 pg_login_role host_tls totp_login
 
 # ---- a CA, the server's certificate, the host's certificate ----

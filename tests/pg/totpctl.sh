@@ -10,12 +10,8 @@ set -u
 . "$(dirname "$0")/../integration/lib.sh"
 . "$(dirname "$0")/lib.sh"
 
-if ! pg_available; then
-	skip "postgresql" "needs root and Debian's postgresql (scripts/install-deps.sh)"
-	exit 0
-fi
-pg_start || { echo "not ok - postgresql: a throwaway server starts"; exit 1; }
-pg_migrate || { echo "not ok - postgresql: the migrations apply"; exit 1; }
+pg_suite_needs postgresql "needs root and Debian's postgresql (scripts/install-deps.sh)"
+pg_suite_up
 pg_login_role host_a totp_login
 pg_login_role admin1 totp_admin
 
