@@ -1,6 +1,7 @@
 /* libpq loaded on first use (see pq_dl.h). */
 #define TP_PQ_DL_SELF
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -11,23 +12,26 @@
 #define TP_LIBPQ "libpq.so.5"
 
 struct tp_pq_table tp_pq;
-static int loaded;
+/* loaded once per process, also when two threads of a PAM application
+ * authenticate at once; a failure is kept, with its reason */
+static pthread_once_t load_once = PTHREAD_ONCE_INIT;
+static int load_rc = -1;
+static char load_why[280];
 
-int tp_pq_load(char *why, size_t whylen)
+static void load(void)
 {
 	struct tp_pq_table t;
 	const char *missing = NULL;
 	void *h;
 
-	if (loaded)
-		return 0;
 	h = dlopen(TP_LIBPQ, RTLD_NOW | RTLD_LOCAL);
 	if (h == NULL) {
 		const char *e = dlerror();
 
-		snprintf(why, whylen, "cannot load %s, the PostgreSQL client library "
-			 "(Debian package libpq5): %s", TP_LIBPQ, e ? e : "not found");
-		return -1;
+		snprintf(load_why, sizeof(load_why), "cannot load %s, the PostgreSQL "
+			 "client library (Debian package libpq5): %s", TP_LIBPQ,
+			 e ? e : "not found");
+		return;
 	}
 	memset(&t, 0, sizeof(t));
 	/* POSIX's way to take a function pointer from dlsym */
@@ -37,13 +41,21 @@ int tp_pq_load(char *why, size_t whylen)
 	TP_PQ_FUNCS(TP_PQ_LOAD)
 #undef TP_PQ_LOAD
 	if (missing != NULL) {
-		snprintf(why, whylen, "%s has no %s: too old a libpq", TP_LIBPQ, missing);
+		snprintf(load_why, sizeof(load_why), "%s has no %s: too old a libpq",
+			 TP_LIBPQ, missing);
 		(void)dlclose(h);
-		return -1;
+		return;
 	}
 	/* kept loaded for the life of the process: libpq keeps state (its
 	 * OpenSSL set-up) that must not go away under a later connection */
 	tp_pq = t;
-	loaded = 1;
-	return 0;
+	load_rc = 0;
+}
+
+int tp_pq_load(char *why, size_t whylen)
+{
+	(void)pthread_once(&load_once, load);
+	if (load_rc != 0)
+		snprintf(why, whylen, "%s", load_why);
+	return load_rc;
 }

@@ -22,7 +22,7 @@ BEGIN
 	IF to_regprocedure('totp.schema_version()') IS NULL THEN
 		RAISE EXCEPTION 'migration 001 is not applied: apply sql/001_schema.sql first';
 	END IF;
-	IF (SELECT max(version) FROM totp.schema_version) <> 2 THEN
+	IF (SELECT max(version) FROM totp.schema_version) IS DISTINCT FROM 2 THEN
 		RAISE EXCEPTION 'the schema is at version %, migration 003 applies to version 2',
 			(SELECT max(version) FROM totp.schema_version);
 	END IF;

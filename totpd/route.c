@@ -416,6 +416,13 @@ void totpd_route(const struct tp_config *cfg, const struct ctl_caller *caller,
 		goto out;
 	}
 	ctl_run(cfg, caller, &req, &direct, &r);
+	/* a create that wrote its profile and then failed (building the
+	 * body) answers with an error: the key is never shown, so the
+	 * profile goes now, as totpctl takes it back */
+	if (r.created.written && r.failed) {
+		(void)ctl_undo_create(cfg, &direct, &r.created);
+		r.created.written = false;
+	}
 	out->created = r.created;       /* taken back if the response is lost */
 out:
 	respond(&r, ok, out);

@@ -235,6 +235,17 @@ profile_exists() {
 		[ -e "$TP_STORE/$owner/$1.ini" ]
 	fi
 }
+# profile_absent ACCOUNT [OWNER_UUID]: the store is readable and holds no
+# record of it (a database error is not "absent")
+profile_absent() {
+	local owner=${2:-$CLUSTER_UUID}
+	if on_backend postgresql; then
+		[ "$(pg_psql -c "SELECT count(*) FROM totp.profiles
+			WHERE owner_uuid = '$owner' AND account = '$1'")" = 0 ]
+	else
+		[ -d "$TP_STORE" ] && [ ! -e "$TP_STORE/$owner/$1.ini" ]
+	fi
+}
 # profile_dump ACCOUNT [OWNER_UUID]: everything stored of it, as text
 profile_dump() {
 	local owner=${2:-$CLUSTER_UUID}

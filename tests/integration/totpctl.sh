@@ -363,11 +363,11 @@ check "the replacement is enabled" bash -c "[ \"\$($MKPROFILE --get $TCONF $UUID
 # ---- delete ----
 both_err "delete another user's profile: error 6" 6 "" "account.name" $B delete --owner cluster1 --account $A
 ctl $A delete --owner cluster1 --account $A
-check "delete own profile" eval "[ $RC -eq 0 ] && ! profile_exists $A"
+check "delete own profile" eval "[ $RC -eq 0 ] && profile_absent $A"
 both_err "delete of an absent profile: error 4" 4 "$M4" "account.name" $A delete --owner cluster1 --account $A
 both_err "show after delete: error 4" 4 "$M4" "account.name" $A show --owner cluster1 --account $A
 ctl $ADM delete --owner vs0 --account $C --json
-check "admin deletes any profile (--json: empty object)" eval "[ $RC -eq 0 ] && ! profile_exists $C $SVM_UUID"
+check "admin deletes any profile (--json: empty object)" eval "[ $RC -eq 0 ] && profile_absent $C $SVM_UUID"
 check "delete --json prints {}" pyj "d=={}"
 
 # ---- privilege ----
@@ -487,7 +487,7 @@ lost_output() {
 }
 A_FILE="$TP_STORE/$UUID/$A.ini"
 ctl $ADM delete --owner cluster1 --account $A
-check "output tests start without a profile" fails profile_exists $A
+check "output tests start without a profile" profile_absent $A
 for how in /dev/full - epipe; do
 	case $how in
 	/dev/full) what="> /dev/full" cause="No space left on device" ;;
@@ -498,7 +498,7 @@ for how in /dev/full - epipe; do
 		ctl_to $how $A create --no-qr $json
 		check "create $json, $what: error 5, exit 1, the cause named" \
 			lost_output "$cause" "nothing was created"
-		check "create $json, $what: no profile left behind" fails profile_exists $A
+		check "create $json, $what: no profile left behind" profile_absent $A
 	done
 done
 ctl $A create --no-qr
@@ -541,7 +541,7 @@ ctl $ADM show --owner cluster1 --account $A --json
 check "modify, output lost: the change was made" pyj "d['comment']=='modified'"
 ctl_to epipe $ADM delete --owner cluster1 --account $A
 check "delete, output lost: exit 1, says the profile was deleted" \
-	eval "[ $RC -eq 1 ] && grep -q 'the profile was deleted' '$T/err' && ! profile_exists $A"
+	eval "[ $RC -eq 1 ] && grep -q 'the profile was deleted' '$T/err' && profile_absent $A"
 
 # While the setuid program writes its output, it holds only the caller's
 # ids: stdout is a FIFO filled up beforehand, so the first write blocks;
@@ -617,7 +617,7 @@ else
 fi
 # no_long_profile: the long-issuer create left no profile
 no_long_profile() {
-	if on_backend postgresql; then ! profile_exists $A; else [ ! -e "$LSTORE/$UUID/$A.ini" ]; fi
+	if on_backend postgresql; then profile_absent $A; else [ ! -e "$LSTORE/$UUID/$A.ini" ]; fi
 }
 cat > "$LCONF" <<CONF
 $LSTORE_SETTINGS
