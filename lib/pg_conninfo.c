@@ -198,6 +198,21 @@ static int timeout_seconds(const char *v)
 	return t > TP_PG_TIMEOUT_MAX ? TP_PG_TIMEOUT_MAX : (int)t;
 }
 
+/* How many servers libpq will try in turn: the entries of host= (or of
+ * hostaddr= when host= is not given), at least one. */
+static int host_count(const PQconninfoOption *opts)
+{
+	const char *v = opt_val(opts, "host");
+	int n = 1;
+
+	if (v == NULL || *v == '\0')
+		v = opt_val(opts, "hostaddr");
+	for (; v != NULL && *v != '\0'; v++)
+		if (*v == ',')
+			n++;
+	return n;
+}
+
 enum tp_status tp_conninfo_build(struct tp_conninfo *c, const char *conninfo,
 				 const char *application_name, const char **problem)
 {
@@ -219,7 +234,13 @@ enum tp_status tp_conninfo_build(struct tp_conninfo *c, const char *conninfo,
 		return TP_EINVAL;
 	remote = names_remote_host(c->opts);
 	c->timeout_s = timeout_seconds(opt_val(c->opts, "connect_timeout"));
-	snprintf(c->timeout, sizeof(c->timeout), "%d", c->timeout_s);
+	/* libpq gives each server in turn the whole connect_timeout: shared
+	 * out among them, connecting to a list of which the first ones do
+	 * not answer still ends within the bound (but for libpq's own
+	 * 2-second floor per server) */
+	snprintf(c->timeout, sizeof(c->timeout), "%d",
+		 c->timeout_s / host_count(c->opts) > TP_PG_TIMEOUT_MIN ?
+		 c->timeout_s / host_count(c->opts) : TP_PG_TIMEOUT_MIN);
 	given_options = opt_val(c->opts, "options");
 	if (asprintf(&c->options, "%s%s-c statement_timeout=%d",
 		     given_options ? given_options : "", given_options ? " " : "",

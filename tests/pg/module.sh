@@ -243,6 +243,33 @@ check "a server that never answers: PAM_AUTHINFO_UNAVAIL" eval 'timed g alice 12
 check "... within connect_timeout + 1 s" within_bound
 check "... one log line, without the password" \
 	eval 'one_line "profile store unavailable, refusing login: postgresql store: cannot connect" && ! grep -q Sup3rSecretPw "$TP_SYSLOG"'
+# several servers, the first ones hung: libpq would give each the whole
+# connect_timeout; shared out, the login still ends within the bound
+HANG=$(cat "$T/port")
+cat > "$T/h2.conf" <<CONF
+store = { backend = "postgresql";
+          conninfo = "host=127.0.0.1,127.0.0.1 port=$HANG,$HANG dbname=totp user=host_a connect_timeout=4"; };
+cluster = { name = "cluster1"; uuid = "$CLUSTER_UUID"; totp_group = "totp"; };
+CONF
+chmod 0644 "$T/h2.conf"
+pam_service h2 "config=$T/h2.conf"
+check "two servers that never answer: PAM_AUTHINFO_UNAVAIL within connect_timeout + 1 s" \
+	eval 'timed h2 alice 123456; unavailable && [ "$MS" -le 5000 ] || { echo "#   took $MS ms"; false; }'
+cat > "$T/h3.conf" <<CONF
+store = { backend = "postgresql";
+          conninfo = "host=127.0.0.1,$PG_DIR port=$HANG,$PG_PORT dbname=$PG_DB user=host_a connect_timeout=4"; };
+admin_group = "totpadmin";
+issuer = "testhost";
+cluster = { name = "cluster1"; uuid = "$CLUSTER_UUID"; totp_group = "totp"; };
+CONF
+chmod 0644 "$T/h3.conf"
+pam_service h3 "config=$T/h3.conf"
+check "the first server hung, the second up: the login goes on through the second" \
+	eval 'timed h3 alice 123456; prompted && ! unavailable'
+# each phase (before the prompt, the attempt) connects, so twice 2 s;
+# with the whole 4 s per server it would be twice 4 s
+check "... having waited for the first its share of connect_timeout (2 of 4 s) per phase, not all of it" \
+	eval '[ "$MS" -ge 3500 ] && [ "$MS" -le 6500 ] || { echo "#   took $MS ms"; false; }'
 kill "$HANG_PID" 2>/dev/null
 wait "$HANG_PID" 2>/dev/null
 
