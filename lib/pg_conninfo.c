@@ -220,6 +220,7 @@ enum tp_status tp_conninfo_build(struct tp_conninfo *c, const char *conninfo,
 	const char *given_options;
 	bool has_password, remote;
 	size_t n = 0, k = 0;
+	int per_server;
 
 	memset(c, 0, sizeof(*c));
 	if ((*problem = load_libpq()) != NULL)
@@ -238,9 +239,9 @@ enum tp_status tp_conninfo_build(struct tp_conninfo *c, const char *conninfo,
 	 * out among them, connecting to a list of which the first ones do
 	 * not answer still ends within the bound (but for libpq's own
 	 * 2-second floor per server) */
+	per_server = c->timeout_s / host_count(c->opts);
 	snprintf(c->timeout, sizeof(c->timeout), "%d",
-		 c->timeout_s / host_count(c->opts) > TP_PG_TIMEOUT_MIN ?
-		 c->timeout_s / host_count(c->opts) : TP_PG_TIMEOUT_MIN);
+		 per_server > TP_PG_TIMEOUT_MIN ? per_server : TP_PG_TIMEOUT_MIN);
 	given_options = opt_val(c->opts, "options");
 	if (asprintf(&c->options, "%s%s-c statement_timeout=%d",
 		     given_options ? given_options : "", given_options ? " " : "",
