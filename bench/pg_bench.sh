@@ -65,47 +65,24 @@ pg_psql -c "SELECT totp.set_policy(1, 0, 300)" >/dev/null
 # the server would then lose accepted steps and spent codes.
 [ "${SYNC:-on}" = off ] && pg_psql -c "ALTER ROLE host_bench SET synchronous_commit = off" >/dev/null
 
-# ---- TLS: a CA, the server's certificate, the host's (as tests/pg/tls.sh) ----
+# ---- TLS: a CA, the server's certificate, the host's (tests/pg/lib.sh) ----
 K=$W/pki
 TLS=""
-if command -v openssl >/dev/null; then
-	mkdir -m 0700 "$K"
-	ossl() { openssl "$@" >/dev/null 2>&1; }
-	mkcert() {   # mkcert NAME CN [SAN]
-		printf '%s\n' "${3:+subjectAltName=$3}" "basicConstraints=CA:FALSE" > "$K/$1.ext"
-		ossl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-			-keyout "$K/$1.key" -out "$K/$1.csr" -subj "/CN=$2" &&
-		ossl x509 -req -in "$K/$1.csr" -CA "$K/ca.crt" -CAkey "$K/ca.key" -CAcreateserial \
-			-days 2 -out "$K/$1.crt" -extfile "$K/$1.ext"
-	}
-	if ossl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-		-keyout "$K/ca.key" -out "$K/ca.crt" -subj "/CN=bench CA" &&
-	   mkcert server localhost "DNS:localhost" && mkcert host host_bench; then
-		chmod 0600 "$K"/*.key
-		cp "$K/server.crt" "$K/server.key" "$K/ca.crt" "$PG_DIR/"
-		chown postgres: "$PG_DIR/server.crt" "$PG_DIR/server.key" "$PG_DIR/ca.crt"
-		chmod 0600 "$PG_DIR/server.key"
-		pg_psql -c "ALTER SYSTEM SET ssl = on" \
-			-c "ALTER SYSTEM SET ssl_cert_file = '$PG_DIR/server.crt'" \
-			-c "ALTER SYSTEM SET ssl_key_file = '$PG_DIR/server.key'" \
-			-c "ALTER SYSTEM SET ssl_ca_file = '$PG_DIR/ca.crt'" >/dev/null
-		# certificate logins for the hosts; plain TCP (trust) only for
-		# pgbench's breakdown row, on this throwaway server
-		cat > "$PG_DIR/data/pg_hba.conf" <<HBA
+if command -v openssl >/dev/null && pg_tls_on "$K" host_bench; then
+	# certificate logins for the hosts; plain TCP (trust) only for
+	# pgbench's breakdown row, on this throwaway server
+	cat > "$PG_DIR/data/pg_hba.conf" <<HBA
 local   all   all                         trust
 hostssl totp  +totp_login  127.0.0.1/32   cert
 hostnossl totp +totp_login 127.0.0.1/32   trust
 host    all   all          127.0.0.1/32   reject
 HBA
-		chown postgres: "$PG_DIR/data/pg_hba.conf"
-		pg_psql -c "SELECT pg_reload_conf()" >/dev/null
-		sleep 0.5
-		TLS="host=localhost hostaddr=127.0.0.1 port=$PG_PORT sslmode=verify-full sslrootcert=$K/ca.crt sslcert=$K/host.crt sslkey=$K/host.key"
-	else
-		echo "# pg_bench: could not make the certificates: no TLS rows" >&2
-	fi
+	chown postgres: "$PG_DIR/data/pg_hba.conf"
+	pg_psql -c "SELECT pg_reload_conf()" >/dev/null
+	sleep 0.5
+	TLS="host=localhost hostaddr=127.0.0.1 port=$PG_PORT sslmode=verify-full sslrootcert=$K/ca.crt sslcert=$K/host.crt sslkey=$K/host.key"
 else
-	echo "# pg_bench: no openssl: no TLS rows" >&2
+	echo "# pg_bench: no openssl, or the certificates could not be made: no TLS rows" >&2
 fi
 
 mkdir -p "$W/pam.d"

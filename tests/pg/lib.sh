@@ -144,6 +144,36 @@ pg_suite_up() {
 	pg_migrate || { echo "not ok - postgresql: the migrations apply"; exit 1; }
 }
 
+# pg_tls_on DIR HOST_CN: in DIR (made, 0700) a CA (ca.crt, ca.key), the
+# server's certificate for localhost and a host's client certificate with
+# the common name HOST_CN (host.crt, host.key), all signed by the CA; the
+# server gets its certificate and the CA and turns TLS on (its pg_hba.conf
+# is the caller's).  Status: 0, or 1 when a certificate cannot be made.
+pg_tls_on() {
+	local k=$1 cn=$2
+	mkdir -m 0700 "$k" || return 1
+	_pg_ossl() { openssl "$@" >/dev/null 2>&1; }
+	_pg_cert() {   # _pg_cert DIR NAME CN [SAN]: NAME.key, NAME.crt signed by the CA
+		printf '%s\n' "${4:+subjectAltName=$4}" "basicConstraints=CA:FALSE" > "$1/$2.ext"
+		_pg_ossl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+			-keyout "$1/$2.key" -out "$1/$2.csr" -subj "/CN=$3" &&
+		_pg_ossl x509 -req -in "$1/$2.csr" -CA "$1/ca.crt" -CAkey "$1/ca.key" \
+			-CAcreateserial -days 2 -out "$1/$2.crt" -extfile "$1/$2.ext"
+	}
+	_pg_ossl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+		-keyout "$k/ca.key" -out "$k/ca.crt" -subj "/CN=fleet test CA" &&
+	_pg_cert "$k" server localhost "DNS:localhost" &&
+	_pg_cert "$k" host "$cn" || return 1
+	chmod 0600 "$k"/*.key
+	cp "$k/server.crt" "$k/server.key" "$k/ca.crt" "$PG_DIR/"
+	chown postgres: "$PG_DIR/server.crt" "$PG_DIR/server.key" "$PG_DIR/ca.crt"
+	chmod 0600 "$PG_DIR/server.key"
+	pg_psql -c "ALTER SYSTEM SET ssl = on" \
+		-c "ALTER SYSTEM SET ssl_cert_file = '$PG_DIR/server.crt'" \
+		-c "ALTER SYSTEM SET ssl_key_file = '$PG_DIR/server.key'" \
+		-c "ALTER SYSTEM SET ssl_ca_file = '$PG_DIR/ca.crt'" >/dev/null
+}
+
 pg_login_role() {
 	pg_psql -c "CREATE ROLE $1 LOGIN IN ROLE $2" >/dev/null
 }

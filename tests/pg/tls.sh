@@ -19,34 +19,14 @@ pg_login_role host_tls totp_login
 
 # ---- a CA, the server's certificate, the host's certificate ----
 K="$T/pki"
-mkdir -m 0700 "$K"
-ossl() { openssl "$@" >/dev/null 2>&1; }
-mkcert() {   # mkcert NAME CN [SAN]: NAME.key, NAME.crt signed by the CA
-	local san=${3:-}
-	ossl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-		-keyout "$K/$1.key" -out "$K/$1.csr" -subj "/CN=$2"
-	printf '%s\n' "${san:+subjectAltName=$san}" "basicConstraints=CA:FALSE" > "$K/$1.ext"
-	ossl x509 -req -in "$K/$1.csr" -CA "$K/ca.crt" -CAkey "$K/ca.key" -CAcreateserial \
-		-days 2 -out "$K/$1.crt" -extfile "$K/$1.ext"
-}
-ossl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-	-keyout "$K/ca.key" -out "$K/ca.crt" -subj "/CN=fleet test CA"
-ossl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-	-keyout "$K/other-ca.key" -out "$K/other-ca.crt" -subj "/CN=another CA"
-mkcert server localhost "DNS:localhost"
-mkcert host host_tls
-chmod 0600 "$K"/*.key
-cp "$K/server.crt" "$K/server.key" "$K/ca.crt" "$PG_DIR/"
-chown postgres: "$PG_DIR/server.crt" "$PG_DIR/server.key" "$PG_DIR/ca.crt"
-chmod 0600 "$PG_DIR/server.key"
+pg_tls_on "$K" host_tls || { echo "not ok - tls: the test's certificates are made"; exit 1; }
+# a second CA, which signed nothing of this server's
+openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+	-keyout "$K/other-ca.key" -out "$K/other-ca.crt" -subj "/CN=another CA" >/dev/null 2>&1
 
-# TLS on, and only certificate logins from 127.0.0.1 (and the unix socket
-# for the test's own superuser psql)
-pg_psql -c "ALTER SYSTEM SET ssl = on" \
-	-c "ALTER SYSTEM SET ssl_cert_file = '$PG_DIR/server.crt'" \
-	-c "ALTER SYSTEM SET ssl_key_file = '$PG_DIR/server.key'" \
-	-c "ALTER SYSTEM SET ssl_ca_file = '$PG_DIR/ca.crt'" \
-	-c "ALTER SYSTEM SET ssl_min_protocol_version = 'TLSv1.2'" >/dev/null
+# TLS 1.2 at least, and only certificate logins from 127.0.0.1 (and the
+# unix socket for the test's own superuser psql)
+pg_psql -c "ALTER SYSTEM SET ssl_min_protocol_version = 'TLSv1.2'" >/dev/null
 cat > "$PG_DIR/data/pg_hba.conf" <<HBA
 local   all      postgres                  trust
 hostssl totp     +totp_login  127.0.0.1/32 cert
