@@ -115,7 +115,7 @@ enum tp_status tp_profile_add_emergency(struct tp_profile *p, const char *code)
 	return st;
 }
 
-static void to_hex(const unsigned char *in, size_t len, char *out)
+void tp_hex_encode(const unsigned char *in, size_t len, char *out)
 {
 	static const char hex[] = "0123456789abcdef";
 	for (size_t i = 0; i < len; i++) {
@@ -159,7 +159,7 @@ enum tp_status tp_profile_fingerprint(const struct tp_profile *p,
 	}
 	if (EVP_Digest(p->secret, p->secret_len, md, &len, EVP_sha256(), NULL) != 1)
 		return TP_ECRYPTO;
-	to_hex(md, sizeof(md), out);
+	tp_hex_encode(md, sizeof(md), out);
 	return TP_OK;
 }
 
@@ -379,7 +379,7 @@ enum tp_status tp_profile_to_ini(const struct tp_profile *p, char **text,
 		return TP_ENOMEM;
 	}
 	comment_encode(p->comment, comment);
-	to_hex(p->ec_salt, TP_SALT_LEN, salt);
+	tp_hex_encode(p->ec_salt, TP_SALT_LEN, salt);
 	/* Every value is quoted: iniparser 4.1 then matches each line with its
 	 * first pattern instead of its third, which is half of what a login
 	 * spends reading the file.  No value can hold a quote (the comment is
@@ -397,7 +397,7 @@ enum tp_status tp_profile_to_ini(const struct tp_profile *p, char **text,
 		comment, p->enabled ? "true" : "false", p->created,
 		p->last_step, p->failures, p->lock_until, salt, p->ec_count);
 	for (unsigned i = 0; i < p->ec_count; i++) {
-		to_hex(p->ec_hash[i], TP_HASH_LEN, hash);
+		tp_hex_encode(p->ec_hash[i], TP_HASH_LEN, hash);
 		/* a spent code keeps its hash so a second use can be told apart */
 		put(&t, "code%u = \"%s%s\"\n", i + 1, p->ec_spent[i] ? SPENT_PREFIX : "", hash);
 	}

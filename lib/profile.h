@@ -53,6 +53,9 @@ enum tp_status tp_profile_add_emergency(struct tp_profile *p, const char *code);
 
 /* Hex SHA-256 of the secret key (or the fingerprint a store gave for a
  * profile whose secret it keeps to itself). */
+/* len bytes as lower-case hex in out, which holds 2 * len + 1 bytes. */
+void tp_hex_encode(const unsigned char *in, size_t len, char *out);
+
 enum tp_status tp_profile_fingerprint(const struct tp_profile *p,
 				      char out[TP_FINGERPRINT_HEX + 1]);
 

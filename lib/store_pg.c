@@ -776,17 +776,6 @@ static enum tp_status pg_take_back(struct tp_store *st, const struct tp_created_
 	return pg_remove(st, c->fresh.owner_uuid, c->fresh.account);
 }
 
-static void hex_encode(const unsigned char *in, size_t n, char *out)
-{
-	static const char hex[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = hex[in[i] >> 4];
-		out[2 * i + 1] = hex[in[i] & 15u];
-	}
-	out[2 * n] = '\0';
-}
-
 /* One file-store profile in, losslessly (totp.admin_import). */
 static enum tp_status pg_import(struct tp_store *st, const struct tp_profile *p,
 				enum tp_import_result *how)
@@ -806,9 +795,9 @@ static enum tp_status pg_import(struct tp_store *st, const struct tp_profile *p,
 	if (rc != TP_OK)
 		return rc;
 	memcpy(secret, "\\x", 2);
-	hex_encode(p->secret, p->secret_len, secret + 2);
+	tp_hex_encode(p->secret, p->secret_len, secret + 2);
 	memcpy(salt, "\\x", 2);
-	hex_encode(p->ec_salt, TP_SALT_LEN, salt + 2);
+	tp_hex_encode(p->ec_salt, TP_SALT_LEN, salt + 2);
 	hashes[o++] = '{';
 	spent[q++] = '{';
 	for (unsigned i = 0; i < p->ec_count && i < TP_EMERGENCY_MAX; i++) {
@@ -818,7 +807,7 @@ static enum tp_status pg_import(struct tp_store *st, const struct tp_profile *p,
 		}
 		memcpy(hashes + o, "\"\\\\x", 4);
 		o += 4;
-		hex_encode(p->ec_hash[i], TP_HASH_LEN, hashes + o);
+		tp_hex_encode(p->ec_hash[i], TP_HASH_LEN, hashes + o);
 		o += 2 * TP_HASH_LEN;
 		hashes[o++] = '"';
 		spent[q++] = p->ec_spent[i] ? 't' : 'f';
