@@ -73,6 +73,19 @@ static void set_detail(struct pg_store *s, const char *fmt, ...)
 	s->base.detail = s->detail;
 }
 
+/* SQLSTATEs whose message says all: the status they map to */
+static const struct {
+	const char *state;
+	enum tp_status status;
+} plain_states[] = {
+	{ "TP001", TP_EEXIST },      /* duplicate */
+	{ "TP009", TP_EEXIST },      /* conflict (import) */
+	{ "TP002", TP_EINVAL },
+	{ "TP004", TP_ENOENT },
+	/* a read-only transaction: a standby, or default_transaction_read_only */
+	{ "25006", TP_EROFS },
+};
+
 /* A failed statement: the cause in the detail, the status by SQLSTATE
  * (sql/001_schema.sql raises TP001..TP009; docs/fleet.md has the table). */
 static enum tp_status fail_result(struct pg_store *s, const PGresult *res,
@@ -85,23 +98,11 @@ static enum tp_status fail_result(struct pg_store *s, const PGresult *res,
 		msg = PQerrorMessage(s->conn);
 	if (state == NULL)
 		state = "";
-	if (strcmp(state, "TP001") == 0 || strcmp(state, "TP009") == 0) {
-		set_detail(s, "%s: %s", what, msg);
-		return TP_EEXIST;
-	}
-	if (strcmp(state, "TP002") == 0) {
-		set_detail(s, "%s: %s", what, msg);
-		return TP_EINVAL;
-	}
-	if (strcmp(state, "TP004") == 0) {
-		set_detail(s, "%s: %s", what, msg);
-		return TP_ENOENT;
-	}
-	if (strcmp(state, "25006") == 0) {
-		/* a read-only transaction: a standby, or default_transaction_read_only */
-		set_detail(s, "%s: %s", what, msg);
-		return TP_EROFS;
-	}
+	for (size_t i = 0; i < sizeof(plain_states) / sizeof(plain_states[0]); i++)
+		if (strcmp(state, plain_states[i].state) == 0) {
+			set_detail(s, "%s: %s", what, msg);
+			return plain_states[i].status;
+		}
 	if (strcmp(state, "42501") == 0) {
 		set_detail(s, "%s: %s: the role lacks the right (grant it %s)", what, msg,
 			   s->admin ? "totp_admin" : "totp_login");
