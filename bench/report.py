@@ -100,6 +100,10 @@ def main():
         f = floors[n]
         inplace = f"in-place write + fdatasync p50 {med(f, 'inplace_p50_us'):.0f} us (p99 {med(f, 'inplace_p99_us'):.0f}), " \
             if "inplace_p50_us" in f[0] else ""
+        if "perfile_p50_us" in f[0]:
+            inplace = f"in-place write + fdatasync, another file each time (as logins) p50 " \
+                f"{med(f, 'perfile_p50_us'):.0f} us (p99 {med(f, 'perfile_p99_us'):.0f}), " \
+                f"the same into one file over and over p50 {med(f, 'inplace_p50_us'):.0f} us, "
         print(f"floor at {fmt_scale(n)}: {inplace}old floor (temp file, fsync, rename, folder fsync) p50 "
               f"{med(f, 'write_p50_us'):.0f} us (p99 {med(f, 'write_p99_us'):.0f}), HMACs of one window "
               f"{med(f, 'hmac_window_p50_us'):.1f} us; floor {floor[n]:.0f} us")
