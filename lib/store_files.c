@@ -391,19 +391,20 @@ static ssize_t pread_full(int fd, unsigned char *b, size_t n, off_t off)
 static enum tp_status state_read(struct files_store *fs, int fd, const char *owner,
 				 const char *account, struct state_rec *out, bool *present)
 {
-	unsigned char b[2][STATE_LEN];
+	/* both slots in one read: a login reads the record twice */
+	unsigned char b[STATE_SLOT_GAP + STATE_LEN];
 	struct state_rec r[2];
 	bool ok[2], blank = true;
+	ssize_t n = pread_full(fd, b, sizeof(b), 0);
 
+	if (n < 0)
+		return sys_fail(fs, "cannot read the state in the lock of", owner, account);
 	for (unsigned i = 0; i < 2; i++) {
-		ssize_t n = pread_full(fd, b[i], STATE_LEN, (off_t)i * STATE_SLOT_GAP);
-		if (n < 0)
-			return sys_fail(fs, "cannot read the state in the lock of", owner, account);
-		ok[i] = n == STATE_LEN && state_decode(b[i], i, &r[i]);
-		if (i == 0)
-			for (ssize_t k = 0; k < n; k++)
-				blank = blank && b[0][k] == 0;
+		size_t at = (size_t)i * STATE_SLOT_GAP;
+		ok[i] = (size_t)n >= at + STATE_LEN && state_decode(b + at, i, &r[i]);
 	}
+	for (ssize_t k = 0; k < n && k < STATE_LEN; k++)
+		blank = blank && b[k] == 0;
 	*present = ok[0] || ok[1];
 	if (ok[0] && ok[1])
 		*out = r[0].gen > r[1].gen ? r[0] : r[1];
