@@ -1531,6 +1531,21 @@ static void test_login_after_reenrol_during_prompt(void **state)
 	assert_string_equal(q.comment, "b");
 	assert_int_equal(q.failures, 1);                /* b's first, recorded */
 	tp_profile_wipe(&q);
+	/* the lock file moved aside (still one link, right mode) and a new
+	 * one made under its name: the login locks and writes the new one */
+	char *aside = unit_path("%s/%s/.alice.old", f->store, OWNER);
+	get_alice(f, &q);
+	tp_profile_wipe(&q);
+	assert_int_equal(rename(lock, aside), 0);
+	assert_int_equal(tp_store_delete(ctl, OWNER, "alice"), TP_OK);
+	put_with(ctl, "alice", "c", NULL);
+	assert_int_equal(login_with(f, "000000", NOW, TP_OK), TP_LOGIN_WRONG);
+	get_alice(f, &q);
+	assert_string_equal(q.comment, "c");
+	assert_int_equal(q.failures, 1);
+	tp_profile_wipe(&q);
+	assert_int_equal(unlink(aside), 0);
+	free(aside);
 	/* and deleted for good during the prompt: refused, nothing called */
 	get_alice(f, &q);
 	tp_profile_wipe(&q);
