@@ -509,7 +509,8 @@ const char *tp_issuer_problem(const char *issuer)
 
 /* Open the file safely: no symlink, regular, trusted owner, not writable
  * by group or others (anyone who can write it controls the second factor). */
-static enum tp_status open_checked(const char *path, int *out, mode_t *mode, char **err)
+static enum tp_status open_checked(const char *path, int *out, mode_t *mode,
+				   off_t *size, char **err)
 {
 	struct stat st;
 	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
@@ -541,18 +542,28 @@ static enum tp_status open_checked(const char *path, int *out, mode_t *mode, cha
 	}
 	if (mode != NULL)
 		*mode = st.st_mode;
+	*size = st.st_size;
 	*out = fd;
 	return TP_OK;
 }
 
-/* The whole file, NUL-terminated. */
-static enum tp_status read_all(const char *path, int fd, char **out, char **err)
+/* The whole file, NUL-terminated.  size: its length at the fstat just
+ * done.  A first read that returns exactly that many bytes is the whole
+ * file, as far as any read can tell (a file written meanwhile could grow
+ * after a read that returned 0 just as well): no second read to see 0.
+ * Any other count, the file changed size: read on until 0. */
+static enum tp_status read_all(const char *path, int fd, off_t size, char **out, char **err)
 {
 	size_t len = 0, cap = 4096;
-	char *buf = malloc(cap);
+	char *buf;
 	ssize_t n;
 
 	*out = NULL;
+	/* room for size bytes, the NUL and one more: a first read that
+	 * could have returned more, but returned size, is the end */
+	if (size > 0 && (size_t)size + 2 > cap)
+		cap = (size_t)size + 2;
+	buf = malloc(cap);
 	if (buf == NULL)
 		return TP_ENOMEM;
 	for (;;) {
@@ -581,6 +592,8 @@ static enum tp_status read_all(const char *path, int fd, char **out, char **err)
 		if (n == 0)
 			break;
 		len += (size_t)n;
+		if (len == (size_t)n && size > 0 && n == size)
+			break;
 	}
 	buf[len] = '\0';
 	/* a NUL would end libconfig's string reader early: the rest unread */
@@ -632,6 +645,7 @@ enum tp_status tp_config_load(const char *path, struct tp_config **out,
 	struct loader ld = { .path = path, .err = NULL };
 	struct tp_config *cfg = NULL;
 	int fd = -1;
+	off_t size = -1;
 	char *text = NULL;
 	config_t lc;
 	enum tp_status st;
@@ -643,9 +657,9 @@ enum tp_status tp_config_load(const char *path, struct tp_config **out,
 	/* and should an include ever get past refuse_includes: every name
 	 * under a file opens nothing */
 	config_set_include_dir(&lc, "/dev/null");
-	st = open_checked(path, &fd, &ld.mode, &ld.err);
+	st = open_checked(path, &fd, &ld.mode, &size, &ld.err);
 	if (st == TP_OK)
-		st = read_all(path, fd, &text, &ld.err);
+		st = read_all(path, fd, size, &text, &ld.err);
 	if (st == TP_OK)
 		st = refuse_includes(path, text, &ld.err);
 	if (st != TP_OK)

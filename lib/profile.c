@@ -754,6 +754,11 @@ refused:
 
 enum tp_status tp_profile_from_fd(int fd, struct tp_profile *p)
 {
+	return tp_profile_from_fd_sized(fd, -1, p);
+}
+
+enum tp_status tp_profile_from_fd_sized(int fd, off_t size, struct tp_profile *p)
+{
 	char text[TP_PROFILE_FILE_MAX + 1];
 	ssize_t r;
 	bool ok = false;
@@ -770,8 +775,11 @@ enum tp_status tp_profile_from_fd(int fd, struct tp_profile *p)
 	}
 	/* a short read that happened to end where a canonical file ends
 	 * (a FUSE or network filesystem may read short) must not hide what
-	 * follows: the file ends there, or the careful reader decides */
-	if (ok) {
+	 * follows: the file ends there, or the careful reader decides.  A
+	 * read of exactly the size the caller's fstat saw, with room left in
+	 * the buffer, was not short: the file (replaced only by rename, never
+	 * written in place) ends there, no second read needed. */
+	if (ok && !(size > 0 && r == size && (size_t)size < sizeof(text))) {
 		char more;
 		ssize_t m;
 

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <stddef.h>
 #include "config.h"
 #include "totp.h"
@@ -82,6 +83,10 @@ enum tp_status tp_profile_to_ini(const struct tp_profile *p, char **text,
  * exactly as tp_profile_to_ini writes it is read by
  * tp_profile_parse_canonical; any other goes to tp_profile_from_fd_ini. */
 enum tp_status tp_profile_from_fd(int fd, struct tp_profile *p);
+/* The same, with the file's st_size from an fstat of fd just made (or -1
+ * if unknown): a first read of exactly that many bytes is then known to
+ * be the whole file. */
+enum tp_status tp_profile_from_fd_sized(int fd, off_t size, struct tp_profile *p);
 /* The reader for any text: iniparser, then every check of the format. */
 enum tp_status tp_profile_from_fd_ini(int fd, struct tp_profile *p);
 /* The fast reader: true and *p filled only for the exact text

@@ -72,10 +72,16 @@
 /* A profile read by get, kept for the login that follows: while its file
  * is held open its inode number cannot be reused, and a profile file is
  * never written in place, so the same inode (with the same size and
- * times) under the lock means the same profile. */
+ * times) under the lock means the same profile.  The owner folder and
+ * the lock file get opened are kept too (not locked: nothing is held
+ * across the prompt), for the login to use once it has checked that
+ * their names still point at them. */
 struct profile_cache {
 	int fd;
 	struct stat st;
+	int dir_fd;             /* the owner folder, or -1 */
+	struct stat dir_st;
+	int lock_fd;            /* the lock file, opened read-write, or -1 */
 	char owner[TP_UUID_LEN + 1];
 	char account[TP_NAME_MAX + 2];
 	struct tp_profile p;
@@ -145,7 +151,7 @@ static enum tp_status sys_fail(struct files_store *fs, const char *what,
 
 /* The owner folder, created (0700, store user) if `create`. */
 static enum tp_status open_owner_dir(struct files_store *fs, const char *owner,
-				     bool create, int *out)
+				     bool create, int *out, struct stat *st_out)
 {
 	struct stat st;
 	int fd;
@@ -186,6 +192,8 @@ static enum tp_status open_owner_dir(struct files_store *fs, const char *owner,
 		close(fd);
 		return TP_EPERM;
 	}
+	if (st_out != NULL)
+		*st_out = st;
 	*out = fd;
 	return TP_OK;
 }
@@ -193,16 +201,12 @@ static enum tp_status open_owner_dir(struct files_store *fs, const char *owner,
 /* Regular file, store owner, mode 0600, exactly one link.  A file with no
  * link left was replaced or removed after we opened it: not unsafe, only
  * stale (*gone set, TP_ENOENT returned); the caller opens the name again. */
-static enum tp_status check_file(struct files_store *fs, int fd, const char *owner,
-				 const char *name, struct stat *out, bool *gone)
+static enum tp_status check_stat(struct files_store *fs, const struct stat *sp,
+				 const char *owner, const char *name, bool *gone)
 {
-	struct stat st;
+	const struct stat st = *sp;
 
 	*gone = false;
-	if (fstat(fd, &st) != 0)
-		return sys_fail(fs, "cannot stat", owner, name);
-	if (out != NULL)
-		*out = st;
 	if (S_ISREG(st.st_mode) && st.st_nlink == 0) {
 		*gone = true;
 		detail(fs, "%s/%s/%s: replaced or removed while being opened",
@@ -219,6 +223,20 @@ static enum tp_status check_file(struct files_store *fs, int fd, const char *own
 		return TP_EPERM;
 	}
 	return TP_OK;
+}
+
+/* check_stat of the open file fd; *out (if not NULL) gets its fstat. */
+static enum tp_status check_file(struct files_store *fs, int fd, const char *owner,
+				 const char *name, struct stat *out, bool *gone)
+{
+	struct stat st;
+
+	*gone = false;
+	if (fstat(fd, &st) != 0)
+		return sys_fail(fs, "cannot stat", owner, name);
+	if (out != NULL)
+		*out = st;
+	return check_stat(fs, &st, owner, name, gone);
 }
 
 /* prefix account suffix, cut to fit as snprintf would (a login builds
@@ -243,6 +261,7 @@ static enum tp_status read_profile(struct files_store *fs, int dirfd, const char
 				   struct stat *st_out, int *fd_out)
 {
 	char name[TP_NAME_MAX + 16];
+	struct stat sb;
 	enum tp_status st = TP_EIO;
 	bool gone = true;
 	int fd = -1;
@@ -254,10 +273,13 @@ static enum tp_status read_profile(struct files_store *fs, int dirfd, const char
 		fd = openat(dirfd, name, O_RDONLY | OPEN_FLAGS | O_NONBLOCK);
 		if (fd < 0)
 			return sys_fail(fs, "cannot open", owner, name);
-		st = check_file(fs, fd, owner, name, st_out, &gone);
+		st = check_file(fs, fd, owner, name, &sb, &gone);
 	}
+	if (st == TP_OK && st_out != NULL)
+		*st_out = sb;
 	if (st == TP_OK) {
-		st = tp_profile_from_fd(fd, out);
+		/* the size just seen: a read of all of it needs no second read */
+		st = tp_profile_from_fd_sized(fd, sb.st_size, out);
 		if (st == TP_OK && (strcmp(out->owner_uuid, owner) != 0 ||
 				    strcmp(out->account, account) != 0))
 			st = TP_ECORRUPT;   /* a file copied under another name */
@@ -540,17 +562,48 @@ static enum tp_status flock_bounded(struct files_store *fs, int fd,
 	return TP_OK;
 }
 
+/* Does the name in dirfd point at the file held (the lock file we hold
+ * the flock of)?  *held gets its fstat. */
+static bool name_holds(int dirfd, const char *name, int fd, struct stat *held)
+{
+	struct stat named;
+
+	return fstat(fd, held) == 0 &&
+	       fstatat(dirfd, name, &named, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       held->st_dev == named.st_dev && held->st_ino == named.st_ino;
+}
+
 /* Take the account's lock.  The lock file may be unlinked by a delete while
  * we wait for it, so after flock() succeeds we make sure the name still
- * points at the inode we hold; otherwise we retry with the new file. */
-static enum tp_status lock_account(struct files_store *fs, int dirfd,
-				   const char *owner, const char *account, int *out)
+ * points at the inode we hold; otherwise we retry with the new file.
+ * cached (or -1): the lock file get opened read-write before the prompt,
+ * given to this call, tried first: once locked, its name must still point
+ * at it, and it must still pass check_file's checks (on the same fstat);
+ * a file that is no longer the lock goes, and the loop opens the name. */
+static enum tp_status lock_account(struct files_store *fs, int dirfd, const char *owner,
+				   const char *account, int cached, int *out)
 {
 	char name[TP_NAME_MAX + 16];
 
 	file_name(name, sizeof(name), ".", account, ".lock");
+	if (cached >= 0) {
+		struct stat held;
+		bool gone = false;
+		enum tp_status st = flock_bounded(fs, cached, owner, name);
+
+		if (st == TP_OK && name_holds(dirfd, name, cached, &held)) {
+			st = check_stat(fs, &held, owner, name, &gone);
+			if (st == TP_OK) {
+				*out = cached;
+				return TP_OK;
+			}
+		}
+		close(cached);
+		if (st != TP_OK && !gone)
+			return st;
+	}
 	for (int attempt = 0; attempt < LOCK_RETRIES; attempt++) {
-		struct stat held, named;
+		struct stat held;
 		int fd = -1;
 		enum tp_status st = open_lock_file(fs, dirfd, owner, name, &fd);
 
@@ -561,9 +614,7 @@ static enum tp_status lock_account(struct files_store *fs, int dirfd,
 			close(fd);
 			return st;
 		}
-		if (fstat(fd, &held) == 0 &&
-		    fstatat(dirfd, name, &named, AT_SYMLINK_NOFOLLOW) == 0 &&
-		    held.st_dev == named.st_dev && held.st_ino == named.st_ino) {
+		if (name_holds(dirfd, name, fd, &held)) {
 			*out = fd;
 			return TP_OK;
 		}
@@ -682,22 +733,35 @@ static void unlock_account(int dirfd, const char *account, int lockfd, bool drop
 /* The account's state merged into p, read without the lock (get, list).
  * A login may be writing a slot at this moment: the other slot is whole,
  * but a first write may be half copied, so a record that looks corrupt
- * is read again under the lock before it is called so. */
+ * is read again under the lock before it is called so.  keep (get's):
+ * the lock file is opened read-write if we may, and then *keep gets it,
+ * unlocked, for the login's lock_account; else it is closed (*keep -1). */
 static enum tp_status state_peek(struct files_store *fs, int dirfd, struct tp_profile *p,
-				 const unsigned char known[BINDING_LEN])
+				 const unsigned char known[BINDING_LEN], int *keep)
 {
 	char name[TP_NAME_MAX + 16];
 	unsigned char binding[BINDING_LEN];
 	struct state_rec rec;
-	bool present = false, gone = true;
+	bool present = false, gone = true, writable = false;
 	enum tp_status st = TP_OK;
 	int fd = -1;
 
+	if (keep != NULL)
+		*keep = -1;
 	file_name(name, sizeof(name), ".", p->account, ".lock");
 	for (int attempt = 0; gone && attempt < REOPEN_RETRIES; attempt++) {
 		if (fd >= 0)
 			close(fd);
-		fd = openat(dirfd, name, O_RDONLY | OPEN_FLAGS | O_NONBLOCK);
+		fd = -1;
+		if (keep != NULL)
+			fd = openat(dirfd, name, O_RDWR | OPEN_FLAGS | O_NONBLOCK);
+		writable = fd >= 0;
+		/* a reader without write access (totpctl on a store it may
+		 * only read), or a folder in the name: opened to be read
+		 * only, and checked, as before */
+		if (keep == NULL || (fd < 0 && (errno == EACCES || errno == EPERM ||
+						errno == EROFS || errno == EISDIR)))
+			fd = openat(dirfd, name, O_RDONLY | OPEN_FLAGS | O_NONBLOCK);
 		if (fd < 0 && errno == ENOENT)
 			return TP_OK;           /* no login yet: the file's state */
 		if (fd < 0)
@@ -710,10 +774,13 @@ static enum tp_status state_peek(struct files_store *fs, int dirfd, struct tp_pr
 		st = profile_binding(fs, p, binding);
 	if (st == TP_OK)
 		st = state_load(fs, fd, p, binding, &rec, &present);
-	close(fd);
+	if (st == TP_OK && writable && keep != NULL)
+		*keep = fd;
+	else
+		close(fd);
 	if (st == TP_ECORRUPT) {
 		int lockfd = -1;
-		st = lock_account(fs, dirfd, p->owner_uuid, p->account, &lockfd);
+		st = lock_account(fs, dirfd, p->owner_uuid, p->account, -1, &lockfd);
 		if (st == TP_OK) {
 			st = state_load(fs, lockfd, p, binding, &rec, &present);
 			close(lockfd);
@@ -727,18 +794,22 @@ static void cache_drop(struct profile_cache *c)
 {
 	if (c->fd >= 0)
 		close(c->fd);
+	if (c->dir_fd >= 0)
+		close(c->dir_fd);
+	if (c->lock_fd >= 0)
+		close(c->lock_fd);
 	tp_profile_wipe(&c->p);
 	memset(c, 0, sizeof(*c));
-	c->fd = -1;
+	c->fd = c->dir_fd = c->lock_fd = -1;
 }
 
 static enum tp_status files_get(struct tp_store *s, const char *owner,
 				const char *account, struct tp_profile *out)
 {
 	struct files_store *fs = files(s);
-	struct stat st_file;
+	struct stat st_file, st_dir;
 	int dirfd, fd = -1;
-	enum tp_status st = open_owner_dir(fs, owner, false, &dirfd);
+	enum tp_status st = open_owner_dir(fs, owner, false, &dirfd, &st_dir);
 
 	if (st != TP_OK)
 		return st;
@@ -753,14 +824,37 @@ static enum tp_status files_get(struct tp_store *s, const char *owner,
 		/* the binding is hashed once, here, for the login that follows */
 		st = profile_binding(fs, out, fs->cache.binding);
 		if (st == TP_OK)
-			st = state_peek(fs, dirfd, out, fs->cache.binding);
+			st = state_peek(fs, dirfd, out, fs->cache.binding, &fs->cache.lock_fd);
 		if (st != TP_OK) {
 			tp_profile_wipe(out);
 			cache_drop(&fs->cache);
 		}
 	}
-	close(dirfd);
+	if (st == TP_OK) {
+		fs->cache.dir_fd = dirfd;
+		fs->cache.dir_st = st_dir;
+	} else {
+		close(dirfd);
+	}
 	return st;
+}
+
+/* The owner folder get kept, if the login is for its owner and the name
+ * still points at it, with open_owner_dir's owner and mode: taken out of
+ * the cache (the caller closes it).  Else -1: open the folder again. */
+static int cached_owner_dir(struct files_store *fs, const char *owner)
+{
+	struct profile_cache *c = &fs->cache;
+	struct stat now;
+	int fd = c->dir_fd;
+
+	if (fd < 0 || strcmp(c->owner, owner) != 0 ||
+	    fstatat(fs->root_fd, owner, &now, AT_SYMLINK_NOFOLLOW) != 0 ||
+	    now.st_dev != c->dir_st.st_dev || now.st_ino != c->dir_st.st_ino ||
+	    !S_ISDIR(now.st_mode) || now.st_uid != fs->uid || (now.st_mode & 077) != 0)
+		return -1;
+	c->dir_fd = -1;
+	return fd;
 }
 
 /* The profile under the lock: the one get read if its file is still the
@@ -800,14 +894,23 @@ static enum tp_status files_login(struct tp_store *s, const char *owner,
 	struct state_rec rec;
 	enum tp_state_write action;
 	bool present = false;
-	int dirfd = -1, lockfd = -1;
+	int dirfd = -1, lockfd = -1, cached_lock = -1;
 	enum tp_status st;
 
 	memset(&p, 0, sizeof(p));
-	st = open_owner_dir(fs, owner, false, &dirfd);
-	if (st != TP_OK)
-		return st;
-	st = lock_account(fs, dirfd, owner, account, &lockfd);
+	dirfd = cached_owner_dir(fs, owner);
+	if (dirfd >= 0 && fs->cache.lock_fd >= 0 && strcmp(fs->cache.account, account) == 0) {
+		cached_lock = fs->cache.lock_fd;     /* lock_account's from here */
+		fs->cache.lock_fd = -1;
+	}
+	if (dirfd < 0) {
+		st = open_owner_dir(fs, owner, false, &dirfd, NULL);
+		if (st != TP_OK) {
+			cache_drop(&fs->cache);
+			return st;
+		}
+	}
+	st = lock_account(fs, dirfd, owner, account, cached_lock, &lockfd);
 	if (st != TP_OK)
 		goto out;
 	st = profile_locked(fs, dirfd, owner, account, &p, binding);
@@ -844,10 +947,10 @@ static enum tp_status files_update(struct tp_store *s, const char *owner,
 	memset(&p, 0, sizeof(p));
 	memset(binding, 0, sizeof(binding));
 	cache_drop(&fs->cache);
-	st = open_owner_dir(fs, owner, true, &dirfd);
+	st = open_owner_dir(fs, owner, true, &dirfd, NULL);
 	if (st != TP_OK)
 		return st;
-	st = lock_account(fs, dirfd, owner, account, &lockfd);
+	st = lock_account(fs, dirfd, owner, account, -1, &lockfd);
 	if (st != TP_OK)
 		goto out;
 	/* re-read now that nobody else can write it */
@@ -907,10 +1010,10 @@ static enum tp_status files_remove(struct tp_store *s, const char *owner,
 	int dirfd = -1, lockfd = -1;
 
 	cache_drop(&fs->cache);
-	st = open_owner_dir(fs, owner, false, &dirfd);
+	st = open_owner_dir(fs, owner, false, &dirfd, NULL);
 	if (st != TP_OK)
 		return st;
-	st = lock_account(fs, dirfd, owner, account, &lockfd);
+	st = lock_account(fs, dirfd, owner, account, -1, &lockfd);
 	if (st == TP_OK)
 		st = remove_at(fs, dirfd, owner, account);
 	if (lockfd >= 0)
@@ -996,7 +1099,7 @@ static enum tp_status list_owner(struct files_store *fs, const char *owner,
 	char **names = NULL;
 	size_t n = 0;
 	int dirfd;
-	enum tp_status st = open_owner_dir(fs, owner, false, &dirfd);
+	enum tp_status st = open_owner_dir(fs, owner, false, &dirfd, NULL);
 
 	if (st == TP_ENOENT)
 		return TP_OK;          /* no profile of this owner yet */
@@ -1006,7 +1109,7 @@ static enum tp_status list_owner(struct files_store *fs, const char *owner,
 	for (size_t i = 0; st == TP_OK && i < n && !*stop; i++) {
 		struct tp_profile p;
 		if (read_at(fs, dirfd, owner, names[i], &p) != TP_OK ||
-		    state_peek(fs, dirfd, &p, NULL) != TP_OK) {
+		    state_peek(fs, dirfd, &p, NULL, NULL) != TP_OK) {
 			tp_profile_wipe(&p);
 			(*skipped)++;
 			continue;
@@ -1077,7 +1180,7 @@ enum tp_status tp_store_files_open(const struct tp_config *cfg,
 		goto fail;
 	fs->base.ops = &files_ops;
 	fs->root_fd = -1;
-	fs->cache.fd = -1;
+	fs->cache.fd = fs->cache.dir_fd = fs->cache.lock_fd = -1;
 	fs->root_path = strdup(cfg->store_path);
 	if (fs->root_path == NULL)
 		goto fail;

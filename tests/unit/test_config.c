@@ -1,6 +1,8 @@
 /* The main configuration file: values, defaults, and errors that name the
  * file, the line and the setting (an admin must be able to fix it from the
  * log line alone). */
+#include <dlfcn.h>
+
 #include "unit.h"
 #include "config.h"
 #include "pg_conninfo.h"
@@ -563,6 +565,59 @@ static void test_nul_byte(void **state)
 	free(where);
 }
 
+/* read(), counted, and each cut to read_cap bytes if that is set (as a
+ * FUSE or network filesystem may read short) */
+static int read_calls;
+static size_t read_cap;
+
+ssize_t wrapped_read(int fd, void *buf, size_t n) __asm__("read");
+ssize_t wrapped_read(int fd, void *buf, size_t n)
+{
+	static ssize_t (*real)(int, void *, size_t);
+
+	if (real == NULL)
+		*(void **)&real = dlsym(RTLD_NEXT, "read");
+	read_calls++;
+	if (read_cap > 0 && n > read_cap)
+		n = read_cap;
+	return real(fd, buf, n);
+}
+
+/* Files of every length around the first buffer's and far past it are
+ * read whole (the setting at the very end counts), each with one read:
+ * a read of the size fstat saw is the end of the file.  Reads that stop
+ * short are not taken for the end. */
+static void test_read_whole(void **state)
+{
+	struct fixture *f = *state;
+	static const size_t sizes[] = { 200, 4093, 4094, 4095, 4096, 4097, 8190, 100000 };
+	static const char tail[] = "issuer = \"end\";\n";
+
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		size_t head = strlen(CLUSTER_OK), pad = sizes[i] - head - strlen(tail);
+		char *text = malloc(sizes[i] + 1);
+		struct tp_config *cfg;
+
+		assert_non_null(text);
+		memcpy(text, CLUSTER_OK, head);
+		memset(text + head, '\n', pad);
+		text[head] = '#';
+		memcpy(text + head + pad, tail, sizeof(tail));
+		assert_int_equal(strlen(text), sizes[i]);
+		read_calls = 0;
+		cfg = load_ok(f->conf, text);
+		assert_int_equal(read_calls, 1);
+		assert_string_equal(cfg->issuer, "end");
+		tp_config_free(cfg);
+		read_cap = sizes[i] / 3 + 1;
+		cfg = load_ok(f->conf, text);
+		read_cap = 0;
+		assert_string_equal(cfg->issuer, "end");
+		tp_config_free(cfg);
+		free(text);
+	}
+}
+
 static void test_owner_lookup(void **state)
 {
 	struct fixture *f = *state;
@@ -925,6 +980,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_issuer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_include_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nul_byte, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_whole, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_owner_lookup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_example_matches_defaults, setup, teardown),
 		cmocka_unit_test(test_settings_documented),

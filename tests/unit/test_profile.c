@@ -1,5 +1,6 @@
 /* The profile record: generation, emergency codes, fingerprint, install
  * URL and the strict file format. */
+#include <dlfcn.h>
 #include <sys/mman.h>
 #include <openssl/evp.h>
 
@@ -1071,6 +1072,74 @@ static void test_fast_reader_used(void **state)
 	tp_profile_wipe(&q);
 }
 
+/* pread, counted, and cut short on one descriptor: a read of more than
+ * short_len bytes at offset 0 of short_fd returns short_len bytes (as a
+ * FUSE or network filesystem may). */
+static int pread_calls, short_fd = -1;
+static size_t short_len;
+
+ssize_t wrapped_pread(int fd, void *buf, size_t n, off_t off) __asm__("pread");
+ssize_t wrapped_pread(int fd, void *buf, size_t n, off_t off)
+{
+	static ssize_t (*real)(int, void *, size_t, off_t);
+
+	if (real == NULL)
+		*(void **)&real = dlsym(RTLD_NEXT, "pread");
+	pread_calls++;
+	if (fd == short_fd && off == 0 && n > short_len)
+		n = short_len;
+	return real(fd, buf, n, off);
+}
+
+/* Told the size an fstat just saw, the reader takes a first read of
+ * exactly that size as the whole file (one pread); told nothing, it reads
+ * once more to see the end.  A first read cut short where a canonical
+ * file would end is never taken for the whole file: what follows it is
+ * read, and here refused. */
+static void test_fast_reader_size(void **state)
+{
+	char codes[1][TP_EMERGENCY_DIGITS + 1];
+	struct tp_profile p, q;
+	char *text = NULL, *twice;
+	size_t len = 0;
+	int fd;
+
+	(void)state;
+	assert_int_equal(tp_profile_generate(&p, OWNER, "alice", &sha1_6_30, 20, 1, codes),
+			 TP_OK);
+	assert_int_equal(tp_profile_to_ini(&p, &text, &len), TP_OK);
+	fd = unit_text_fd(text, len);
+	pread_calls = 0;
+	assert_int_equal(tp_profile_from_fd_sized(fd, (off_t)len, &q), TP_OK);
+	assert_int_equal(pread_calls, 1);
+	assert_memory_equal(&p, &q, sizeof(p));
+	tp_profile_wipe(&q);
+	pread_calls = 0;
+	assert_int_equal(tp_profile_from_fd(fd, &q), TP_OK);
+	assert_int_equal(pread_calls, 2);
+	tp_profile_wipe(&q);
+	close(fd);
+
+	/* the text twice (repeated keys: refused by the careful reader),
+	 * its first read stopping where the first copy ends */
+	twice = malloc(2 * len);
+	assert_non_null(twice);
+	memcpy(twice, text, len);
+	memcpy(twice + len, text, len);
+	fd = unit_text_fd(twice, 2 * len);
+	short_fd = fd;
+	short_len = len;
+	assert_int_equal(tp_profile_from_fd_sized(fd, (off_t)(2 * len), &q), TP_ECORRUPT);
+	assert_int_equal(tp_profile_from_fd_sized(fd, -1, &q), TP_ECORRUPT);
+	short_fd = -1;
+	close(fd);
+	tp_wipe(twice, 2 * len);
+	free(twice);
+	tp_wipe(text, len);
+	free(text);
+	tp_profile_wipe(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1095,6 +1164,7 @@ int main(void)
 		cmocka_unit_test(test_fast_reader_falls_back),
 		cmocka_unit_test(test_fast_reader_ranges),
 		cmocka_unit_test(test_fast_reader_used),
+		cmocka_unit_test(test_fast_reader_size),
 		cmocka_unit_test(test_wipe_clears),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1477,6 +1477,288 @@ static void test_state_checksum_format(void **state)
 	free(bytes);
 }
 
+/* ---- get keeps the owner folder and the lock file for the login ------- */
+
+/* A second handle on the store: totpctl, acting while a user is at the
+ * prompt (the login's handle keeps what its get opened). */
+static struct tp_store *other_handle(struct fixture *f)
+{
+	struct tp_store *s = NULL;
+	char *err = NULL;
+
+	if (tp_store_open(f->cfg, &s, &err) != TP_OK)
+		fail_msg("store: %s", err ? err : "?");
+	return s;
+}
+
+static void put_with(struct tp_store *s, const char *account, const char *comment,
+		     struct tp_profile *keep)
+{
+	struct tp_profile p;
+
+	make_profile(&p, OWNER, account, comment);
+	assert_int_equal(tp_store_put(s, &p), TP_OK);
+	if (keep != NULL)
+		*keep = p;
+	else
+		tp_profile_wipe(&p);
+}
+
+/* Deleted and created again while the user is at the prompt: the login
+ * neither uses the lock file get opened (unlinked by the delete, it no
+ * longer guards anything) nor loses its outcome there: the failure is
+ * in the new profile's record. */
+static void test_login_after_reenrol_during_prompt(void **state)
+{
+	struct fixture *f = *state;
+	struct tp_store *ctl = other_handle(f);
+	struct tp_profile q;
+	char *lock = lock_path(f);
+	struct stat before, after;
+
+	put_profile(f, OWNER, "alice", "a");
+	assert_int_equal(login_with(f, "000000", NOW, TP_OK), TP_LOGIN_WRONG);
+	assert_int_equal(stat(lock, &before), 0);
+	get_alice(f, &q);                               /* the prompt */
+	assert_int_equal(q.failures, 1);
+	tp_profile_wipe(&q);
+	assert_int_equal(tp_store_delete(ctl, OWNER, "alice"), TP_OK);
+	put_with(ctl, "alice", "b", NULL);
+	assert_int_equal(stat(lock, &after), 0);
+	assert_true(after.st_ino != before.st_ino);    /* a new lock file */
+	assert_int_equal(login_with(f, "000000", NOW, TP_OK), TP_LOGIN_WRONG);
+	get_alice(f, &q);
+	assert_string_equal(q.comment, "b");
+	assert_int_equal(q.failures, 1);                /* b's first, recorded */
+	tp_profile_wipe(&q);
+	/* the lock file moved aside (still one link, right mode) and a new
+	 * one made under its name: the login locks and writes the new one */
+	char *aside = unit_path("%s/%s/.alice.old", f->store, OWNER);
+	get_alice(f, &q);
+	tp_profile_wipe(&q);
+	assert_int_equal(rename(lock, aside), 0);
+	assert_int_equal(tp_store_delete(ctl, OWNER, "alice"), TP_OK);
+	put_with(ctl, "alice", "c", NULL);
+	assert_int_equal(login_with(f, "000000", NOW, TP_OK), TP_LOGIN_WRONG);
+	get_alice(f, &q);
+	assert_string_equal(q.comment, "c");
+	assert_int_equal(q.failures, 1);
+	tp_profile_wipe(&q);
+	assert_int_equal(unlink(aside), 0);
+	free(aside);
+	/* and deleted for good during the prompt: refused, nothing called */
+	get_alice(f, &q);
+	tp_profile_wipe(&q);
+	assert_int_equal(tp_store_delete(ctl, OWNER, "alice"), TP_OK);
+	login_with(f, "000000", NOW, TP_ENOENT);
+	tp_store_close(ctl);
+	free(lock);
+}
+
+/* The lock file given a wrong mode, or the owner folder a wrong mode or
+ * another folder in its place, while the user is at the prompt: the
+ * login refuses or uses what is there now, as one that opened them anew. */
+static void test_login_checks_what_get_kept(void **state)
+{
+	struct fixture *f = *state;
+	struct tp_store *ctl = other_handle(f);
+	struct tp_profile a, q;
+	char code[TP_CODE_MAX + 1];
+	char *lock = lock_path(f);
+	char *odir = unit_path("%s/%s", f->store, OWNER);
+	char *moved = unit_path("%s/moved", f->store);
+
+	put_profile(f, OWNER, "alice", "a");
+	assert_int_equal(login_with(f, "000000", NOW, TP_OK), TP_LOGIN_WRONG);
+	get_alice(f, &q);
+	tp_profile_wipe(&q);
+	assert_int_equal(chmod(lock, 0644), 0);
+	login_with(f, "000000", NOW, TP_EPERM);
+	assert_contains(tp_store_detail(f->s), "mode 0600");
+	assert_int_equal(chmod(lock, 0600), 0);
+
+	get_alice(f, &q);
+	tp_profile_wipe(&q);
+	assert_int_equal(chmod(odir, 0755), 0);
+	login_with(f, "000000", NOW, TP_EPERM);
+	assert_contains(tp_store_detail(f->s), "mode 0700");
+	assert_int_equal(chmod(odir, 0700), 0);
+
+	/* the folder moved away and another put in its place: a's code is
+	 * not accepted against b's profile */
+	get_alice(f, &a);
+	code_at_step(&a, tp_totp_step(NOW, 30), code);
+	assert_int_equal(rename(odir, moved), 0);
+	put_with(ctl, "alice", "b", NULL);
+	assert_int_equal(login_with(f, code, NOW, TP_OK), TP_LOGIN_WRONG);
+	get_alice(f, &q);
+	assert_string_equal(q.comment, "b");
+	assert_int_equal(q.failures, 1);
+	tp_profile_wipe(&q);
+	tp_profile_wipe(&a);
+	tp_store_close(ctl);
+	unit_rmtree(moved);
+	free(odir);
+	free(lock);
+}
+
+/* ---- a lock file get may only read ----------------------------------- */
+
+/* While set, opening this name for writing fails as on a read-only
+ * mount (the store's own handle: the test wraps openat).  Every openat
+ * is counted. */
+static const char *rofs_name;
+static int openat_calls;
+
+int wrapped_openat(int dirfd, const char *path, int flags, ...) __asm__("openat");
+int wrapped_openat(int dirfd, const char *path, int flags, ...)
+{
+	static int (*real)(int, const char *, int, ...);
+	mode_t mode = 0;
+
+	openat_calls++;
+	if ((flags & O_CREAT) != 0 || (flags & O_TMPFILE) == O_TMPFILE) {
+		va_list ap;
+		va_start(ap, flags);
+		mode = (mode_t)va_arg(ap, unsigned int);
+		va_end(ap);
+	}
+	if (rofs_name != NULL && strcmp(path, rofs_name) == 0 && (flags & O_ACCMODE) != O_RDONLY) {
+		errno = EROFS;
+		return -1;
+	}
+	if (real == NULL)
+		*(void **)&real = dlsym(RTLD_NEXT, "openat");
+	return real(dirfd, path, flags, mode);
+}
+
+/* get on a lock file it may not write still reads the state; the login
+ * after it (when it may write) opens the file again, and records its
+ * outcome in it.  When get could open it to write, the login after it
+ * opens nothing: get's folder, profile and lock file serve. */
+static void test_get_lock_read_only(void **state)
+{
+	struct fixture *f = *state;
+	struct tp_profile q;
+
+	put_profile(f, OWNER, "alice", "a");
+	assert_int_equal(login_with(f, "000000", NOW, TP_OK), TP_LOGIN_WRONG);
+	rofs_name = ".alice.lock";
+	get_alice(f, &q);
+	rofs_name = NULL;
+	assert_int_equal(q.failures, 1);
+	tp_profile_wipe(&q);
+	openat_calls = 0;
+	assert_int_equal(login_with(f, "000000", NOW, TP_OK), TP_LOGIN_WRONG);
+	assert_int_equal(openat_calls, 1);              /* the lock file */
+	get_alice(f, &q);
+	assert_int_equal(q.failures, 2);
+	tp_profile_wipe(&q);
+	openat_calls = 0;
+	assert_int_equal(login_with(f, "000000", NOW, TP_OK), TP_LOGIN_WRONG);
+	assert_int_equal(openat_calls, 0);
+	get_alice(f, &q);
+	assert_int_equal(q.failures, 3);
+	tp_profile_wipe(&q);
+}
+
+/* ---- no descriptor outlives a login ---------------------------------- */
+
+static int open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d)) != NULL)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n - 1;                   /* the folder's own */
+}
+
+/* Many logins on one handle, as a process running the module for one
+ * user after another: every way through get and login (accepted,
+ * refused, for another account, without a get, a get with no login
+ * after it, the lock file replaced or the profile gone meanwhile, a
+ * profile or lock file refused) leaves no descriptor open after the
+ * login, and none after the store is closed. */
+static void test_no_fd_left(void **state)
+{
+	struct fixture *f = *state;
+	struct tp_store *ctl = other_handle(f);
+	struct tp_store *s;
+	struct tp_profile q;
+	char code[TP_CODE_MAX + 1];
+	char *lock = lock_path(f), *bob_ini = profile_path(f, OWNER, "bob");
+	struct try_ctx c = { "000000", NOW, TP_LOGIN_ERROR, false };
+	int base, with_store;
+
+	put_profile(f, OWNER, "alice", "a");
+	put_profile(f, OWNER, "bob", "b");
+	base = open_fds();
+	s = other_handle(f);
+	with_store = open_fds();
+	assert_int_equal(with_store, base + 1);              /* the store's folder */
+	for (int i = 0; i < 40; i++) {
+		int64_t now = NOW + 30 * i;
+		c.now = now;
+		assert_int_equal(tp_store_get(s, OWNER, "alice", &q), TP_OK);
+		code_at_step(&q, tp_totp_step(now, 30), code);
+		tp_profile_wipe(&q);
+		c.code = i % 2 ? code : "000000";
+		assert_int_equal(tp_store_login(s, OWNER, "alice", try_login, &c), TP_OK);
+		assert_int_equal(open_fds(), with_store);
+		c.code = "000000";
+		/* a login without a get, and one for another account */
+		assert_int_equal(tp_store_login(s, OWNER, "bob", try_login, &c), TP_OK);
+		assert_int_equal(open_fds(), with_store);
+		assert_int_equal(tp_store_get(s, OWNER, "alice", &q), TP_OK);
+		tp_profile_wipe(&q);
+		assert_int_equal(tp_store_login(s, OWNER, "bob", try_login, &c), TP_OK);
+		assert_int_equal(open_fds(), with_store);
+		/* gets with no login after them, then one with */
+		assert_int_equal(tp_store_get(s, OWNER, "bob", &q), TP_OK);
+		tp_profile_wipe(&q);
+		assert_int_equal(tp_store_get(s, OWNER, "alice", &q), TP_OK);
+		tp_profile_wipe(&q);
+		assert_int_equal(tp_store_get(s, OWNER, "carol", &q), TP_ENOENT);
+		assert_int_equal(tp_store_login(s, OWNER, "alice", try_login, &c), TP_OK);
+		assert_int_equal(open_fds(), with_store);
+		/* the lock file replaced during the prompt */
+		assert_int_equal(tp_store_get(s, OWNER, "alice", &q), TP_OK);
+		tp_profile_wipe(&q);
+		assert_int_equal(tp_store_delete(ctl, OWNER, "alice"), TP_OK);
+		put_with(ctl, "alice", "a", NULL);
+		assert_int_equal(tp_store_login(s, OWNER, "alice", try_login, &c), TP_OK);
+		assert_int_equal(open_fds(), with_store);
+		/* refused: the lock file's mode, the profile gone */
+		assert_int_equal(tp_store_get(s, OWNER, "alice", &q), TP_OK);
+		tp_profile_wipe(&q);
+		assert_int_equal(chmod(lock, 0640), 0);
+		assert_int_equal(tp_store_login(s, OWNER, "alice", try_login, &c), TP_EPERM);
+		assert_int_equal(open_fds(), with_store);
+		assert_int_equal(tp_store_get(s, OWNER, "alice", &q), TP_EPERM);
+		assert_int_equal(open_fds(), with_store);
+		assert_int_equal(chmod(lock, 0600), 0);
+		assert_int_equal(tp_store_get(s, OWNER, "bob", &q), TP_OK);
+		tp_profile_wipe(&q);
+		assert_int_equal(tp_store_delete(ctl, OWNER, "bob"), TP_OK);
+		assert_int_equal(tp_store_login(s, OWNER, "bob", try_login, &c), TP_ENOENT);
+		assert_int_equal(open_fds(), with_store);
+		assert_false(unit_exists(bob_ini));
+		put_with(ctl, "bob", "b", NULL);
+	}
+	/* a get left without its login: closed with the store */
+	assert_int_equal(tp_store_get(s, OWNER, "alice", &q), TP_OK);
+	tp_profile_wipe(&q);
+	tp_store_close(s);
+	tp_store_close(ctl);
+	assert_int_equal(open_fds(), base - 1);         /* ctl's folder too */
+	free(lock);
+	free(bob_ini);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -1507,6 +1789,10 @@ int main(void)
 		T(test_state_bound_to_profile),
 		T(test_flushes),
 		T(test_lock_file_replaced_while_waiting),
+		T(test_login_after_reenrol_during_prompt),
+		T(test_login_checks_what_get_kept),
+		T(test_get_lock_read_only),
+		T(test_no_fd_left),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
