@@ -248,7 +248,13 @@ uninstall:
 	    $(DESTDIR)$(MANDIR)/man5/totp_profile.conf.5
 
 BENCH_BIN = $(BUILD)/bench/pam_bench $(BUILD)/bench/gen_profiles $(BUILD)/bench/floor \
-            $(BUILD)/bench/bench_preload.so $(BUILD)/bench/crypto_warm.so
+            $(BUILD)/bench/bench_preload.so $(BUILD)/bench/crypto_warm.so \
+            $(BUILD)/bench/pam_floor.so
+
+$(BUILD)/bench/pam_floor.so: bench/pam_floor.c
+	@mkdir -p $(dir $@)
+	@printf "  %-4s %s\n" LD "$@"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -shared -o $@ $< -lpam
 
 $(BUILD)/bench/crypto_warm.so: bench/crypto_warm.c
 	@mkdir -p $(dir $@)

@@ -35,6 +35,8 @@ OATH=$(module_path libpam-oath pam_oath.so)
 # same run (its "accept" logins never prompt); a rejected login's cost to
 # the module is ours minus this
 PERMIT=$(module_path libpam-modules pam_permit.so)
+# the floor as a module: the least any module keeping a durable record pays
+FLOORMOD=$BUILD/bench/pam_floor.so
 LIBCRYPTO=$(ldd "$OURS" | awk '/libcrypto/ {print $3}')
 # libcrypto loaded and initialised before main, as in sshd (see the file)
 CRYPTO_WARM=$BUILD/bench/crypto_warm.so
@@ -87,7 +89,7 @@ bench_one() {
 	# keep cached after the generator wrote them all (at 1M users it does
 	# not keep them all: a login then pays for reading them from the disk).
 	# The first pass is kept as mode=inproc-first for the reject runs.
-	if [ "$mode" = inproc ] && [ "$name" != permit ]; then
+	if [ "$mode" = inproc ] && [ "$name" != permit ] && [ "$name" != floor ]; then
 		next_clock
 		nice -n 10 "${env[@]}" "$PAM_BENCH" --users "$n" --kind reject --iters "$iters" \
 			--budget "$((budget * 4))" --time "$CLOCK" --seed "$seed" "${extra[@]}" \
@@ -135,9 +137,17 @@ CONF
 	# user=root, the documented way to keep the files out of $HOME)
 	echo "auth required $OURS config=$W/tp.conf nodelay" > "$W/pam.d/ours"
 	echo "auth required $PERMIT" > "$W/pam.d/permit"
+	# the floor as a PAM module (bench/pam_floor.c) and its record files,
+	# one per login of a run, laid out and on disk as enrolment leaves them
+	mkdir -p "$W/floor"
+	python3 -c 'import sys
+for i in range(1000):
+    open(sys.argv[1] + "/" + str(i), "wb").write(bytes(576))' "$W/floor"
+	echo "auth required $FLOORMOD dir=$W/floor files=1000" > "$W/pam.d/floor"
 	echo "auth required $GA secret=$W/ga/\${USER} user=root" > "$W/pam.d/google"
 	echo "auth required $OATH usersfile=$W/oath.users window=1" > "$W/pam.d/oath"
 	: > "$W/pam.d/other"
+	sync
 }
 
 for n in $SCALES; do
@@ -154,6 +164,7 @@ for rep in $(seq 1 "$REPS"); do
 		nice -n 10 "$BUILD/bench/floor" "$W/store/$OWNER" "$bytes" 300 \
 			| sed "s/^FLOOR /FLOOR scale=$n /" | tee -a "$RESULTS" | sed 's/^FLOOR /  /'
 		bench_one permit "$PERMIT" "$n" accept inproc 1000 3 "$((rep * 10 + 7))"
+		bench_one floor "$FLOORMOD" "$n" accept inproc 1000 3 "$((rep * 10 + 8))"
 		for m in ours:$OURS google:$GA oath:$OATH; do
 			name=${m%%:*} path=${m#*:}
 			seed=$((rep * 10))
