@@ -145,7 +145,7 @@ $(BUILD)/tests/%: tests/helpers/%.c $(LIBA)
 	@printf "  %-4s %s\n" "$(if $(filter %.o,$@),CC,LD)" "$@"
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -pie $(LDFLAGS) -o $@ $< $(LIBA) -lpam -ldl $(CORE_LIBS)
 
-check: all $(UNIT_BIN) $(TEST_HELPERS)
+check: all $(UNIT_BIN) $(TEST_HELPERS) $(BENCH_BIN)
 	BUILD=$(BUILD) STORE_BACKEND=files tests/run.sh
 
 # its own target, run by CI after `make check`: the sanitizer rerun doubles
