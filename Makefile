@@ -145,6 +145,11 @@ $(BUILD)/tests/%: tests/helpers/%.c $(LIBA)
 	@printf "  %-4s %s\n" "$(if $(filter %.o,$@),CC,LD)" "$@"
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -pie $(LDFLAGS) -o $@ $< $(LIBA) -lpam -ldl $(CORE_LIBS)
 
+# the bench harness: make bench, and tests/integration/bench.sh
+BENCH_BIN = $(BUILD)/bench/pam_bench $(BUILD)/bench/gen_profiles $(BUILD)/bench/floor \
+            $(BUILD)/bench/bench_preload.so $(BUILD)/bench/crypto_warm.so \
+            $(BUILD)/bench/pam_floor.so
+
 check: all $(UNIT_BIN) $(TEST_HELPERS) $(BENCH_BIN)
 	BUILD=$(BUILD) STORE_BACKEND=files tests/run.sh
 
@@ -246,10 +251,6 @@ uninstall:
 	    $(DESTDIR)$(SYSTEMDUNITDIR)/totpd.service $(DESTDIR)$(SYSTEMDUNITDIR)/totpd.socket \
 	    $(DESTDIR)$(MANDIR)/man8/pam_totp_profile.8 $(DESTDIR)$(MANDIR)/man1/totpctl.1 \
 	    $(DESTDIR)$(MANDIR)/man5/totp_profile.conf.5
-
-BENCH_BIN = $(BUILD)/bench/pam_bench $(BUILD)/bench/gen_profiles $(BUILD)/bench/floor \
-            $(BUILD)/bench/bench_preload.so $(BUILD)/bench/crypto_warm.so \
-            $(BUILD)/bench/pam_floor.so
 
 $(BUILD)/bench/pam_floor.so: bench/pam_floor.c
 	@mkdir -p $(dir $@)
