@@ -618,6 +618,38 @@ static void test_read_whole(void **state)
 	}
 }
 
+/* A config of 4 MiB loads, with its last setting; one byte more is
+ * refused with the reason, not read into memory however large it is. */
+static void test_size_limit(void **state)
+{
+	struct fixture *f = *state;
+	static const char tail[] = "issuer = \"end\";\n";
+	size_t limit = (size_t)4 << 20, head = strlen(CLUSTER_OK);
+	char *text = malloc(limit + 2);
+	struct tp_config *cfg = (struct tp_config *)1;
+	char *err = NULL;
+
+	assert_non_null(text);
+	memcpy(text, CLUSTER_OK, head);
+	memset(text + head, '\n', limit - head - strlen(tail));
+	text[head] = '#';
+	memcpy(text + limit - strlen(tail), tail, sizeof(tail));
+	assert_int_equal(strlen(text), limit);
+	cfg = load_ok(f->conf, text);
+	assert_string_equal(cfg->issuer, "end");
+	tp_config_free(cfg);
+	memmove(text + head + 1, text + head, limit - head + 1);     /* one byte more */
+	assert_int_equal(strlen(text), limit + 1);
+	unit_write_bytes(f->conf, text, limit + 1, 0600);
+	cfg = (struct tp_config *)1;
+	assert_int_equal(tp_config_load(f->conf, &cfg, &err), TP_EPERM);
+	assert_null(cfg);
+	assert_contains(err, f->conf);
+	assert_contains(err, "larger than 4 MiB");
+	free(err);
+	free(text);
+}
+
 static void test_owner_lookup(void **state)
 {
 	struct fixture *f = *state;
@@ -981,6 +1013,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_include_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nul_byte, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_whole, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_size_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_owner_lookup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_example_matches_defaults, setup, teardown),
 		cmocka_unit_test(test_settings_documented),
