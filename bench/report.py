@@ -88,16 +88,7 @@ def main():
           "comes first); inproc-first: that first pass, the users' files as the generator left them (at 1M the\n"
           "kernel does not keep them all in memory); process modes visit other users, once.")
     print()
-    if md:
-        print("| " + " | ".join(header) + " |")
-        print("|" + "|".join("---" for _ in header) + "|")
-        for r in rows:
-            print("| " + " | ".join(r) + " |")
-    else:
-        w = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
-        print("  ".join(h.ljust(w[i]) for i, h in enumerate(header)))
-        for r in rows:
-            print("  ".join(c.ljust(w[i]) for i, c in enumerate(r)))
+    table(header, rows, md)
     print()
     for n in sorted(floors):
         f = floors[n]
