@@ -11,6 +11,7 @@
 # build/bench/gen_profiles build/bench/bench_preload.so), valgrind.
 set -eu
 TOP=$(cd "$(dirname "$0")/.." && pwd)
+source "$TOP/bench/lib.sh"
 BUILD=${BUILD:-build}
 case "$BUILD" in /*) ;; *) BUILD="$TOP/$BUILD" ;; esac
 W=${CG_DIR:-/tmp/tp-callgrind}
@@ -20,15 +21,7 @@ rm -rf "$W"
 mkdir -p "$W/pam.d"
 chmod 0755 "$W"
 "$BUILD/bench/gen_profiles" 50 --ours "$W/store" "$OWNER" --ga "$W/ga" --oath "$W/oath.users" > /dev/null
-chmod 0755 "$W/store"
-cat > "$W/tp.conf" <<CONF
-store = { path = "$W/store"; user = "$(id -un)"; };
-issuer = "bench";
-cluster = { name = "cluster1"; uuid = "$OWNER"; };
-CONF
-chmod 0644 "$W/tp.conf"
-echo "auth required $BUILD/pam_totp_profile.so config=$W/tp.conf nodelay" > "$W/pam.d/ours"
-: > "$W/pam.d/other"
+bench_ours_service "$W" "$OWNER" "$BUILD/pam_totp_profile.so"
 # a day apart: the accepted run's steps are all new
 clock=$(( $(date +%s) / 86400 * 86400 + 86400 ))
 for kind in reject accept; do

@@ -11,6 +11,7 @@
 # bench/report.py from them.  See bench/README.md for the method.
 set -eu
 TOP=$(cd "$(dirname "$0")/.." && pwd)
+source "$TOP/bench/lib.sh"
 BUILD=${BUILD:-build}
 case "$BUILD" in /*) ;; *) BUILD="$TOP/$BUILD" ;; esac
 BENCH_DIR=${BENCH_DIR:-/var/tmp/tp-bench}
@@ -117,37 +118,20 @@ setup() {
 	start=$(date +%s%N)
 	nice -n 10 "$BUILD/bench/gen_profiles" "$n" --ours "$W/store" "$OWNER" \
 		--ga "$W/ga" --oath "$W/oath.users"
-	chmod 0755 "$W/store"
+	bench_ours_service "$W" "$OWNER" "$OURS"
+	bench_floor_service "$W" "$FLOORMOD"
 	# on disk before any login, as enrolment leaves a profile (totpctl
 	# flushes both files): otherwise the first timed login of each user
 	# pays the block allocation of a file the generator left in the page
 	# cache (ext4 delayed allocation), a cost no real login has
 	sync
 	echo "   done in $(( ($(date +%s%N) - start) / 1000000 )) ms"
-	cat > "$W/tp.conf" <<CONF
-store = { path = "$W/store"; user = "$(id -un)"; };
-issuer = "bench";
-cluster = { name = "cluster1"; uuid = "$OWNER"; };
-CONF
-	chmod 0644 "$W/tp.conf"
-	# each module with its defaults, plus what it needs to find its state
-	# (ours: nodelay, so a rejected login measures the module, not the
-	# fail delay libpam adds after it; bench/refusal_times.sh has that)
-	# in one root-owned folder (ours: the store; google: secret= and
-	# user=root, the documented way to keep the files out of $HOME)
-	echo "auth required $OURS config=$W/tp.conf nodelay" > "$W/pam.d/ours"
+	# each peer with its defaults, plus what it needs to find its state
+	# in one root-owned folder (google: secret= and user=root, the
+	# documented way to keep the files out of $HOME)
 	echo "auth required $PERMIT" > "$W/pam.d/permit"
-	# the floor as a PAM module (bench/pam_floor.c) and its record files,
-	# one per login of a run, laid out and on disk as enrolment leaves them
-	mkdir -p "$W/floor"
-	python3 -c 'import sys
-for i in range(1000):
-    open(sys.argv[1] + "/" + str(i), "wb").write(bytes(576))' "$W/floor"
-	echo "auth required $FLOORMOD dir=$W/floor files=1000" > "$W/pam.d/floor"
 	echo "auth required $GA secret=$W/ga/\${USER} user=root" > "$W/pam.d/google"
 	echo "auth required $OATH usersfile=$W/oath.users window=1" > "$W/pam.d/oath"
-	: > "$W/pam.d/other"
-	sync
 }
 
 for n in $SCALES; do

@@ -14,24 +14,14 @@ PRELOAD=$BUILD/bench/bench_preload.so
 N=50
 B=$T/bench
 OWNER=$CLUSTER_UUID
-mkdir -p "$B/pam.d" "$B/floor"
+mkdir -p "$B/pam.d"
 RESULTS=$B/results.txt
 : > "$RESULTS"
 
 "$GEN" "$N" --ours "$B/store" "$OWNER" > "$B/gen.out" 2>&1
-chmod 0755 "$B/store"
-cat > "$B/tp.conf" <<CONF
-store = { path = "$B/store"; user = "$(id -un)"; };
-issuer = "bench";
-cluster = { name = "cluster1"; uuid = "$OWNER"; };
-CONF
-chmod 0644 "$B/tp.conf"
-echo "auth required $MODULE config=$B/tp.conf nodelay" > "$B/pam.d/ours"
-python3 -c 'import sys
-for i in range(1000):
-    open(sys.argv[1] + "/" + str(i), "wb").write(bytes(576))' "$B/floor"
-echo "auth required $BUILD/bench/pam_floor.so dir=$B/floor files=1000" > "$B/pam.d/floor"
-: > "$B/pam.d/other"
+source "$TOP/bench/lib.sh"
+bench_ours_service "$B" "$OWNER" "$MODULE"
+bench_floor_service "$B" "$BUILD/bench/pam_floor.so"
 
 DAY=$(( $(date +%s) / 86400 * 86400 + 86400 ))
 # run NAME KIND [SLOT]: one in-process harness run over all N users, a
