@@ -281,8 +281,89 @@ enum tp_status tp_conninfo_build(struct tp_conninfo *c, const char *conninfo,
 	return TP_OK;
 }
 
+/* The list's entries; a list of one entry applies to every server. */
+static int list_len(const char *v)
+{
+	int n = 1;
+
+	for (; v != NULL && *v != '\0'; v++)
+		if (*v == ',')
+			n++;
+	return n;
+}
+
+int tp_conninfo_server(const struct tp_conninfo *c, const char *host, const char *port)
+{
+	const char *hosts = opt_val(c->opts, "host"), *ports = opt_val(c->opts, "port");
+	int n = host_count(c->opts), found = -1;
+	char h[256], p[32];
+
+	if (hosts == NULL)
+		hosts = opt_val(c->opts, "hostaddr");
+	if (hosts == NULL || host == NULL)
+		return n == 1 ? 0 : -1;
+	for (int i = 0; i < n; i++) {
+		next_entry(&hosts, h, sizeof(h));
+		if (ports == NULL || list_len(ports) == 1)
+			snprintf(p, sizeof(p), "%s", ports != NULL ? ports : "");
+		else
+			next_entry(&ports, p, sizeof(p));
+		if (strcmp(h, host) != 0)
+			continue;
+		/* the same host twice in the list: the port tells them apart */
+		if (port == NULL || p[0] == '\0' || strcmp(p, port) == 0)
+			return i;
+		if (found < 0)
+			found = i;
+	}
+	return found;
+}
+
+/* "a,b,c" with entry first moved to the front: "b,a,c" for first = 1 */
+static char *rotate_list(const char *v, int first)
+{
+	size_t len = strlen(v);
+	char *out = malloc(len + 1), *o = out;
+	const char *start = v;
+
+	if (out == NULL)
+		return NULL;
+	for (int i = 0; i < first; i++)
+		start = strchr(start, ',') + 1;
+	o += snprintf(o, len + 1, "%.*s", (int)strcspn(start, ","), start);
+	for (const char *e = v; ; e = strchr(e, ',') + 1) {
+		if (e != start)
+			o += snprintf(o, len + 1 - (size_t)(o - out), ",%.*s",
+				      (int)strcspn(e, ","), e);
+		if (strchr(e, ',') == NULL)
+			break;
+	}
+	return out;
+}
+
+enum tp_status tp_conninfo_prefer(struct tp_conninfo *c, int first)
+{
+	static const char *const lists[3] = { "host", "hostaddr", "port" };
+	int n = host_count(c->opts);
+
+	if (first <= 0 || first >= n)
+		return TP_OK;
+	for (int l = 0; l < 3; l++) {
+		for (size_t k = 0; c->keys[k] != NULL; k++) {
+			if (strcmp(c->keys[k], lists[l]) != 0 || list_len(c->vals[k]) != n)
+				continue;
+			if ((c->rotated[l] = rotate_list(c->vals[k], first)) == NULL)
+				return TP_ENOMEM;
+			c->vals[k] = c->rotated[l];
+		}
+	}
+	return TP_OK;
+}
+
 void tp_conninfo_free(struct tp_conninfo *c)
 {
+	for (int l = 0; l < 3; l++)
+		tp_free_str(c->rotated[l]);
 	free_opts(c->opts);
 	tp_free_str(c->options);
 	free(c->keys);

@@ -39,11 +39,21 @@ struct tp_conninfo {
 	char *options;
 	char timeout[16];
 	int timeout_s;            /* connect and statement bound, seconds */
+	char *rotated[3];         /* tp_conninfo_prefer's lists */
 };
 
 /* TP_EINVAL with *problem set (see tp_conninfo_problem), TP_ENOMEM, TP_OK. */
 enum tp_status tp_conninfo_build(struct tp_conninfo *c, const char *conninfo,
 				 const char *application_name, const char **problem);
+
+/* Which server of the conninfo's list (0-based) a connection reached, by
+ * the host and port libpq says it is connected to; -1 if none matches. */
+int tp_conninfo_server(const struct tp_conninfo *c, const char *host, const char *port);
+
+/* Try server `first` (0-based) before the others, which keep their order:
+ * after a prompt, the server that answered before it is tried first, so a
+ * hung first server of the list does not cost its timeout twice. */
+enum tp_status tp_conninfo_prefer(struct tp_conninfo *c, int first);
 
 /* Wipes the values (they may hold a password) and frees. */
 void tp_conninfo_free(struct tp_conninfo *c);

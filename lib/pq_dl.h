@@ -24,7 +24,8 @@
 	X(PQgetResult) X(PQgetisnull) X(PQgetlength) X(PQgetvalue) X(PQisBusy) \
 	X(PQnfields) X(PQntuples) X(PQresultErrorField) X(PQresultStatus) \
 	X(PQsendQueryParams) X(PQsetNoticeProcessor) X(PQsocket) X(PQstatus) \
-	X(PQuser)
+	X(PQuser) X(PQsendQuery) X(PQescapeLiteral) X(PQgetCancel) X(PQcancel) \
+	X(PQfreeCancel) X(PQtransactionStatus) X(PQhost) X(PQport)
 
 #define TP_PQ_MEMBER(f) __typeof__(f) *f;
 struct tp_pq_table {
@@ -61,6 +62,14 @@ int tp_pq_load(char *why, size_t whylen);
 #define PQsocket (*tp_pq.PQsocket)
 #define PQstatus (*tp_pq.PQstatus)
 #define PQuser (*tp_pq.PQuser)
+#define PQsendQuery (*tp_pq.PQsendQuery)
+#define PQescapeLiteral (*tp_pq.PQescapeLiteral)
+#define PQgetCancel (*tp_pq.PQgetCancel)
+#define PQcancel (*tp_pq.PQcancel)
+#define PQfreeCancel (*tp_pq.PQfreeCancel)
+#define PQtransactionStatus (*tp_pq.PQtransactionStatus)
+#define PQhost (*tp_pq.PQhost)
+#define PQport (*tp_pq.PQport)
 #endif
 
 #endif

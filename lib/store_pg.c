@@ -2,9 +2,9 @@
  * (docs/fleet.md, sql/).  The only file that knows SQL.
  *
  * No secret reaches a host: the database judges each code itself
- * (totp.login_attempt), on its clock, under its policy, with one
- * conditional UPDATE, so a code accepted through one host is refused
- * through every other.  The callback operations (update, login), which
+ * (totp.login_charge, then totp.login_verdict), on its clock, under its
+ * policy, with one conditional UPDATE, so a code accepted through one
+ * host is refused through every other.  The callback operations (update, login), which
  * would need the secret here, are refused; callers use the higher-level
  * ones (attempt, create, modify, take_back, import).
  *
@@ -16,12 +16,16 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 #include <libpq-fe.h>
+#include <openssl/rand.h>
 
 #include "pg_conninfo.h"
 #include "pq_dl.h"
@@ -30,8 +34,8 @@
 
 /* The schema version this build speaks (sql/001_schema.sql and the
  * migrations after it, up to this one). */
-#define PG_SCHEMA_VERSION 3
-#define PG_SCHEMA_FILE "sql/003_login_begin.sql"
+#define PG_SCHEMA_VERSION 5
+#define PG_SCHEMA_FILE "sql/005_login_charge.sql"
 #define DETAIL_MAX 512
 
 struct pg_store {
@@ -45,6 +49,8 @@ struct pg_store {
 	 * statements; 0: each statement gets s->timeout (totpctl) */
 	int64_t deadline;
 	char *conninfo;             /* a login's, to reconnect after the prompt */
+	int server;                 /* which of its servers answered (-1: none
+				     * yet): tried first after the prompt */
 	char detail[DETAIL_MAX];
 };
 
@@ -127,6 +133,41 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* A statement given up on must not go on without us: a commit waiting
+ * for a synchronous standby that is down would hold its rows (the user's
+ * next login fails on the lock) and a connection slot until the standby
+ * came back.  Closing our end does not stop it (the server reads the
+ * socket only between statements), a cancel request does.  libpq's
+ * PQcancel waits for the server without a bound, and the server may be
+ * the one that hangs, so a grandchild sends it, under an alarm, and
+ * nobody waits for it: the child that made it is reaped at once, and the
+ * grandchild, orphaned, is init's.  PQcancel is safe after fork (it is
+ * safe in a signal handler). */
+static void cancel_abandoned(PGconn *conn)
+{
+	PGcancel *c = PQgetCancel(conn);
+	char why[64];
+	pid_t pid;
+
+	if (c == NULL)
+		return;
+	pid = fork();
+	if (pid == 0) {
+		struct sigaction dfl = { .sa_handler = SIG_DFL };
+
+		if (fork() != 0)
+			_exit(0);
+		(void)sigaction(SIGALRM, &dfl, NULL);
+		alarm(5);
+		(void)PQcancel(c, why, (int)sizeof(why));
+		_exit(0);
+	}
+	if (pid > 0)
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	PQfreeCancel(c);
+}
+
 /* Wait until libpq can hand over a result without blocking, at most
  * until deadline.  false: the cause is in the detail and, on a timeout,
  * the connection is dropped (a half-read answer is no state to reuse). */
@@ -140,6 +181,7 @@ static bool await_result(struct pg_store *s, const char *what, int64_t deadline)
 		if (left <= 0) {
 			set_detail(s, "%s: no answer from the profile database within %d s",
 				   what, s->timeout + (s->deadline != 0));
+			cancel_abandoned(s->conn);
 			PQfinish(s->conn);
 			s->conn = NULL;
 			return false;
@@ -502,27 +544,99 @@ static void start_phase(struct pg_store *s, int64_t t0)
 		s->deadline = t0 + ((int64_t)s->timeout + 1) * 1000;
 }
 
-/* Two statements, two transactions: totp.login_attempt decides on the
- * database's clock and policy, records the outcome with the failure count
- * or the acceptance, and gives an opaque id; once that transaction is
- * committed, totp.login_result(id) gives the verdict (never before:
- * sql/002_login_commit_first.sql).  After a prompt the connection is
- * opened again.  policy and now are the host's and play no part. */
+/* A charge's name: 122 random bits as a uuid (version 4). */
+static bool make_nonce(char out[37])
+{
+	unsigned char b[16];
+
+	if (RAND_bytes(b, sizeof(b)) != 1)
+		return false;
+	b[6] = (unsigned char)((b[6] & 0x0fu) | 0x40u);
+	b[8] = (unsigned char)((b[8] & 0x3fu) | 0x80u);
+	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+		 "%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3], b[4], b[5], b[6],
+		 b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+	return true;
+}
+
+/* Several statements in one query string (one round trip), their answer
+ * awaited like run's: the last statement's rows, or the first failure's
+ * status with its cause in the detail.  A failure inside the string's
+ * BEGIN leaves the session in a failed transaction block: the connection
+ * is dropped then (the next operation opens another). */
+static PGresult *run_script(struct pg_store *s, const char *what, const char *sql,
+			    enum tp_status *st)
+{
+	int64_t deadline = s->deadline != 0 ? s->deadline
+			   : now_ms() + (int64_t)s->timeout * 1000;
+	PGresult *last = NULL, *res;
+	bool failed = false;
+
+	*st = TP_EIO;
+	if (s->conn == NULL || PQstatus(s->conn) != CONNECTION_OK) {
+		set_detail(s, "%s: the connection to the profile database is lost", what);
+		return NULL;
+	}
+	if (PQsendQuery(s->conn, sql) != 1) {
+		set_detail(s, "%s: %s", what, PQerrorMessage(s->conn));
+		return NULL;
+	}
+	for (;;) {
+		if (!await_result(s, what, deadline)) {
+			PQclear(last);
+			return NULL;
+		}
+		if ((res = PQgetResult(s->conn)) == NULL)
+			break;
+		if (failed) {
+			PQclear(res);
+		} else if (PQresultStatus(res) != PGRES_TUPLES_OK &&
+			   PQresultStatus(res) != PGRES_COMMAND_OK) {
+			*st = fail_result(s, res, what);
+			failed = true;
+			PQclear(res);
+		} else {
+			PQclear(last);
+			last = res;
+		}
+	}
+	if (!failed && last != NULL) {
+		*st = TP_OK;
+		return last;
+	}
+	PQclear(last);
+	if (!failed)
+		set_detail(s, "%s: no answer", what);
+	if (PQtransactionStatus(s->conn) != PQTRANS_IDLE) {
+		PQfinish(s->conn);
+		s->conn = NULL;
+	}
+	return NULL;
+}
+
+/* One login after the prompt: one query string, two transactions.  The
+ * first, totp.login_charge, charges the guess a failure and records its
+ * candidates; it decides nothing.  The second, totp.login_verdict, runs
+ * only once the first is committed and durable, judges, refunds the
+ * charge on an acceptance, and gives the verdict
+ * (sql/005_login_charge.sql).  After a prompt the connection is opened
+ * again.  policy and now are the host's and play no part. */
 static enum tp_status pg_attempt(struct tp_store *st, const char *owner_uuid,
 				 const char *account, const char *const *codes,
 				 size_t ncodes, const struct tp_login_policy *policy,
 				 int64_t now, struct tp_attempt *out)
 {
+	static const char what[] = "totp.login_charge and totp.login_verdict";
 	struct pg_store *s = pg(st);
 	const char *sent[2];
 	size_t index[2], n = 0;
-	char *arr;
-	const char *vals[3] = { owner_uuid, account, NULL };
+	char *arr = NULL, *owner_lit = NULL, *account_lit = NULL, *codes_lit = NULL;
+	char *sql = NULL;
 	const char *name;
 	enum tp_status rc;
-	PGresult *res;
+	PGresult *res = NULL;
 	int64_t matched = 0, left = 0, t0 = now_ms();
-	char id[64];
+	char nonce[37];
 
 	(void)policy;
 	(void)now;
@@ -531,14 +645,14 @@ static enum tp_status pg_attempt(struct tp_store *st, const char *owner_uuid,
 		rc = connect_db(s, s->conninfo);
 		start_phase(s, t0);
 		if (rc != TP_OK)
-			return rc;
+			goto unavailable;
 	}
 	rc = ensure_checked(s);
 	if (rc != TP_OK)
-		return rc;
+		goto unavailable;
 	/* Only what could be a code is sent: anything else (the whole answer
 	 * of a user who typed their password, bytes that are not UTF-8) is
-	 * a miss all the same, and the database counts the failure for an
+	 * a miss all the same, and the database charges the failure for an
 	 * empty list too.  forward_pass's tails differ in length. */
 	for (size_t i = 0; i < ncodes && n < 2; i++) {
 		if (shaped(codes[i])) {
@@ -548,28 +662,31 @@ static enum tp_status pg_attempt(struct tp_store *st, const char *owner_uuid,
 	}
 	if (n == 2 && strlen(sent[0]) == strlen(sent[1]))
 		n = 1;
-	arr = array_literal(sent, n);
-	if (arr == NULL)
-		return TP_ENOMEM;
-	vals[2] = arr;
-	res = run(s, "totp.login_attempt",
-		  "SELECT totp.login_attempt($1::uuid, $2, $3::text[])", 3, vals, &rc);
-	tp_wipe(arr, strlen(arr));
-	free(arr);
-	if (res == NULL)
-		return rc;
-	if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0) ||
-	    !copy_str(id, sizeof(id), PQgetvalue(res, 0, 0))) {
-		set_detail(s, "totp.login_attempt gave an answer this build cannot read");
-		PQclear(res);
-		return TP_ECORRUPT;
+	rc = TP_ENOMEM;
+	if ((arr = array_literal(sent, n)) == NULL ||
+	    (owner_lit = PQescapeLiteral(s->conn, owner_uuid, strlen(owner_uuid))) == NULL ||
+	    (account_lit = PQescapeLiteral(s->conn, account, strlen(account))) == NULL ||
+	    (codes_lit = PQescapeLiteral(s->conn, arr, strlen(arr))) == NULL)
+		goto out;
+	rc = TP_EIO;
+	if (!make_nonce(nonce)) {
+		set_detail(s, "%s: no random bytes for the charge's name", what);
+		goto unavailable;
 	}
-	PQclear(res);
-	vals[0] = id;
-	res = run(s, "totp.login_result", "SELECT outcome::text, matched, emergency_left "
-		  "FROM totp.login_result($1::uuid)", 1, vals, &rc);
-	if (res == NULL)
-		return rc;
+	if (asprintf(&sql, "BEGIN; SELECT totp.login_charge('%s', %s::uuid, %s, %s::text[]); "
+		     "COMMIT; SELECT outcome::text, matched, emergency_left "
+		     "FROM totp.login_verdict('%s')",
+		     nonce, owner_lit, account_lit, codes_lit, nonce) < 0) {
+		sql = NULL;
+		rc = TP_ENOMEM;
+		goto out;
+	}
+	res = run_script(s, what, sql, &rc);
+	if (res == NULL) {
+		if (rc == TP_EIO || rc == TP_EPERM || rc == TP_EROFS)
+			goto unavailable;
+		goto out;
+	}
 	rc = TP_ECORRUPT;
 	if (PQntuples(res) != 1 || !get_i64(res, 0, 1, &matched) ||
 	    !get_i64(res, 0, 2, &left) || left < 0 || left > TP_EMERGENCY_MAX ||
@@ -594,10 +711,29 @@ static enum tp_status pg_attempt(struct tp_store *st, const char *owner_uuid,
 			rc = TP_OK;
 		}
 	}
+	goto out;
+unavailable:
+	/* whatever kept the attempt from its verdict is the store's: the
+	 * module logs it as it does before the prompt */
+	rc = unavailable(s, rc);
 out:
 	if (rc == TP_ECORRUPT)
-		set_detail(s, "totp.login_result gave an answer this build cannot read");
+		set_detail(s, "totp.login_verdict gave an answer this build cannot read");
 	PQclear(res);
+	if (sql != NULL) {
+		tp_wipe(sql, strlen(sql));
+		free(sql);
+	}
+	if (codes_lit != NULL) {
+		tp_wipe(codes_lit, strlen(codes_lit));
+		PQfreemem(codes_lit);
+	}
+	if (arr != NULL) {
+		tp_wipe(arr, strlen(arr));
+		free(arr);
+	}
+	PQfreemem(owner_lit);
+	PQfreemem(account_lit);
 	return rc;
 }
 
@@ -955,6 +1091,11 @@ static enum tp_status connect_db(struct pg_store *s, const char *conninfo)
 		return st;
 	}
 	s->timeout = c.timeout_s;
+	if (s->server > 0 && tp_conninfo_prefer(&c, s->server) != TP_OK) {
+		set_detail(s, "cannot connect: out of memory");
+		tp_conninfo_free(&c);
+		return TP_ENOMEM;
+	}
 	s->conn = tp_pq_connect(&c);
 	st = TP_ENOMEM;
 	if (s->conn == NULL) {
@@ -965,6 +1106,7 @@ static enum tp_status connect_db(struct pg_store *s, const char *conninfo)
 		st = TP_EIO;
 	} else {
 		PQsetNoticeProcessor(s->conn, drop_notice, NULL);
+		s->server = tp_conninfo_server(&c, PQhost(s->conn), PQport(s->conn));
 		st = TP_OK;
 	}
 	tp_conninfo_free(&c);
@@ -976,14 +1118,15 @@ static enum tp_status connect_db(struct pg_store *s, const char *conninfo)
 static enum tp_status check_schema(struct pg_store *s)
 {
 	const char *fn = s->admin ? "totp.admin_show(uuid, text)"
-				  : "totp.login_attempt(uuid, text, text[])";
+				  : "totp.login_charge(uuid, uuid, text, text[])";
 	const char *vals[1] = { fn };
 	enum tp_status st;
 	int64_t version = 0;
 	PGresult *res;
 
 	res = run(s, "totp.schema_version",
-		  "SELECT totp.schema_version(), has_function_privilege($1, 'EXECUTE')",
+		  "SELECT totp.schema_version(), to_regprocedure($1) IS NOT NULL "
+		  "AND has_function_privilege($1, 'EXECUTE')",
 		  1, vals, &st);
 	if (res == NULL)
 		return st;
@@ -1037,6 +1180,7 @@ enum tp_status tp_store_pg_open(const struct tp_config *cfg, struct tp_store **o
 	s->base.ops = &pg_ops;
 	s->base.detail = s->detail;
 	s->admin = cfg->store_admin;
+	s->server = -1;
 	conninfo = s->admin ? cfg->store_admin_conninfo : cfg->store_conninfo;
 	if (conninfo == NULL) {
 		set_detail(s, "%s: store.%s is not set", cfg->path,

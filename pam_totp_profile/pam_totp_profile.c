@@ -141,6 +141,12 @@ static int try_codes(struct login *l, const char *const *codes, size_t ncodes,
 		*matched = a.matched;
 	*left = a.emergency_left;
 	*disabled = a.disabled;
+	if (st != TP_OK && tp_store_unavailable(l->store)) {
+		/* the same line as before the prompt: one alert covers both */
+		pam_syslog(l->pamh, LOG_ERR, "profile store unavailable, refusing login: %s",
+			   tp_store_detail(l->store));
+		return PAM_AUTHINFO_UNAVAIL;
+	}
 	if (st != TP_OK) {
 		pam_syslog(l->pamh, LOG_ERR,
 			   "user=%s owner=%s: login refused: cannot record the attempt: %s (%s)",

@@ -133,27 +133,63 @@ check "... logged as no answer in time" \
 	eval 'logged "no answer from the profile database within $((TIMEOUT + 1)) s" ||
 	      logged "canceling statement due to statement timeout"'
 
-# after the prompt: the attempt and its result
+# after the prompt: the charge and the verdict (one query string, two
+# transactions), each late but within connect_timeout, together beyond
 db "CREATE DATABASE slow2 ENCODING 'UTF8' TEMPLATE template0" >/dev/null
 pg_migrate slow2
-slow slow2 "ALTER FUNCTION totp.login_result(uuid) RENAME TO login_result_now"
-slow slow2 "CREATE FUNCTION totp.login_result(p_id uuid) RETURNS totp.login_result
+slow slow2 "ALTER FUNCTION totp.login_charge(uuid, uuid, text, text[]) RENAME TO login_charge_now"
+slow slow2 "CREATE FUNCTION totp.login_charge(p_nonce uuid, p_owner uuid, p_account text,
+	p_codes text[]) RETURNS void
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS \$\$
-	BEGIN PERFORM pg_sleep($S); RETURN totp.login_result_now(p_id); END \$\$"
-slow slow2 "ALTER FUNCTION totp.login_attempt_at(uuid, text, text[], timestamptz)
-	RENAME TO login_attempt_at_now"
-slow slow2 "CREATE FUNCTION totp.login_attempt_at(p_owner uuid, p_account text,
-	p_codes text[], p_at timestamptz) RETURNS totp.login_result
-	LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS \$\$
 	BEGIN PERFORM pg_sleep($S);
-	RETURN totp.login_attempt_at_now(p_owner, p_account, p_codes, p_at); END \$\$"
+	PERFORM totp.login_charge_now(p_nonce, p_owner, p_account, p_codes); END \$\$"
+slow slow2 "ALTER FUNCTION totp.login_verdict(uuid) RENAME TO login_verdict_now"
+slow slow2 "CREATE FUNCTION totp.login_verdict(p_nonce uuid) RETURNS totp.login_result
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS \$\$
+	BEGIN PERFORM pg_sleep($S); RETURN totp.login_verdict_now(p_nonce); END \$\$"
 psql -X -q -h "$PG_DIR" -p "$PG_PORT" -U postgres -d slow2 \
-	-c "GRANT EXECUTE ON FUNCTION totp.login_result(uuid) TO totp_login" >/dev/null
+	-c "GRANT EXECUTE ON FUNCTION totp.login_charge(uuid, uuid, text, text[]),
+	    totp.login_verdict(uuid) TO totp_login" >/dev/null
 pg_mk alice slow2
 host s2 host_a slow2
-check "deadline: the attempt and its result each late but in their bound: PAM_AUTHINFO_UNAVAIL" \
+check "deadline: the charge and the verdict each late but in their bound: PAM_AUTHINFO_UNAVAIL" \
 	eval 'timed s2 alice "$(code)"; unavailable && prompted'
 check "... within connect_timeout + 1 s after the answer" within_bound
-check "... the attempt itself was committed (its step is recorded)" \
+check "... logged as the store's, the same line as before the prompt" \
+	logged "profile store unavailable, refusing login: postgresql store: .*no answer from the profile database"
+# the verdict given up on was cancelled on the server (it does not go on
+# to accept the code without us), and the charge stands
+check "... the server's session was cancelled, not left running" \
+	eval 'sleep 0.5; test "$(psql -X -q -At -h "$PG_DIR" -p "$PG_PORT" -U postgres -d slow2 \
+		-c "SELECT count(*) FROM pg_stat_activity WHERE usename = '\''host_a'\''")" = 0'
+check "... the charge was committed (a failure counted), the code not accepted" \
 	test "$(psql -X -q -At -h "$PG_DIR" -p "$PG_PORT" -U postgres -d slow2 \
-		-c "SELECT last_step > -1 FROM totp.profiles WHERE account = 'alice'")" = t
+		-c "SELECT failures, last_step FROM totp.profiles WHERE account = 'alice'")" = "1|-1"
+
+# ---- a stolen host holding a profile's row locked: another host's
+# login fails closed quickly (login_charge's lock_timeout), not after its
+# whole bound, and works again once that host is gone
+pg_login_role host_z totp_login
+pg_mk alice
+hold_lock() {
+	local holder
+	printf '%s\n' "BEGIN;" \
+		"SELECT totp.login_charge(gen_random_uuid(), '$CLUSTER_UUID', 'alice', '{000000}');" \
+		"SELECT pg_sleep(20);" | pg_as host_z >/dev/null 2>&1 &
+	holder=$!
+	for _ in $(seq 100); do
+		[ "$(db "SELECT count(*) FROM pg_stat_activity WHERE usename = 'host_z'
+			AND state = 'active' AND query LIKE '%pg_sleep%'")" = 1 ] && break
+		sleep 0.05
+	done
+	timed a alice "$(code)"
+	local rc=$? ms=$MS
+	db "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'host_z'" >/dev/null
+	wait "$holder" 2>/dev/null
+	[ "$rc" -ne 0 ] && unavailable && [ "$ms" -le $(( (TIMEOUT + 1) * 1000 + SLACK_MS )) ] &&
+		{ logged "profile store unavailable, refusing login: .*lock timeout" ||
+		  logged "profile store unavailable, refusing login: .*statement timeout"; } ||
+		{ echo "#   rc $rc after $ms ms"; return 1; }
+}
+check "lock: a host holding a profile's row: another host's login fails closed within the bound" hold_lock
+check "... and once that host is gone the right code is accepted" eval 'timed a alice "$(code)"'

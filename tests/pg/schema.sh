@@ -19,10 +19,10 @@ EC1=12345678 EC2=87654321 EC3=00000001
 q() { pg_psql -c "$1"; }
 # two_phase: a psql script on stdin, each "SELECT COLS FROM
 # totp.login_attempt(ARGS);" line made the two calls a host makes, each its
-# own transaction (the verdict comes from login_result once the attempt
-# is committed)
+# own transaction: the charge under a fresh nonce, then, once it is
+# committed, the verdict (sql/005_login_charge.sql)
 two_phase() {
-	sed -E "s/^(.*)SELECT (.*) FROM totp\.login_attempt\((.*)\);?\s*\$/\1SELECT totp.login_attempt(\3) AS attempt_id \\\\gset\n\1SELECT \2 FROM totp.login_result(:'attempt_id');/"
+	sed -E "s/^(.*)SELECT (.*) FROM totp\.login_attempt\((.*)\);?\s*\$/\1SELECT gen_random_uuid() AS nonce \\\\gset\n\1SELECT totp.login_charge(:'nonce', \3) \\\\gset\n\1SELECT \2 FROM totp.login_verdict(:'nonce');/"
 }
 # is SQL EXPECTED [ROLE]: the query's output, compared; shows both on mismatch
 # (a login_attempt query runs as the two calls of a login: two_phase)
@@ -57,9 +57,10 @@ fails_with() {
 }
 # mk ACCOUNT [ALG DIGITS PERIOD]: a profile with RFC 4226's key and
 # emergency codes EC1..EC3, through the admin's import
+# (removed as the owner, not through admin_delete, whose tombstone would
+# refuse the import of the same secret again)
 mk() {
-	q "SELECT totp.admin_delete('$O', '$1') FROM totp.profiles
-	   WHERE owner_uuid = '$O' AND account = '$1'" >/dev/null
+	q "DELETE FROM totp.profiles WHERE owner_uuid = '$O' AND account = '$1'" >/dev/null
 	q "SELECT totp.admin_import('$O', '$1', '\\x$KEY_HEX', '${2:-SHA1}', ${3:-6}, ${4:-30},
 	   '', true, 1, -1, 0, 0, '\\x$SALT_HEX',
 	   ARRAY[totp.emergency_hash('\\x$SALT_HEX', '$EC1'),
@@ -216,8 +217,8 @@ check "emergency: forward_pass's two tails: the 8-digit one matches (index 1)" \
 check "emergency: two candidates, one right TOTP code: accepted, index 0" \
 	is "SELECT outcome, matched FROM totp.login_attempt('$O', 'bob', '{$(code_now),99999999}')" "totp|0" host_a
 check "login: three candidates, or two of one length, are refused as bad input" bash -c \
-	'fails_with TP002 "SELECT totp.login_attempt('\''$1'\'', '\''bob'\'', '\''{1,2,3}'\'')" host_a &&
-	 fails_with TP002 "SELECT totp.login_attempt('\''$1'\'', '\''bob'\'', '\''{123456,654321}'\'')" host_a' _ "$O"
+	'fails_with TP002 "SELECT totp.login_charge(gen_random_uuid(), '\''$1'\'', '\''bob'\'', '\''{1,2,3}'\'')" host_a &&
+	 fails_with TP002 "SELECT totp.login_charge(gen_random_uuid(), '\''$1'\'', '\''bob'\'', '\''{123456,654321}'\'')" host_a' _ "$O"
 
 # -------------------------------------------------------------- lockout
 mk carol
@@ -314,7 +315,7 @@ check "delete: the profile is gone; its login says no_profile" bash -c \
 	 is "SELECT outcome FROM totp.login_attempt('\''$1'\'', '\''erin'\'', '\''{123456}'\'')" no_profile host_a' _ "$O2"
 
 # ------------------------------------------------------------- privileges
-for t in profiles settings schema_version pending; do
+for t in profiles settings schema_version charges deleted; do
 	check "rights: totp_login cannot SELECT totp.$t" denied host_a "SELECT * FROM totp.$t"
 	check "rights: totp_admin cannot SELECT totp.$t" denied ctl "SELECT * FROM totp.$t"
 done
@@ -325,7 +326,8 @@ check "rights: totp_login cannot call the admin functions" bash -c \
 	 denied host_a "SELECT * FROM totp.admin_list()" &&
 	 denied host_a "SELECT totp.admin_modify('\''$1'\'', '\''alice'\'', NULL, false)"' _ "$O"
 check "rights: totp_admin cannot call the login functions" bash -c \
-	'denied ctl "SELECT totp.login_attempt('\''$1'\'', '\''alice'\'', '\''{123456}'\'')" &&
+	'denied ctl "SELECT totp.login_charge(gen_random_uuid(), '\''$1'\'', '\''alice'\'', '\''{123456}'\'')" &&
+	 denied ctl "SELECT totp.login_verdict(gen_random_uuid())" &&
 	 denied ctl "SELECT totp.login_profile('\''$1'\'', '\''alice'\'')" &&
 	 denied ctl "SELECT totp.login_begin('\''$1'\'', '\''alice'\'')" &&
 	 denied stranger "SELECT totp.login_begin('\''$1'\'', '\''alice'\'')"' _ "$O"
@@ -348,16 +350,16 @@ check "rights: every function and table belongs to totp_owner, not a superuser" 
 check "rights: every SECURITY DEFINER function pins search_path" is "
 	SELECT count(*) FROM pg_proc WHERE pronamespace = 'totp'::regnamespace AND prosecdef
 	  AND NOT 'search_path=pg_catalog, pg_temp' = ANY (coalesce(proconfig, '{}'))" 0
-check "rights: totp_login may call exactly schema_version, login_begin, login_profile, login_attempt, login_result" is "
+check "rights: totp_login may call exactly schema_version, login_begin, login_profile, login_charge, login_verdict" is "
 	SELECT string_agg(proname, ',' ORDER BY proname) FROM pg_proc
 	WHERE pronamespace = 'totp'::regnamespace
 	  AND has_function_privilege('totp_login', oid, 'EXECUTE')" \
-	"login_attempt,login_begin,login_profile,login_result,schema_version"
+	"login_begin,login_charge,login_profile,login_verdict,schema_version"
 check "rights: totp_admin may call exactly the admin functions and schema_version" is "
 	SELECT string_agg(proname, ',' ORDER BY proname) FROM pg_proc
 	WHERE pronamespace = 'totp'::regnamespace
 	  AND has_function_privilege('totp_admin', oid, 'EXECUTE')" \
-	"admin_create,admin_delete,admin_import,admin_list,admin_modify,admin_show,schema_version"
+	"admin_create,admin_delete,admin_import,admin_list,admin_modify,admin_show,admin_unlock,schema_version"
 
 # ---------------------------------------------------------------- import
 # imp ACCOUNT LAST_STEP SPENT_ARRAY [SECRET_HEX]: the admin imports a file
@@ -396,6 +398,32 @@ import_conflict() {
 	is "SELECT last_step FROM totp.admin_show('$O', 'frank')" "$((step_now + 5))" ctl
 }
 check "import: a different secret for the same account is refused (TP009), kept" import_conflict
+# a merge takes the later step and the union of the spent codes, never
+# the file's older step or its spent flags alone
+check "import: a merge keeps the database's later step and every code it spent" bash -c \
+	'[ "$(imp gus $1 "{t,f}")" = copied ] && [ "$(imp gus -1 "{f,t}")" = merged ] &&
+	 is "SELECT last_step, emergency_left FROM totp.admin_show('\''$2'\'', '\''gus'\'')" "$1|0" ctl' \
+	_ "$((step_now + 5))" "$O"
+# an admin deletes (a lost phone); a host migrating its old copy again
+# must not bring it back, enabled, with its codes unspent
+tombstone() {
+	local out
+	pg_as ctl -c "SELECT totp.admin_delete('$O', 'gus')" >/dev/null || return 1
+	out=$(imp gus -1 "{f,f}")
+	grep -q "was deleted from the database on .*: not brought back" <<<"$out" &&
+		grep -q "enrol again" <<<"$out" ||
+		{ echo "#   $out" | head -n 3; return 1; }
+	[ "$(q "SELECT count(*) FROM totp.profiles WHERE account = 'gus'")" = 0 ] || return 1
+	# nor another secret of that account from another host's store
+	out=$(imp gus -1 "{f,f}" 00112233445566778899aabbccddeeff)
+	grep -q "was deleted from the database" <<<"$out" || { echo "#   other secret: $out"; return 1; }
+	# enrolling again is the way back; then the old copy is a conflict
+	pg_as ctl -c "SELECT 1 FROM totp.admin_create('$O', 'gus')" >/dev/null &&
+		imp gus -1 "{f,f}" | grep -q "a different profile"
+}
+check "import: a deleted profile is not brought back by an import (TP011), of any secret" tombstone
+check "import: the tombstone keeps no secret, only its fingerprint" is "
+	SELECT count(*) FROM totp.deleted WHERE account = 'gus' AND octet_length(fingerprint) = 32" 1
 
 # a profile file written by lib/profile.c, imported: its emergency codes
 # log in through the database, so the two hash the codes alike
