@@ -135,11 +135,17 @@ race() {
 }
 count_rc() { cat "$W"/*.rc | grep -cx "$1"; }
 pg_mk alice
+# the race takes 30-45 s on 2 cores: with a window of 1 the code, taken
+# once at the start, falls out of it meanwhile and the late logins are
+# refused as wrong, not as replays.  A window of 4 steps keeps it valid
+# for at least 120 s.
+pg_psql -c "SELECT totp.set_policy(4, 0, 300)" >/dev/null
 start=$SECONDS
 race 1000 "$(code)"
+pg_psql -c "SELECT totp.set_policy(1, 0, 300)" >/dev/null
 check "1,000 logins with one TOTP code through 4 hosts: exactly 1 accepted" test "$(count_rc 0)" -eq 1
 check "... 999 refused, none failed otherwise" test "$(count_rc 1)" -eq 999
-check "... the refusals are replays" test "$(cat "$W"/*.log | grep -c 'refused: replayed TOTP code')" -eq 999
+check "... the refusals are replays" eval 'n=$(cat "$W"/*.log | grep -c "refused: replayed TOTP code"); [ "$n" -eq 999 ] || { echo "#   $n replays; the rest:"; cat "$W"/*.log | grep -v "replayed\\|accepted\\|_pam_init\\|do not apply" | sed "s/^/#   /" | sort | uniq -c | head -5; false; }'
 echo "# 1,000 TOTP logins through 4 hosts: $((SECONDS - start)) s"
 start=$SECONDS
 race 1000 "$EC2"
