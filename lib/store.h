@@ -220,4 +220,10 @@ enum tp_status tp_store_files_open(const struct tp_config *cfg,
 enum tp_status tp_store_pg_open(const struct tp_config *cfg,
 				struct tp_store **out, char **err);
 
+/* Whether the file store (store.path) still holds a profile of one of the
+ * config's owners: on a host whose store.backend is "postgresql" that is
+ * a secret left behind (totpctl migrate removes them).  *where: the first
+ * one found. */
+bool tp_store_files_left(const struct tp_config *cfg, char *where, size_t cap);
+
 #endif

@@ -43,6 +43,7 @@
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -1166,6 +1167,33 @@ static const struct tp_store_ops files_ops = {
 	.list = files_list,
 	.close = files_close,
 };
+
+bool tp_store_files_left(const struct tp_config *cfg, char *where, size_t cap)
+{
+	for (size_t i = 0; i < cfg->n_owners; i++) {
+		char dir[PATH_MAX];
+		struct dirent *e;
+		DIR *d;
+		bool found = false;
+
+		snprintf(dir, sizeof(dir), "%s/%s", cfg->store_path, cfg->owners[i].uuid);
+		if ((d = opendir(dir)) == NULL)
+			continue;
+		while (!found && (e = readdir(d)) != NULL) {
+			size_t len = strlen(e->d_name), sl = strlen(PROFILE_SUFFIX);
+
+			if (e->d_name[0] != '.' && len > sl &&
+			    strcmp(e->d_name + len - sl, PROFILE_SUFFIX) == 0) {
+				snprintf(where, cap, "%s/%s", dir, e->d_name);
+				found = true;
+			}
+		}
+		closedir(d);
+		if (found)
+			return true;
+	}
+	return false;
+}
 
 enum tp_status tp_store_files_open(const struct tp_config *cfg,
 				   struct tp_store **out, char **err)

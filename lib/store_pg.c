@@ -86,6 +86,7 @@ static const struct {
 } plain_states[] = {
 	{ "TP001", TP_EEXIST },      /* duplicate */
 	{ "TP009", TP_EEXIST },      /* conflict (import) */
+	{ "TP011", TP_ENOENT },      /* deleted from the database (import) */
 	{ "TP002", TP_EINVAL },
 	{ "TP004", TP_ENOENT },
 	/* a read-only transaction: a standby, or default_transaction_read_only */

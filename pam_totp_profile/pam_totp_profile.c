@@ -1,6 +1,7 @@
 /* pam_totp_profile: the Linux-PAM glue.  Everything about profiles, codes
  * and stores lives in the shared library; this file gets the user and the
  * code through PAM, runs one atomic login attempt and reports it. */
+#include <limits.h>
 #include <pwd.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -357,6 +358,17 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc,
 		goto out;
 	}
 	l.digits = l.cfg->totp.digits;
+	if (l.cfg->store_backend == TP_STORE_POSTGRESQL) {
+		char left[PATH_MAX];
+
+		/* the secrets belong in the database only: a stolen host
+		 * must not yield them */
+		if (tp_store_files_left(l.cfg, left, sizeof(left)))
+			pam_syslog(pamh, LOG_WARNING, "%s: TOTP secrets are still on this host "
+				   "(%s), though store.backend is \"postgresql\": run "
+				   "totpctl migrate, which removes them once the database "
+				   "holds them", l.cfg->path, left);
+	}
 	if (l.cfg->policy_ignored)
 		pam_syslog(pamh, LOG_WARNING, "%s: totp.window and lockout do not apply with "
 			   "store.backend = \"postgresql\": the database's policy does "

@@ -24,7 +24,7 @@ static const struct {
 	{ "show",   CTL_SHOW,   OPT_OWNER | OPT_ACCOUNT | OPT_FIELDS },
 	{ "list",   CTL_LIST,   OPT_OWNER | OPT_ACCOUNT | OPT_ENABLED | OPT_SCOPE | OPT_FIELDS },
 	{ "delete", CTL_DELETE, OPT_OWNER | OPT_ACCOUNT },
-	{ "migrate", CTL_MIGRATE, 0 },
+	{ "migrate", CTL_MIGRATE, OPT_KEEP_LOCAL },
 };
 #define ALWAYS (OPT_JSON | OPT_CONFIG | OPT_HELP)
 
@@ -43,6 +43,7 @@ static const struct option long_opts[] = {
 	{ "no-qr",    no_argument,       NULL, OPT_NO_QR },
 	{ "config",   required_argument, NULL, OPT_CONFIG },
 	{ "help",     no_argument,       NULL, OPT_HELP },
+	{ "keep-local", no_argument,     NULL, OPT_KEEP_LOCAL },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -92,6 +93,7 @@ static void parse_args(int argc, char **argv, struct ctl_opts *o, struct ctl_res
 		case OPT_JSON:    o->json = true; break;
 		case OPT_NO_QR:   o->no_qr = true; break;
 		case OPT_HELP:    o->help = true; break;
+		case OPT_KEEP_LOCAL: o->keep_local = true; break;
 		default: break;
 		}
 	}
@@ -113,7 +115,7 @@ static void parse_args(int argc, char **argv, struct ctl_opts *o, struct ctl_res
 	}
 	if (optind + 1 < argc)
 		usage_fail(r, NULL, "unexpected argument", argv[optind + 1]);
-	for (unsigned bit = 1; bit <= OPT_HELP; bit <<= 1)
+	for (unsigned bit = 1; bit <= OPT_KEEP_LOCAL; bit <<= 1)
 		if ((o->given & bit) && !(accepts & bit))
 			usage_fail(r, opt_name(bit), "option not accepted by this verb",
 				   opt_name(bit));
@@ -185,7 +187,7 @@ int main(int argc, char **argv)
 	access = ctl_priv_access(&pv);
 	cfg->store_admin = true;     /* postgresql: admin_conninfo, totp_admin */
 	if (o.verb == CTL_MIGRATE)
-		ctl_migrate(cfg, &caller, &pv, &r);
+		ctl_migrate(cfg, &caller, &pv, o.keep_local, &r);
 	else
 		ctl_run(cfg, &caller, &req, &access, &r);
 	/* A profile create wrote stays only if its key reaches the caller. */

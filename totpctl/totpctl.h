@@ -29,6 +29,7 @@ enum ctl_opt {
 	OPT_NO_QR   = 1u << 7,
 	OPT_CONFIG  = 1u << 8,
 	OPT_HELP    = 1u << 9,
+	OPT_KEEP_LOCAL = 1u << 10,
 };
 
 /* The command line; main.c hands the verbs a struct ctl_request. */
@@ -36,7 +37,7 @@ struct ctl_opts {
 	enum ctl_verb verb;
 	unsigned given;              /* enum ctl_opt bits */
 	const char *owner, *account, *comment, *enabled, *fields, *scope, *config;
-	bool json, no_qr, help;
+	bool json, no_qr, help, keep_local;
 };
 
 /* Saved identities of a setuid (or setpriv'd) process. */
@@ -59,7 +60,7 @@ struct ctl_store_access ctl_priv_access(const struct ctl_priv *pv);
 
 /* migrate.c */
 void ctl_migrate(const struct tp_config *cfg, const struct ctl_caller *caller,
-		 const struct ctl_priv *pv, struct ctl_result *r);
+		 const struct ctl_priv *pv, bool keep_local, struct ctl_result *r);
 
 /* guard.c: after create wrote a profile, a child process keeps the store
  * user's identity while the parent drops it for good and prints; the

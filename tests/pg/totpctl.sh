@@ -72,11 +72,14 @@ check "file store: create in the cluster" rc_is 0
 ctl "$FCONF" create --owner vs0 --comment "second owner" --json --no-qr
 check "file store: create in vs0" rc_is 0
 
-ctl "$PCONF" migrate
+# --keep-local: the file store keeps its copies, so the two stores can be
+# compared below
+ctl "$PCONF" migrate --keep-local
 check "migrate: exit 0" rc_is 0
 check "migrate: one line per profile" eval 'out_has "^copied    cluster1/root$" && out_has "^copied    vs0/root$"'
-check "migrate: the counts" out_has "^2 copied, 0 merged, 0 unchanged, 0 conflicts, 0 unreadable.$"
-ctl "$PCONF" migrate --json
+check "migrate: the counts, and that the secrets are still on this host" \
+	out_has "^2 copied, 0 merged, 0 unchanged, 0 conflicts, 0 deleted, 0 unreadable; 0 removed from this host (--keep-local: the secrets are still here).$"
+ctl "$PCONF" migrate --json --keep-local
 check "migrate again: idempotent, nothing copied" \
 	eval 'rc_is 0 && test "$(json "\" \".join(r[\"result\"] for r in j[\"records\"])")" = "unchanged unchanged"'
 check "the database holds both profiles" test "$(db "SELECT count(*) FROM totp.profiles")" = 2
@@ -144,7 +147,7 @@ mkprofile bob enabled=0 failures=3 last_step=1234
 C=$(code)
 check "file store: alice logs in with a TOTP code" pam_auth files alice "$C"
 check "file store: and with an emergency code" pam_auth files alice 11112222
-ctl "$PCONF" migrate --json
+ctl "$PCONF" migrate --json --keep-local
 check "migrate: alice and bob copied" \
 	test "$(json 'sorted((r["account"]["name"], r["result"]) for r in j["records"] if r["account"]["name"] != "root")')" = \
 	     "[('alice', 'copied'), ('bob', 'copied')]"
@@ -155,10 +158,35 @@ check "the step accepted on the file store is a replay through the database" fai
 check "the code spent on the file store is spent in the database" fails pam_auth fleet alice 11112222
 check "... logged as spent" logged "refused: emergency code already used"
 check "the unspent code works through the database" pam_auth fleet alice 33334444
-ctl "$PCONF" migrate --json
+ctl "$PCONF" migrate --json --keep-local
 check "migrate after logins through the database: unchanged, nothing comes back" \
 	eval 'test "$(json "\" \".join(r[\"result\"] for r in j[\"records\"] if r[\"account\"][\"name\"] == \"alice\")")" = "unchanged"'
 check "... the code spent in the database stays spent" fails pam_auth fleet alice 33334444
+
+# ---- no secret left on the host ----
+clear_log
+pam_auth fleet alice 000000
+check "a fleet host whose file store still holds secrets warns at each login" \
+	logged "TOTP secrets are still on this host (.*\.ini), though store.backend is \"postgresql\": run totpctl migrate"
+ctl "$PCONF" migrate --json
+check "migrate: once the database holds them, each copy is removed from this host" \
+	eval 'test "$(json "\" \".join(sorted(set(r[\"local\"] for r in j[\"records\"])))")" = removed'
+check "... no profile file is left in the file store" \
+	eval '[ -z "$(find "$TP_STORE" -name "*.ini" -print -quit)" ]'
+clear_log
+pam_auth fleet alice 000000
+check "... and the module no longer warns" fails logged "TOTP secrets are still on this host"
+# an admin deletes carol's profile (a lost phone); a host migrating its
+# old copy again does not bring it back, and drops the copy
+mkprofile carol codes=55556666
+ctl "$PCONF" migrate --keep-local
+ctl "$PCONF" delete --owner cluster1 --account carol
+ctl "$PCONF" migrate --json
+check "migrate of a profile deleted from the database: 'deleted', exit 1" \
+	eval 'rc_is 1 && test "$(json "\" \".join(r[\"result\"] + \"/\" + r[\"local\"] for r in j[\"records\"])")" = deleted/removed'
+check "... not brought back: no profile for carol in the database" \
+	test "$(db "SELECT count(*) FROM totp.profiles WHERE account = 'carol'")" = 0
+check "... and its emergency code does not log in" fails pam_auth fleet carol 55556666
 
 # ---- no copy of a secret left behind in the process ----
 # libpq frees its connection buffers unwiped: the create's answer (secret,
