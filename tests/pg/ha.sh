@@ -34,11 +34,12 @@ pg_login_role host_a totp_login
 pg_psql -c "SELECT totp.set_policy(1, 0, 300)" >/dev/null
 KEY_HEX=3132333435363738393031323334353637383930
 SALT_HEX=000102030405060708090a0b0c0d0e0f
-EC1=12345678 EC2=87654321
+EC1=12345678 EC2=87654321 EC3=11223344
 pg_psql -c "SELECT totp.admin_import('$CLUSTER_UUID', 'alice', '\\x$KEY_HEX', 'SHA1', 6, 30,
 	'', true, 1, -1, 0, 0, '\\x$SALT_HEX',
 	ARRAY[totp.emergency_hash('\\x$SALT_HEX', '$EC1'),
-	      totp.emergency_hash('\\x$SALT_HEX', '$EC2')], '{f,f}')" >/dev/null
+	      totp.emergency_hash('\\x$SALT_HEX', '$EC2'),
+	      totp.emergency_hash('\\x$SALT_HEX', '$EC3')], '{f,f,f}')" >/dev/null
 
 # the standby: a base backup of the primary, streaming from it by name
 STANDBY="$PG_DIR/standby"
@@ -50,9 +51,12 @@ if ! runuser -u postgres -- "$PG_BIN/pg_basebackup" -h "$PG_DIR" -p "$PG_PORT" -
 fi
 echo "primary_conninfo = 'host=$PG_DIR port=$PG_PORT user=postgres application_name=standby1'" \
 	| runuser -u postgres -- tee -a "$STANDBY/postgresql.auto.conf" >/dev/null
-if ! runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$STANDBY" -l "$PG_DIR/standby.log" -w -t 30 \
-	-o "-c port=$PORT2 -c listen_addresses='' -c unix_socket_directories='$PG_DIR'" \
-	start >/dev/null 2>&1; then
+standby_start() {
+	runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$STANDBY" -l "$PG_DIR/standby.log" -w -t 30 \
+		-o "-c port=$PORT2 -c listen_addresses='' -c unix_socket_directories='$PG_DIR'" \
+		start >/dev/null 2>&1
+}
+if ! standby_start; then
 	echo "not ok - the standby starts"
 	tail -n 20 "$PG_DIR/standby.log" | sed 's/^/#   /'
 	exit 1
@@ -83,6 +87,28 @@ check "through the primary: a TOTP code is accepted" auth ha alice "$C"
 check "through the primary: an emergency code is accepted" auth ha alice "$EC1"
 check "the standby already has both (synchronous commit)" \
 	test "$(standby_sql "SELECT last_step >= 0, ec_spent[1] FROM totp.profiles WHERE account = 'alice'")" = "t|t"
+
+# The synchronous standby stops: a commit waits for it for ever.  A login
+# fails closed within its bound; the module cancels what it gave up on, so
+# no server session stays waiting, holding alice's row and a slot; the
+# verdict is never given on a charge the standby does not have.
+runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$STANDBY" -m fast -t 20 stop >/dev/null 2>&1
+failures_before=$(pg_psql -c "SELECT failures FROM totp.profiles WHERE account = 'alice'")
+t0=$(date +%s%N)
+check "synchronous standby down: the login fails closed" eval 'auth ha alice "$EC3"; unavailable'
+check "... within connect_timeout + 1 s" \
+	eval 'ms=$(( ($(date +%s%N) - t0) / 1000000 )); [ "$ms" -le 3400 ] || { echo "#   took $ms ms"; false; }'
+check "... logged as the store's, the documented line" \
+	logged "profile store unavailable, refusing login: postgresql store: .*no answer"
+# the verdict's wait for a durable charge is at most 1 s after the bound
+sleep 1.5
+check "... no server session of the host is left, waiting or otherwise" \
+	test "$(pg_psql -c "SELECT count(*) FROM pg_stat_activity WHERE usename = 'host_a'")" = 0
+check "... the charge stands on the primary, the code was not judged" \
+	test "$(pg_psql -c "SELECT failures - $failures_before, ec_spent[3] FROM totp.profiles WHERE account = 'alice'")" = "1|f"
+standby_start
+for _ in $(seq 100); do [ "$(sync_state)" = sync ] && break; sleep 0.1; done
+check "the standby back: the code refused meanwhile was never spent, it logs in" auth ha alice "$EC3"
 
 runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate -t 20 stop >/dev/null 2>&1
 check "primary dead, standby read-only: the login fails closed" \
