@@ -1183,9 +1183,16 @@ enum tp_status tp_store_pg_open(const struct tp_config *cfg, struct tp_store **o
 	s->admin = cfg->store_admin;
 	s->server = -1;
 	conninfo = s->admin ? cfg->store_admin_conninfo : cfg->store_conninfo;
+	if (conninfo == NULL && s->admin) {
+		/* a login host of the fleet: profiles are managed, and users
+		 * enrol, where the admin role's conninfo is */
+		set_detail(s, "%s: store.admin_conninfo is not set: this host only checks "
+			   "codes; create, modify, list and delete profiles on the fleet's "
+			   "enrolment host (docs/fleet.md)", cfg->path);
+		return open_fail(s, err, TP_EINVAL);
+	}
 	if (conninfo == NULL) {
-		set_detail(s, "%s: store.%s is not set", cfg->path,
-			   s->admin ? "admin_conninfo" : "conninfo");
+		set_detail(s, "%s: store.conninfo is not set", cfg->path);
 		return open_fail(s, err, TP_EINVAL);
 	}
 	if (!s->admin && (s->conninfo = strdup(conninfo)) == NULL)

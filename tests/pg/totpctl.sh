@@ -214,6 +214,11 @@ conf "$T/remote.conf" "backend = \"postgresql\"; admin_conninfo = \"host=db.exam
 ctl "$T/remote.conf" list
 check "totpctl with a remote host and no sslrootcert: error 5 naming the setting" \
 	eval 'rc_is 1 && err_has "error 5" && err_has "store.admin_conninfo: names a host" && err_has "sslrootcert=FILE"'
+conf "$T/loginhost.conf" "backend = \"postgresql\"; conninfo = \"$CONNINFO user=host_a\";"
+ctl "$T/loginhost.conf" create --no-qr
+check "totpctl on a login host (no admin_conninfo): says where users enrol" \
+	eval 'rc_is 1 && err_has "store.admin_conninfo is not set: this host only checks codes" &&
+	      err_has "enrolment host"'
 ctl "$FCONF" migrate
 check "migrate on the file store itself: error 2" eval 'rc_is 1 && err_has "error 2" && err_has "store.backend"'
 runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -w stop >/dev/null 2>&1
