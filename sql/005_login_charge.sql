@@ -444,18 +444,6 @@ BEGIN
 		RAISE EXCEPTION 'import: invalid profile for %/%', p_owner, p_account
 			USING ERRCODE = 'TP002';
 	END IF;
-	-- an account whose profile an admin deleted gets one again only by
-	-- enrolling, never from a host's old copy (of this secret or another)
-	SELECT max(d.deleted) INTO gone FROM totp.deleted d
-	WHERE d.owner_uuid = p_owner AND d.account = p_account
-	  AND NOT EXISTS (SELECT 1 FROM totp.profiles p
-			  WHERE p.owner_uuid = p_owner AND p.account = p_account);
-	IF gone IS NOT NULL THEN
-		RAISE EXCEPTION 'import: the profile of %/% was deleted from the database on %: not brought back',
-			p_owner, p_account, to_char(gone AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS "UTC"')
-			USING ERRCODE = 'TP011',
-			      HINT = 'Its secret is revoked. Remove the host''s copy (totpctl migrate --remove-local) and have the user enrol again (totpctl create on the enrolment host).';
-	END IF;
 	lock_at := CASE WHEN p_lock_until > 0 THEN to_timestamp(p_lock_until) END;
 	INSERT INTO totp.profiles (owner_uuid, account, secret, algorithm, digits, period,
 				   comment, enabled, created, ec_salt, ec_hashes, ec_spent,
@@ -465,6 +453,20 @@ BEGIN
 		p_ec_spent, p_last_step, p_failures, lock_at)
 	ON CONFLICT (owner_uuid, account) DO NOTHING;
 	IF FOUND THEN
+		-- An account whose profile an admin deleted gets one again only
+		-- by enrolling, never from a host's old copy (of this secret or
+		-- another).  Checked after the insert: an admin_delete that
+		-- commits meanwhile made the insert wait for it, so its tombstone
+		-- is seen here, and the error takes the insert back.
+		SELECT max(d.deleted) INTO gone FROM totp.deleted d
+		WHERE d.owner_uuid = p_owner AND d.account = p_account;
+		IF gone IS NOT NULL THEN
+			RAISE EXCEPTION 'import: the profile of %/% was deleted from the database on %: not brought back',
+				p_owner, p_account,
+				to_char(gone AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS "UTC"')
+				USING ERRCODE = 'TP011',
+				      HINT = 'Its secret is revoked: totpctl migrate removes the host''s copy; have the user enrol again (totpctl create on the enrolment host).';
+		END IF;
 		RETURN 'copied';
 	END IF;
 	SELECT * INTO STRICT r FROM totp.profiles
@@ -474,7 +476,7 @@ BEGIN
 		RAISE EXCEPTION 'import: a different profile for %/% is already in the database',
 			p_owner, p_account
 			USING ERRCODE = 'TP009',
-			      HINT = 'The database''s profile is the live one: remove the host''s copy (totpctl migrate --remove-local). Each user has one secret for the whole fleet.';
+			      HINT = 'The database''s profile is the live one (each user has one secret for the whole fleet): totpctl migrate removes the host''s copy; compare sha_fingerprint (totpctl show) with the user''s app.';
 	END IF;
 	-- state only moves forward: the later step, the union of spent codes
 	IF r.last_step >= p_last_step

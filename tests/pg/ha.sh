@@ -106,6 +106,33 @@ check "... no server session of the host is left, waiting or otherwise" \
 	test "$(pg_psql -c "SELECT count(*) FROM pg_stat_activity WHERE usename = 'host_a'")" = 0
 check "... the charge stands on the primary, the code was not judged" \
 	test "$(pg_psql -c "SELECT failures - $failures_before, ec_spent[3] FROM totp.profiles WHERE account = 'alice'")" = "1|f"
+# a stolen host does it by hand: cancels its own charge's wait for the
+# standby, keeps its session, and asks the verdict; none is given (the
+# charge is not on the standby: a failover would take it back)
+stolen_cancel() {
+	local n out
+	n=$(pg_psql -c "SELECT gen_random_uuid()")
+	printf '%s\n' "BEGIN;" \
+		"SELECT totp.login_charge('$n', '$CLUSTER_UUID', 'alice', '{$EC3}');" \
+		"COMMIT;" "SELECT outcome FROM totp.login_verdict('$n');" |
+		pg_as host_a -v VERBOSITY=verbose > "$T/stolen.out" 2>&1 &
+	local psql_pid=$!
+	for _ in $(seq 100); do
+		[ "$(pg_psql -c "SELECT count(*) FROM pg_stat_activity WHERE usename = 'host_a'
+			AND wait_event = 'SyncRep'")" = 1 ] && break
+		sleep 0.05
+	done
+	pg_psql -c "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE usename = 'host_a'
+		AND wait_event = 'SyncRep'" >/dev/null
+	wait "$psql_pid"
+	out=$(cat "$T/stolen.out")
+	grep -q "canceling wait for synchronous replication" <<<"$out" &&
+		grep -q "TP010" <<<"$out" && ! grep -qx "emergency" <<<"$out" ||
+		{ echo "$out" | sed 's/^/#   /' | head -n 8; return 1; }
+}
+check "... a host that cancels its own wait for the standby gets no verdict (TP010)" stolen_cancel
+check "... and its code is still unspent" \
+	test "$(pg_psql -c "SELECT ec_spent[3] FROM totp.profiles WHERE account = 'alice'")" = f
 standby_start
 for _ in $(seq 100); do [ "$(sync_state)" = sync ] && break; sleep 0.1; done
 check "the standby back: the code refused meanwhile was never spent, it logs in" auth ha alice "$EC3"

@@ -107,6 +107,22 @@ half_applied() {
 		-c "SELECT count(*) FROM pg_namespace WHERE nspname = 'totp'")" = 0 ]
 }
 check "schema: a failed migration leaves nothing behind (one transaction)" half_applied
+# a pre-existing totp_* role with CREATEROLE (or superuser, bypassrls)
+# could grant itself totp_admin: migration 001 refuses to build on it
+dangerous_role() {
+	local attr out rc=0
+	for attr in CREATEROLE SUPERUSER BYPASSRLS; do
+		q "CREATE DATABASE roles_${attr,,} ENCODING 'UTF8' TEMPLATE template0" >/dev/null
+		q "ALTER ROLE totp_login $attr" >/dev/null
+		out=$(psql -X -q -v ON_ERROR_STOP=1 -h "$PG_DIR" -p "$PG_PORT" -U postgres \
+			-d "roles_${attr,,}" -f "$PG_TOP/sql/001_schema.sql" 2>&1) && rc=1
+		q "ALTER ROLE totp_login NO$attr" >/dev/null
+		grep -q 'role "totp_login" exists with superuser, bypassrls or createrole: refusing' <<<"$out" ||
+			{ echo "#   $attr: $out" | head -n 2; rc=1; }
+	done
+	return $rc
+}
+check "schema: a pre-existing totp_login with CREATEROLE, SUPERUSER or BYPASSRLS is refused" dangerous_role
 check "schema: without the schema, schema_version() fails with SQLSTATE 3F000" \
 	bash -c 'psql -X -q -v VERBOSITY=verbose -h "$PG_DIR" -p "$PG_PORT" -U postgres -d half \
 		-c "SELECT totp.schema_version()" 2>&1 | grep -q "ERROR:  3F000"'
