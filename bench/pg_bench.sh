@@ -165,14 +165,17 @@ step() {   # step CONN CONNINFO: PGSTEP lines
 	awk -v conn="$c" -v n="$N" -v rep="$rep" '
 		/average connection time/ { conn_ms = $5 }
 		/latency average/ { total = $4 }
-		/login_begin/ { b = $1 } /login_attempt/ { a = $1 }
-		END { printf "PGSTEP conn=%s scale=%s rep=%s fresh=1 connect_ms=%s begin_ms=%s attempt_ms=%s total_ms=%s\n",
-		      conn, n, rep, conn_ms, b, a, total }' <<<"$out"
+		/login_begin/ { b = $1 } /login_charge/ { a = $1 } /^ *[0-9.]+ +[0-9]+ +COMMIT/ { cm = $1 }
+		/login_verdict/ { v = $1 }
+		END { printf "PGSTEP conn=%s scale=%s rep=%s fresh=1 connect_ms=%s begin_ms=%s charge_ms=%s commit_ms=%s verdict_ms=%s total_ms=%s\n",
+		      conn, n, rep, conn_ms, b, a, cm, v, total }' <<<"$out"
 	[ "$c" = unix ] || return 0
 	out=$(pgbench -n -r -M extended -T 2 "$ci dbname=$PG_DB user=host_bench" -f "$PGB" 2>&1)
 	awk -v conn="$c" -v n="$N" -v rep="$rep" '
-		/login_begin/ { b = $1 } /login_attempt/ { a = $1 }
-		END { printf "PGSTEP conn=%s scale=%s rep=%s fresh=0 begin_ms=%s attempt_ms=%s\n", conn, n, rep, b, a }' <<<"$out"
+		/login_begin/ { b = $1 } /login_charge/ { a = $1 } /^ *[0-9.]+ +[0-9]+ +COMMIT/ { cm = $1 }
+		/login_verdict/ { v = $1 }
+		END { printf "PGSTEP conn=%s scale=%s rep=%s fresh=0 begin_ms=%s charge_ms=%s commit_ms=%s verdict_ms=%s\n",
+		      conn, n, rep, b, a, cm, v }' <<<"$out"
 }
 
 for N in $SCALES; do
@@ -188,12 +191,17 @@ for N in $SCALES; do
 	rm -f "$W/profiles.csv"
 	echo "# $N profiles loaded in $(( ($(date +%s%N) - start) / 1000000 )) ms;" \
 	     "table and index $(pg_psql -c "SELECT pg_size_pretty(pg_total_relation_size('totp.profiles'))")"
-	# the module's two statements; a wrong code (the failure counted, a
-	# commit), on users the pam_bench runs do not need unspent
+	# the module's statements (pgbench sends the query string's parts one
+	# by one); a wrong code (the charge committed, the verdict writes
+	# nothing), on users the pam_bench runs do not need unspent
 	cat > "$PGB" <<SQL
 \\set u random(0, $((N - 1)))
+\\set r random(0, 281474976710655)
 SELECT * FROM totp.login_begin('$OWNER', 'u' || lpad(:u::text, 7, '0'));
-SELECT * FROM totp.login_attempt('$OWNER', 'u' || lpad(:u::text, 7, '0'), '{000000}');
+BEGIN;
+SELECT totp.login_charge('00000000-0000-4000-8000-' || lpad(to_hex(:r::bigint), 12, '0'), '$OWNER', 'u' || lpad(:u::text, 7, '0'), '{000000}');
+COMMIT;
+SELECT * FROM totp.login_verdict('00000000-0000-4000-8000-' || lpad(to_hex(:r::bigint), 12, '0'));
 SQL
 	iters=$(( N / 10 < 300 ? N / 10 : 300 ))
 	ACC=0 EMG=0
@@ -207,20 +215,24 @@ SQL
 		run unix emergency "$iters" "$SKIP" "$SLOT"
 		# 8 hosts at once, each its own process and connections, each
 		# its own slice of unused users
-		take_users "$iters"
-		per=$(( iters / 8 ))
-		for h in 1 2 3 4 5 6 7 8; do
-			run unix accept "$per" $(( SKIP + (h - 1) * per )) 0 "hosts=8 host=$h" > "$W/host$h.out" &
+		# directly and through the pooler
+		for c in $CONNS; do
+			[ "$c" = tls ] && continue
+			take_users "$iters"
+			per=$(( iters / 8 ))
+			for h in 1 2 3 4 5 6 7 8; do
+				run "$c" accept "$per" $(( SKIP + (h - 1) * per )) 0 "hosts=8 host=$h" > "$W/host$h.out" &
+			done
+			wait
+			# the hosts' logins/s add up; their p50s' median
+			p50=$(grep -ho 'p50_us=[0-9.]*' "$W"/host*.out | cut -d= -f2 | sort -n | sed -n '4,5p' |
+				awk '{ s += $1 } END { if (NR) printf "%.1f", s / NR }')
+			awk -v n="$N" -v rep="$rep" -v p50="$p50" -v conn="$c" '{for (i = 1; i <= NF; i++) { split($i, a, "=")
+				if (a[1] == "logins_s") s += a[2]; if (a[1] == "ok") ok += a[2]
+				if (a[1] == "logins") l += a[2] } }
+			     END { printf "PGHOSTS store=pg conn=%s scale=%s rep=%s hosts=8 logins=%d ok=%d logins_s=%.1f p50_us=%s\n",
+			           conn, n, rep, l, ok, s, p50 }' "$W"/host*.out
 		done
-		wait
-		# the hosts' logins/s add up; their p50s' median
-		p50=$(grep -ho 'p50_us=[0-9.]*' "$W"/host*.out | cut -d= -f2 | sort -n | sed -n '4,5p' |
-			awk '{ s += $1 } END { if (NR) printf "%.1f", s / NR }')
-		awk -v n="$N" -v rep="$rep" -v p50="$p50" '{for (i = 1; i <= NF; i++) { split($i, a, "=")
-			if (a[1] == "logins_s") s += a[2]; if (a[1] == "ok") ok += a[2]
-			if (a[1] == "logins") l += a[2] } }
-		     END { printf "PGHOSTS store=pg conn=unix scale=%s rep=%s hosts=8 logins=%d ok=%d logins_s=%.1f p50_us=%s\n",
-		           n, rep, l, ok, s, p50 }' "$W"/host*.out
 		step unix "host=$PG_DIR port=$PG_PORT"
 		step tcp "host=127.0.0.1 port=$PG_PORT sslmode=disable"
 		[ -n "$TLS" ] && step tls "$TLS"

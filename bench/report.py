@@ -202,10 +202,12 @@ def pg_report(file_p50, md):
     table(header, rows, md)
     if steps:
         print()
-        print("Where a login's time goes (pgbench, the module's two statements, a wrong code; ms, medians): "
-              "fresh = a new connection per login, as the module; warm = one connection.")
+        print("Where a login's time goes (pgbench, the module's statements sent one by one, a wrong "
+              "code; ms, medians): fresh = a new connection per login, as the module; warm = one "
+              "connection.  commit: the charge's, which waits for the WAL flush.")
         print()
-        header = ["conn", "profiles", "connect", "login_begin", "login_attempt", "total", "runs"]
+        header = ["conn", "profiles", "connect", "login_begin", "login_charge", "commit",
+                  "login_verdict", "total", "runs"]
         rows = []
         for key in sorted(steps, key=lambda k: (k[2] == "0", {"unix": 0, "tcp": 1, "tls": 2}.get(k[0], 9), k[1])):
             conn, n, fresh = key
@@ -215,7 +217,8 @@ def pg_report(file_p50, md):
                 vals = [float(r[field]) for r in v if r.get(field, "") not in ("", None)]
                 return f"{statistics.median(vals):.2f}" if vals else ""
             rows.append([conn + ("" if fresh == "1" else " (warm)"), fmt_scale(n),
-                         f("connect_ms") if fresh == "1" else "-", f("begin_ms"), f("attempt_ms"),
+                         f("connect_ms") if fresh == "1" else "-", f("begin_ms"), f("charge_ms"),
+                         f("commit_ms"), f("verdict_ms"),
                          f("total_ms") if fresh == "1" else "", str(len(v))])
         table(header, rows, md)
     print()
@@ -223,6 +226,20 @@ def pg_report(file_p50, md):
 
     def target(name, ok, detail):
         print(f"  [{'met' if ok else 'MISSED'}] {name}: {detail}")
+    for n in scales:
+        a = p50.get(("pool", n, "accept", 8))
+        if a:
+            target(f"accepted login through pgbouncer, 8 hosts, <= 1.5 ms p50 at {fmt_scale(n)}",
+                   a <= 1500, f"{a / 1000:.2f} ms")
+        s8 = res.get(("pool", n, "accept", 8))
+        if s8:
+            rate = med(s8, "logins_s")
+            target(f"accepted logins through pgbouncer, 8 hosts, >= 1,000/s at {fmt_scale(n)}",
+                   rate >= 1000, f"{rate:.0f}/s")
+        a = p50.get(("unix", n, "accept", 8))
+        if a:
+            target(f"accepted login direct (unix socket, a connection per login), 8 hosts, "
+                   f"<= 8 ms p50 at {fmt_scale(n)}", a <= 8000, f"{a / 1000:.2f} ms")
     for conn in ("unix", "pool"):
         for n in scales:
             a = p50.get((conn, n, "accept", 1))

@@ -1002,6 +1002,49 @@ static void test_conninfo_parameters(void **state)
 	tp_conninfo_free(&c);
 }
 
+/* After a prompt the server that answered before it is tried first: the
+ * host, hostaddr and port lists turn so it leads, the others in order;
+ * a single port, which applies to every server, stays. */
+static void test_conninfo_prefer(void **state)
+{
+	struct tp_conninfo c;
+	const char *problem = NULL;
+
+	(void)state;
+	assert_int_equal(tp_conninfo_build(&c, "host=/a,/b,/c port=5433,5434,5435 dbname=totp",
+					   "test", &problem), TP_OK);
+	assert_int_equal(tp_conninfo_server(&c, "/b", "5434"), 1);
+	assert_int_equal(tp_conninfo_server(&c, "/c", "5435"), 2);
+	assert_int_equal(tp_conninfo_server(&c, "/d", "5435"), -1);
+	assert_int_equal(tp_conninfo_prefer(&c, 2), TP_OK);
+	assert_string_equal(param(&c, "host"), "/c,/a,/b");
+	assert_string_equal(param(&c, "port"), "5435,5433,5434");
+	/* the answered server is named in the conninfo's own order */
+	assert_int_equal(tp_conninfo_server(&c, "/c", "5435"), 2);
+	tp_conninfo_free(&c);
+
+	assert_int_equal(tp_conninfo_build(&c, "host=/a,/a,/b port=1,2,3", "test", &problem),
+			 TP_OK);
+	assert_int_equal(tp_conninfo_server(&c, "/a", "2"), 1);   /* the port tells */
+	assert_int_equal(tp_conninfo_prefer(&c, 1), TP_OK);
+	assert_string_equal(param(&c, "host"), "/a,/a,/b");
+	assert_string_equal(param(&c, "port"), "2,1,3");
+	tp_conninfo_free(&c);
+
+	assert_int_equal(tp_conninfo_build(&c, "host=/a,/b port=5432", "test", &problem), TP_OK);
+	assert_int_equal(tp_conninfo_server(&c, "/b", "5432"), 1);
+	assert_int_equal(tp_conninfo_prefer(&c, 1), TP_OK);
+	assert_string_equal(param(&c, "host"), "/b,/a");
+	assert_string_equal(param(&c, "port"), "5432");
+	/* the first, or one out of range: nothing turns */
+	tp_conninfo_free(&c);
+	assert_int_equal(tp_conninfo_build(&c, "host=/a,/b", "test", &problem), TP_OK);
+	assert_int_equal(tp_conninfo_prefer(&c, 0), TP_OK);
+	assert_int_equal(tp_conninfo_prefer(&c, 7), TP_OK);
+	assert_string_equal(param(&c, "host"), "/a,/b");
+	tp_conninfo_free(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1021,6 +1064,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_conninfo_invalid_quiet, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_conninfo_environment_ignored, setup, teardown),
 		cmocka_unit_test(test_conninfo_parameters),
+		cmocka_unit_test(test_conninfo_prefer),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
