@@ -684,7 +684,9 @@ static enum tp_status pg_attempt(struct tp_store *st, const char *owner_uuid,
 	}
 	res = run_script(s, what, sql, &rc);
 	if (res == NULL) {
-		if (rc == TP_EIO || rc == TP_EPERM || rc == TP_EROFS)
+		/* a read-only database is a store that cannot record, as a
+		 * read-only file store is; anything else is the store's */
+		if (rc == TP_EIO || rc == TP_EPERM)
 			goto unavailable;
 		goto out;
 	}

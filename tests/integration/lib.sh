@@ -206,8 +206,15 @@ mkprofile() {
 	local owner=$CLUSTER_UUID
 	case "${1:-}" in owner=*) owner=${1#owner=}; shift ;; esac
 	local account=$1; shift
-	# start from scratch even if a test left the file corrupt on purpose
+	# start from scratch even if a test left the file corrupt on purpose;
+	# on the database, as its owner: gone without a tombstone (which would
+	# refuse the import of a profile an admin deleted)
 	rm -f "$TP_STORE/$owner/$account.ini"
+	if on_backend postgresql; then
+		pg_psql -c "DELETE FROM totp.profiles WHERE owner_uuid = '$owner' AND account = '$account'" \
+			-c "DELETE FROM totp.deleted WHERE owner_uuid = '$owner' AND account = '$account'" \
+			> /dev/null
+	fi
 	"$MKPROFILE" "$TP_CONF" "$owner" "$account" "$SECRET" "$@"
 }
 # profile_state ACCOUNT [OWNER_UUID] -> "enabled last_step failures lock_until emergency_left"
