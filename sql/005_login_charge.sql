@@ -26,16 +26,14 @@
 --       code of a shape.  A locked, disabled or missing profile is
 --       recorded as such and charged nothing (as before).
 --   totp.login_verdict(nonce)
---       only for a charge whose transaction is committed, and whose
---       failure count is durable: the WAL up to it flushed here and on the
---       synchronous standbys the server names.  A commit made with
---       synchronous_commit = off, or whose wait for a standby that is
---       down was cancelled, waits for that (at most 1 s) or gets no
---       verdict (TP010), so a crash or a failover cannot take back a
---       charge whose verdict was given.  (The commit record itself comes
---       after the position recorded: docs/fleet.md says what that
---       leaves.)  It
---       judges the candidates at the instant of the charge, applies an
+--       only for a charge whose transaction is committed, and durable:
+--       the WAL up to the verdict's start (the charge's commit record
+--       included) flushed here and on the synchronous standbys the server
+--       names.  A commit made with synchronous_commit = off, or whose
+--       wait for a standby that is down was cancelled, waits for that (at
+--       most 1 s) or gets no verdict (TP010), so a crash or a failover
+--       cannot take back a charge whose verdict was given.  It judges the
+--       candidates at the instant of the charge, applies an
 --       acceptance (the step, the spent code) with the failure charged
 --       refunded (failures back to 0, the lock lifted, as a success did),
 --       and returns the outcome.  Rolling it back loses the login, never
@@ -98,7 +96,6 @@ CREATE TABLE totp.charges (
 					   -- disabled, locked; NULL: to judge
 	totp_hashes bytea[] NOT NULL,      -- SHA-256 of each candidate
 	ec_hashes bytea[] NOT NULL,        -- its emergency hash ('' if not 8 digits)
-	lsn pg_lsn NOT NULL,               -- the WAL position after the charge
 	PRIMARY KEY (role, nonce)
 );
 CREATE INDEX charges_at ON totp.charges (at);
@@ -168,13 +165,13 @@ BEGIN
 			th := th || sha256(convert_to(p_codes[i], 'UTF8'));
 			eh := eh || CASE WHEN p_codes[i] ~ '^[0-9]{8}$'
 					 THEN totp.emergency_hash(salt, p_codes[i])
-					 ELSE '\x'::bytea END;
+					 ELSE decode('', 'hex') END;
 		END LOOP;
 	END IF;
 	INSERT INTO totp.charges (role, nonce, xid, at, owner_uuid, account,
-				  generation, outcome, totp_hashes, ec_hashes, lsn)
+				  generation, outcome, totp_hashes, ec_hashes)
 	VALUES (session_user, p_nonce, pg_current_xact_id(), p_at, p_owner, p_account,
-		gen, o, th, eh, pg_current_wal_insert_lsn());
+		gen, o, th, eh);
 END $$;
 
 -- lock_timeout: a host that keeps a profile's row locked in an open
@@ -186,6 +183,7 @@ RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET lock_timeout = '2s'
+SET standard_conforming_strings = on
 AS $$
 DECLARE
 	v_at timestamptz := clock_timestamp();
@@ -296,6 +294,25 @@ BEGIN
 	RETURN ROW(refusal, NULL, coalesce(totp.emergency_left(r.ec_spent), 0))::totp.login_result;
 END $$;
 
+-- The end of what the WAL holds so far, as the flush position reads once
+-- it is all flushed: the insert position, less the page header it points
+-- past when it stands at the start of a page (a record that ends a page
+-- is flushed up to the page's end, where the insert position reads one
+-- header further).
+CREATE FUNCTION totp.wal_written_end() RETURNS pg_lsn
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	l pg_lsn := pg_current_wal_insert_lsn();
+	off numeric := l - '0/0'::pg_lsn;
+BEGIN
+	IF off % pg_size_bytes(current_setting('wal_segment_size')) = 40 THEN
+		RETURN l - 40;          -- a segment's first page: the long header
+	ELSIF off % current_setting('wal_block_size')::integer = 24 THEN
+		RETURN l - 24;          -- any other page: the short header
+	END IF;
+	RETURN l;
+END $$;
+
 -- Whether everything written up to lsn is flushed here and on as many
 -- synchronous standbys as synchronous_standby_names asks for.
 CREATE FUNCTION totp.durable(lsn pg_lsn) RETURNS boolean
@@ -325,11 +342,17 @@ RETURNS totp.login_result
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET lock_timeout = '2s'
+SET standard_conforming_strings = on
 AS $$
 DECLARE
+	-- First, before this call reads (and so may prune, and write WAL):
+	-- which transactions are done, then what the WAL holds.  A charge
+	-- committed as of the snapshot has its commit record in the WAL
+	-- before target.
+	snap pg_snapshot := pg_current_snapshot();
+	target pg_lsn := totp.wal_written_end();
 	c totp.charges;
 	give_up timestamptz := clock_timestamp() + interval '1 second';
-	r totp.profiles;
 BEGIN
 	-- Read, not taken: judging the same charge again judges the same
 	-- codes at the same instant (an accepted code is then a replay), so
@@ -337,26 +360,30 @@ BEGIN
 	-- waits for no disk.  login_charge removes old rows.
 	SELECT * INTO c FROM totp.charges WHERE role = session_user AND nonce = p_nonce;
 	IF NOT FOUND OR pg_xact_status(c.xid) IS DISTINCT FROM 'committed'
+	   OR NOT pg_visible_in_snapshot(c.xid, snap)
 	   OR c.at < clock_timestamp() - interval '60 seconds' THEN
 		RAISE EXCEPTION 'login_verdict: no committed charge with this nonce'
 			USING ERRCODE = 'TP010';
 	END IF;
-	-- a commit made with synchronous_commit off, or whose wait for the
-	-- standby was cancelled, is visible before the charge is durable:
-	-- wait for it, or judge nothing.  A commit made as the module makes
-	-- it has flushed and replicated all this already: no wait.
-	WHILE NOT totp.durable(c.lsn) LOOP
+	-- A commit made with synchronous_commit off, or whose wait for the
+	-- standby was cancelled, is visible before it is durable: wait for
+	-- it, or judge nothing.  Everything the WAL held when this call
+	-- began, the charge's commit record included, must be flushed and
+	-- replicated.  (Not a position the charge itself recorded: that
+	-- comes before its commit record, which a crash could still lose,
+	-- and a host that fills the disk can make the flush that carries it
+	-- fail.)  A commit made as the module makes it has flushed all of
+	-- its own; at most what other sessions wrote meanwhile is waited for.
+	WHILE NOT totp.durable(target) LOOP
 		IF clock_timestamp() > give_up THEN
 			RAISE EXCEPTION 'login_verdict: the charge is not durable (flushed and replicated) yet'
 				USING ERRCODE = 'TP010';
 		END IF;
 		PERFORM pg_sleep(0.001);
 	END LOOP;
+	-- not charged, never judged: and nothing told of the profile
 	IF c.outcome IS NOT NULL THEN
-		SELECT * INTO r FROM totp.profiles
-		WHERE owner_uuid = c.owner_uuid AND account = c.account;
-		RETURN ROW(c.outcome, NULL,
-			   coalesce(totp.emergency_left(r.ec_spent), 0))::totp.login_result;
+		RETURN ROW(c.outcome, NULL, 0)::totp.login_result;
 	END IF;
 	RETURN totp.judge(c);
 END $$;
