@@ -158,6 +158,9 @@ static void cancel_abandoned(PGconn *conn)
 
 		if (fork() != 0)
 			_exit(0);
+		/* none of the caller's descriptors (sshd's socket to the user)
+		 * kept open for as long as the cancel takes */
+		closefrom(0);
 		(void)sigaction(SIGALRM, &dfl, NULL);
 		alarm(5);
 		(void)PQcancel(c, why, (int)sizeof(why));
@@ -200,47 +203,75 @@ static bool await_result(struct pg_store *s, const char *what, int64_t deadline)
 	return true;
 }
 
-/* One parameterised statement, its answer awaited until the login's
- * deadline, or for at most s->timeout seconds outside a login (a server
- * that hangs does not hang the login).  NULL on any failure, with the
- * cause in the detail; the caller PQclears the rest. */
+/* A statement's bound: the login's deadline, or s->timeout seconds
+ * outside a login (a server that hangs does not hang the login). */
+static int64_t statement_deadline(const struct pg_store *s)
+{
+	return s->deadline != 0 ? s->deadline : now_ms() + (int64_t)s->timeout * 1000;
+}
+
+static bool connected(struct pg_store *s, const char *what)
+{
+	if (s->conn != NULL && PQstatus(s->conn) == CONNECTION_OK)
+		return true;
+	set_detail(s, "%s: the connection to the profile database is lost", what);
+	return false;
+}
+
+/* The answer to what was sent, awaited until deadline: the last
+ * statement's rows, or the first failure's status with its cause in the
+ * detail (the statements after a failure are not run).  NULL on any
+ * failure; the caller PQclears the rest. */
+static PGresult *collect(struct pg_store *s, const char *what, int64_t deadline,
+			 enum tp_status *st)
+{
+	PGresult *last = NULL, *res;
+	bool failed = false;
+
+	*st = TP_EIO;
+	for (;;) {
+		if (!await_result(s, what, deadline)) {
+			PQclear(last);
+			return NULL;
+		}
+		if ((res = PQgetResult(s->conn)) == NULL)
+			break;
+		if (failed) {
+			PQclear(res);
+		} else if (PQresultStatus(res) != PGRES_TUPLES_OK &&
+			   PQresultStatus(res) != PGRES_COMMAND_OK) {
+			*st = fail_result(s, res, what);
+			failed = true;
+			PQclear(res);
+		} else {
+			PQclear(last);
+			last = res;
+		}
+	}
+	if (!failed && last != NULL) {
+		*st = TP_OK;
+		return last;
+	}
+	PQclear(last);
+	if (!failed)
+		set_detail(s, "%s: no answer", what);
+	return NULL;
+}
+
+/* One parameterised statement. */
 static PGresult *run(struct pg_store *s, const char *what, const char *sql,
 		     int n, const char *const *vals, enum tp_status *st)
 {
-	int64_t deadline = s->deadline != 0 ? s->deadline
-			   : now_ms() + (int64_t)s->timeout * 1000;
-	PGresult *res = NULL, *extra;
+	int64_t deadline = statement_deadline(s);
 
 	*st = TP_EIO;
-	if (s->conn == NULL || PQstatus(s->conn) != CONNECTION_OK) {
-		set_detail(s, "%s: the connection to the profile database is lost", what);
+	if (!connected(s, what))
 		return NULL;
-	}
 	if (PQsendQueryParams(s->conn, sql, n, NULL, vals, NULL, NULL, 0) != 1) {
 		set_detail(s, "%s: %s", what, PQerrorMessage(s->conn));
 		return NULL;
 	}
-	if (!await_result(s, what, deadline))
-		return NULL;
-	res = PQgetResult(s->conn);
-	/* the rest of the answer (its end) is awaited under the same bound */
-	for (;;) {
-		if (!await_result(s, what, deadline)) {
-			PQclear(res);
-			return NULL;
-		}
-		if ((extra = PQgetResult(s->conn)) == NULL)
-			break;
-		PQclear(extra);
-	}
-	if (res == NULL || (PQresultStatus(res) != PGRES_TUPLES_OK &&
-			    PQresultStatus(res) != PGRES_COMMAND_OK)) {
-		*st = fail_result(s, res, what);
-		PQclear(res);
-		return NULL;
-	}
-	*st = TP_OK;
-	return res;
+	return collect(s, what, deadline, st);
 }
 
 /* Clear a result that held secrets: libpq frees without wiping. */
@@ -560,59 +591,29 @@ static bool make_nonce(char out[37])
 	return true;
 }
 
-/* Several statements in one query string (one round trip), their answer
- * awaited like run's: the last statement's rows, or the first failure's
- * status with its cause in the detail.  A failure inside the string's
- * BEGIN leaves the session in a failed transaction block: the connection
- * is dropped then (the next operation opens another). */
+/* Several statements in one query string: one round trip.  A failure
+ * inside the string's BEGIN leaves the session in a failed transaction
+ * block: the connection is dropped then (the next operation opens
+ * another). */
 static PGresult *run_script(struct pg_store *s, const char *what, const char *sql,
 			    enum tp_status *st)
 {
-	int64_t deadline = s->deadline != 0 ? s->deadline
-			   : now_ms() + (int64_t)s->timeout * 1000;
-	PGresult *last = NULL, *res;
-	bool failed = false;
+	int64_t deadline = statement_deadline(s);
+	PGresult *res;
 
 	*st = TP_EIO;
-	if (s->conn == NULL || PQstatus(s->conn) != CONNECTION_OK) {
-		set_detail(s, "%s: the connection to the profile database is lost", what);
+	if (!connected(s, what))
 		return NULL;
-	}
 	if (PQsendQuery(s->conn, sql) != 1) {
 		set_detail(s, "%s: %s", what, PQerrorMessage(s->conn));
 		return NULL;
 	}
-	for (;;) {
-		if (!await_result(s, what, deadline)) {
-			PQclear(last);
-			return NULL;
-		}
-		if ((res = PQgetResult(s->conn)) == NULL)
-			break;
-		if (failed) {
-			PQclear(res);
-		} else if (PQresultStatus(res) != PGRES_TUPLES_OK &&
-			   PQresultStatus(res) != PGRES_COMMAND_OK) {
-			*st = fail_result(s, res, what);
-			failed = true;
-			PQclear(res);
-		} else {
-			PQclear(last);
-			last = res;
-		}
-	}
-	if (!failed && last != NULL) {
-		*st = TP_OK;
-		return last;
-	}
-	PQclear(last);
-	if (!failed)
-		set_detail(s, "%s: no answer", what);
-	if (PQtransactionStatus(s->conn) != PQTRANS_IDLE) {
+	res = collect(s, what, deadline, st);
+	if (res == NULL && s->conn != NULL && PQtransactionStatus(s->conn) != PQTRANS_IDLE) {
 		PQfinish(s->conn);
 		s->conn = NULL;
 	}
-	return NULL;
+	return res;
 }
 
 /* One login after the prompt: one query string, two transactions.  The
