@@ -274,12 +274,12 @@ $(BUILD)/bench/%: bench/%.c bench/bench_common.h $(LIBA)
 
 # needs root: installs the peer modules if missing, then writes stores
 bench: all $(BENCH_BIN) $(TEST_HELPERS)
-	scripts/install-deps.sh --bench
+	scripts/install-deps.sh --test --bench
 	BUILD=$(BUILD) bench/run.sh 1000 100000
 	BUILD=$(BUILD) bench/refusal_times.sh
 
 bench-1m: all $(BENCH_BIN)
-	scripts/install-deps.sh --bench
+	scripts/install-deps.sh --test --bench
 	BUILD=$(BUILD) bench/run.sh 1000 1000000
 
 demo: all $(TEST_HELPERS)

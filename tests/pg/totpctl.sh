@@ -10,7 +10,7 @@ set -u
 . "$(dirname "$0")/../integration/lib.sh"
 . "$(dirname "$0")/lib.sh"
 
-pg_suite_needs postgresql "needs root and Debian's postgresql (scripts/install-deps.sh)"
+pg_suite_needs postgresql "needs root and Debian's postgresql (scripts/install-deps.sh --test)"
 pg_suite_up
 pg_login_role host_a totp_login
 pg_login_role admin1 totp_admin
