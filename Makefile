@@ -14,6 +14,9 @@
 #   make fuzz          libFuzzer targets (clang) for FUZZ_SECONDS each (60);
 #                      binaries, logs and crash-* files in build-fuzz/
 #   make install       DESTDIR, PREFIX, PAMDIR, STORE_USER honoured
+#   make deb           Debian packages (debian/) into build/deb/, then lintian
+#   make check-deb     builds them, installs, logs in, upgrades, removes and
+#                      purges them ON THIS MACHINE (root; not part of check)
 #   make bench         benchmarks at 1k and 100k users (see bench/README.md)
 #   make bench-1m      the same at 1k and 1M users
 
@@ -81,7 +84,8 @@ TEST_HELPERS = $(HELPER_SO:%=$(BUILD)/tests/%.so) \
                    $(HELPER_SO:%=tests/helpers/%.c),$(wildcard tests/helpers/*.c)))
 
 .PHONY: all check check-unit check-integration check-asan check-valgrind check-pg install \
-        uninstall clean bench bench-1m demo demo-fleet fuzz fuzz-build mutants
+        uninstall clean bench bench-1m demo demo-fleet fuzz fuzz-build mutants \
+        deb check-deb
 .SUFFIXES:
 
 all: $(LIBA) $(PAM_SO) $(TOTPCTL) $(TOTPD)
@@ -251,6 +255,16 @@ uninstall:
 	    $(DESTDIR)$(SYSTEMDUNITDIR)/totpd.service $(DESTDIR)$(SYSTEMDUNITDIR)/totpd.socket \
 	    $(DESTDIR)$(MANDIR)/man8/pam_totp_profile.8 $(DESTDIR)$(MANDIR)/man1/totpctl.1 \
 	    $(DESTDIR)$(MANDIR)/man5/totp_profile.conf.5
+
+# dpkg-buildpackage -us -uc -b on a copy of the tree (scripts/build-deb.sh)
+deb:
+	scripts/build-deb.sh $(BUILD)/deb
+
+# Installs the packages on the machine itself, so it is not part of
+# `make check`: install, a login through the installed module, an upgrade
+# to a rebuilt next version, remove, purge, and the file lists compared
+check-deb: deb $(BUILD)/tests/syslog_capture.so
+	BUILD=$(BUILD) SUITES=tests/deb tests/run.sh
 
 $(BUILD)/bench/pam_floor.so: bench/pam_floor.c
 	@mkdir -p $(dir $@)
