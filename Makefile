@@ -14,6 +14,7 @@
 #   make fuzz          libFuzzer targets (clang) for FUZZ_SECONDS each (60);
 #                      binaries, logs and crash-* files in build-fuzz/
 #   make install       DESTDIR, PREFIX, PAMDIR, STORE_USER honoured
+#   make uninstall     what install put there (PURGE=1: config, store, account too)
 #   make deb           Debian packages (debian/) into build/deb/, then lintian
 #   make check-deb     builds them, installs, logs in, upgrades, removes and
 #                      purges them ON THIS MACHINE (root; not part of check)
@@ -249,12 +250,25 @@ install: all
 	DESTDIR="$(DESTDIR)" BINDIR="$(BINDIR)" STOREDIR="$(STOREDIR)" \
 	    STORE_USER="$(STORE_USER)" TOTPCTL="$(TOTPCTL)" scripts/install-totpctl.sh
 
+# Everything make install put there.  The configuration, the store (the
+# profiles: secrets and spent codes) and the store account are kept, as
+# apt remove keeps them; PURGE=1 removes them too (the account only if
+# nothing else owns a file in the store's place)
+PURGE ?= 0
 uninstall:
 	rm -f $(DESTDIR)$(PAMDIR)/pam_totp_profile.so $(DESTDIR)$(BINDIR)/totpctl \
 	    $(DESTDIR)$(BINDIR)/totpd $(DESTDIR)$(MANDIR)/man8/totpd.8 \
 	    $(DESTDIR)$(SYSTEMDUNITDIR)/totpd.service $(DESTDIR)$(SYSTEMDUNITDIR)/totpd.socket \
 	    $(DESTDIR)$(MANDIR)/man8/pam_totp_profile.8 $(DESTDIR)$(MANDIR)/man1/totpctl.1 \
 	    $(DESTDIR)$(MANDIR)/man5/totp_profile.conf.5
+ifeq ($(PURGE),1)
+	rm -rf $(DESTDIR)$(SYSCONFDIR)/totp_profile $(DESTDIR)$(STOREDIR)
+	if [ -z "$(DESTDIR)" ] && getent passwd $(STORE_USER) > /dev/null; then \
+	    userdel $(STORE_USER); fi
+else
+	@echo "uninstall: kept $(SYSCONFDIR)/totp_profile, the store $(STOREDIR) and the" \
+	      "account $(STORE_USER); make uninstall PURGE=1 removes them"
+endif
 
 # dpkg-buildpackage -us -uc -b on a copy of the tree (scripts/build-deb.sh)
 deb:

@@ -59,6 +59,22 @@ fi
 CTL="$T/prefix/bin/totpctl"
 [ -x "$CTL" ] || { echo "not ok - no installed totpctl"; exit 1; }
 
+# make uninstall takes back every file make install wrote, keeps the
+# config and the store, and PURGE=1 removes those too (staged in DESTDIR)
+staged() {
+	make -s -C "$TOP" BUILD="$TB" SANITIZE=$SAN DESTDIR="$T/staged" STORE_USER=$STORE_USER "$@" \
+		> "$T/make.out" 2>&1
+}
+staged install
+staged uninstall
+check "make uninstall: only the config is left (no binary, module, page, unit)" \
+	test "$(cd "$T/staged" && find . -type f)" = "./etc/totp_profile/totp_profile.conf"
+check "make uninstall: the store folder is kept" test -d "$T/staged/var/lib/totp_profile"
+check "make uninstall: says what it kept" grep -q "kept /etc/totp_profile" "$T/make.out"
+staged uninstall PURGE=1
+check "make uninstall PURGE=1: no file and no store left" \
+	test -z "$(cd "$T/staged" && find . -type f -o -path ./var/lib/totp_profile -print)"
+
 RC=0
 # ctl USER ARGS...: USER runs the installed setuid copy; output in $T/out, $T/err
 ctl() {
