@@ -117,6 +117,7 @@ struct login {
 	struct tp_store *store;
 	const char *user;
 	unsigned digits;
+	bool refusal_logged;    /* the refusal's reason is logged already */
 };
 
 /* One attempt with the candidate codes of one answer: the verdict in
@@ -269,8 +270,10 @@ static int authenticate_code(struct login *l, bool known)
 
 verdict:
 	if (!known) {
-		pam_syslog(l->pamh, LOG_NOTICE, "user=%s owner=%s: refused: no such account in this owner",
-			   loggable(l->user), l->owner->name);
+		if (!l->refusal_logged)
+			pam_syslog(l->pamh, LOG_NOTICE,
+				   "user=%s owner=%s: refused: no such account in this owner",
+				   loggable(l->user), l->owner->name);
 		rv = PAM_AUTH_ERR;
 		goto out;
 	}
@@ -399,6 +402,15 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc,
 		goto out;
 	}
 	if (st == TP_ENOENT) {
+		/* configured_only: an account the config gives no TOTP (it
+		 * could not enrol) is not asked; one with a profile always is */
+		if (opt.configured_only && known && !tp_owner_requires_totp(l.owner, user)) {
+			pam_syslog(pamh, LOG_INFO, "user=%s owner=%s: TOTP is not configured "
+				   "for the account; not asked (configured_only)",
+				   loggable(user), l.owner->name);
+			rv = PAM_IGNORE;
+			goto out;
+		}
 		if (opt.nullok && spelling != NAME_UNUSABLE) {
 			/* the same answer for an unknown account as for one
 			 * without a profile: nullok does not tell them apart */
@@ -411,6 +423,7 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc,
 		if (known)
 			pam_syslog(pamh, LOG_NOTICE, "user=%s owner=%s: refused: no TOTP profile",
 				   loggable(user), l.owner->name);
+		l.refusal_logged = known;       /* one line per decision */
 		known = false;                  /* still prompt, then fail */
 	} else if (!known) {
 		/* a profile left behind for a name that is no account of this
