@@ -357,7 +357,7 @@ check "rights: totp_admin may call exactly the admin functions and schema_versio
 	SELECT string_agg(proname, ',' ORDER BY proname) FROM pg_proc
 	WHERE pronamespace = 'totp'::regnamespace
 	  AND has_function_privilege('totp_admin', oid, 'EXECUTE')" \
-	"admin_create,admin_delete,admin_import,admin_list,admin_modify,admin_show,schema_version"
+	"admin_create,admin_delete,admin_import,admin_list,admin_modify,admin_show,admin_unlock,schema_version"
 
 # ---------------------------------------------------------------- import
 # imp ACCOUNT LAST_STEP SPENT_ARRAY [SECRET_HEX]: the admin imports a file
