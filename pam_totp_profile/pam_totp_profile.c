@@ -118,6 +118,8 @@ struct login {
 	const char *user;
 	unsigned digits;
 	bool refusal_logged;    /* the refusal's reason is logged already */
+	bool few_codes;         /* emergency codes used and few left: say so */
+	unsigned codes_left;
 };
 
 /* One attempt with the candidate codes of one answer: the verdict in
@@ -235,6 +237,16 @@ static int authenticate_code(struct login *l, bool known)
 	/* a person may take LoginGraceTime to answer: hold no connection
 	 * to the profile database meanwhile (the attempt opens one) */
 	tp_store_release(l->store);
+	/* Said with the prompt as well as after the login: sshd shows text
+	 * sent after a success only to a session with a terminal, so
+	 * `ssh host cmd` would never see the warning. */
+	if (l->few_codes) {
+		char msg[160];
+		snprintf(msg, sizeof(msg), "%u emergency code%s left; ask an admin to "
+			 "reset your TOTP profile soon.", l->codes_left,
+			 l->codes_left == 1 ? "" : "s");
+		(void)converse(l->pamh, PAM_TEXT_INFO, msg, NULL);
+	}
 	rv = converse(l->pamh, PAM_PROMPT_ECHO_OFF,
 		      opt->source == CODE_FORWARD ? "Password & verification code: "
 						   : opt->prompt, &answer);
@@ -433,6 +445,9 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc,
 			   loggable(user), l.owner->name);
 	} else {
 		l.digits = p.totp.digits;
+		l.codes_left = tp_profile_emergency_left(&p);
+		l.few_codes = p.ec_count > 0 && l.codes_left < p.ec_count &&
+			      l.codes_left <= l.cfg->emergency_warn;
 		if (!p.enabled) {
 			rv = disabled_verdict(&l);
 			goto out;
