@@ -103,10 +103,18 @@ check "upgraded: the admin's config is kept" grep -q 'totp_accounts = \[ "root" 
 check "upgraded: totpctl is still 6755 _totp" \
 	test "$(stat -c '%U:%G %a' /usr/bin/totpctl)" = "_totp:_totp 6755"
 check "upgraded: the profile is the same key" \
-	grep -q "$FPR" <(/usr/bin/totpctl show --owner cluster1 --account root --json)
+	grep -q "$FPR" <(/usr/bin/totpctl show --account root --json)
 check "upgraded: the step accepted before is still spent" fails pam_auth deb root "$C"
 check "upgraded: the spent emergency code is still spent" fails pam_auth deb root "$EC1"
 check "upgraded: another emergency code logs in" pam_auth deb root "$EC2"
+
+# an admin ends a lockout with the installed totpctl
+for _ in 1 2 3 4 5; do pam_auth deb root 000000; done
+check "five wrong codes lock the installed profile" \
+	grep -q 'Locked until: .* UTC' <(/usr/bin/totpctl show --account root)
+/usr/bin/totpctl unlock --account root > "$T/unlock.out" 2>&1
+check "totpctl unlock (installed) ends the lock" \
+	grep -q 'Locked until: not locked' <(/usr/bin/totpctl show --account root)
 
 # an admin's own mode survives an upgrade
 dpkg-statoverride --update --force-all --remove /usr/bin/totpctl > /dev/null 2>&1
