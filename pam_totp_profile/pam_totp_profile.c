@@ -122,6 +122,15 @@ struct login {
 	unsigned codes_left;
 };
 
+/* sshd (7.6 and later) puts the methods that already succeeded in the PAM
+ * environment for keyboard-interactive: "publickey ssh-ed25519 ...". */
+static bool first_factor_passed(pam_handle_t *pamh)
+{
+	const char *info = pam_getenv(pamh, "SSH_AUTH_INFO_0");
+
+	return info != NULL && info[0] != '\0';
+}
+
 /* One attempt with the candidate codes of one answer: the verdict in
  * *outcome, the candidate that matched in *matched.  No candidate at all
  * is still one attempt (one failure).  Returns a PAM error only for
@@ -239,8 +248,10 @@ static int authenticate_code(struct login *l, bool known)
 	tp_store_release(l->store);
 	/* Said with the prompt as well as after the login: sshd shows text
 	 * sent after a success only to a session with a terminal, so
-	 * `ssh host cmd` would never see the warning. */
-	if (l->few_codes) {
+	 * `ssh host cmd` would never see the warning.  Only once sshd says
+	 * an earlier method (the key) authenticated the user: before that,
+	 * anyone could learn from it that the account has a profile. */
+	if (l->few_codes && first_factor_passed(l->pamh)) {
 		char msg[160];
 		snprintf(msg, sizeof(msg), "%u emergency code%s left; ask an admin to "
 			 "reset your TOTP profile soon.", l->codes_left,
