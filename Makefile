@@ -14,6 +14,10 @@
 #   make fuzz          libFuzzer targets (clang) for FUZZ_SECONDS each (60);
 #                      binaries, logs and crash-* files in build-fuzz/
 #   make install       DESTDIR, PREFIX, PAMDIR, STORE_USER honoured
+#   make uninstall     what install put there (PURGE=1: config, store, account too)
+#   make deb           Debian packages (debian/) into build/deb/, then lintian
+#   make check-deb     builds them, installs, logs in, upgrades, removes and
+#                      purges them ON THIS MACHINE (root; not part of check)
 #   make bench         benchmarks at 1k and 100k users (see bench/README.md)
 #   make bench-1m      the same at 1k and 1M users
 
@@ -81,7 +85,8 @@ TEST_HELPERS = $(HELPER_SO:%=$(BUILD)/tests/%.so) \
                    $(HELPER_SO:%=tests/helpers/%.c),$(wildcard tests/helpers/*.c)))
 
 .PHONY: all check check-unit check-integration check-asan check-valgrind check-pg install \
-        uninstall clean bench bench-1m demo demo-fleet fuzz fuzz-build mutants
+        uninstall clean bench bench-1m demo demo-fleet fuzz fuzz-build mutants \
+        deb check-deb
 .SUFFIXES:
 
 all: $(LIBA) $(PAM_SO) $(TOTPCTL) $(TOTPD)
@@ -245,12 +250,35 @@ install: all
 	DESTDIR="$(DESTDIR)" BINDIR="$(BINDIR)" STOREDIR="$(STOREDIR)" \
 	    STORE_USER="$(STORE_USER)" TOTPCTL="$(TOTPCTL)" scripts/install-totpctl.sh
 
+# Everything make install put there.  The configuration, the store (the
+# profiles: secrets and spent codes) and the store account are kept, as
+# apt remove keeps them; PURGE=1 removes them too (the account only if
+# nothing else owns a file in the store's place)
+PURGE ?= 0
 uninstall:
 	rm -f $(DESTDIR)$(PAMDIR)/pam_totp_profile.so $(DESTDIR)$(BINDIR)/totpctl \
 	    $(DESTDIR)$(BINDIR)/totpd $(DESTDIR)$(MANDIR)/man8/totpd.8 \
 	    $(DESTDIR)$(SYSTEMDUNITDIR)/totpd.service $(DESTDIR)$(SYSTEMDUNITDIR)/totpd.socket \
 	    $(DESTDIR)$(MANDIR)/man8/pam_totp_profile.8 $(DESTDIR)$(MANDIR)/man1/totpctl.1 \
 	    $(DESTDIR)$(MANDIR)/man5/totp_profile.conf.5
+ifeq ($(PURGE),1)
+	rm -rf $(DESTDIR)$(SYSCONFDIR)/totp_profile $(DESTDIR)$(STOREDIR)
+	if [ -z "$(DESTDIR)" ] && getent passwd $(STORE_USER) > /dev/null; then \
+	    userdel $(STORE_USER); fi
+else
+	@echo "uninstall: kept $(SYSCONFDIR)/totp_profile, the store $(STOREDIR) and the" \
+	      "account $(STORE_USER); make uninstall PURGE=1 removes them"
+endif
+
+# dpkg-buildpackage -us -uc -b on a copy of the tree (scripts/build-deb.sh)
+deb:
+	scripts/build-deb.sh $(BUILD)/deb
+
+# Installs the packages on the machine itself, so it is not part of
+# `make check`: install, a login through the installed module, an upgrade
+# to a rebuilt next version, remove, purge, and the file lists compared
+check-deb: deb $(BUILD)/tests/syslog_capture.so
+	BUILD=$(BUILD) SUITES=tests/deb tests/run.sh
 
 $(BUILD)/bench/pam_floor.so: bench/pam_floor.c
 	@mkdir -p $(dir $@)
@@ -274,12 +302,12 @@ $(BUILD)/bench/%: bench/%.c bench/bench_common.h $(LIBA)
 
 # needs root: installs the peer modules if missing, then writes stores
 bench: all $(BENCH_BIN) $(TEST_HELPERS)
-	scripts/install-deps.sh --bench
+	scripts/install-deps.sh --test --bench
 	BUILD=$(BUILD) bench/run.sh 1000 100000
 	BUILD=$(BUILD) bench/refusal_times.sh
 
 bench-1m: all $(BENCH_BIN)
-	scripts/install-deps.sh --bench
+	scripts/install-deps.sh --test --bench
 	BUILD=$(BUILD) bench/run.sh 1000 1000000
 
 demo: all $(TEST_HELPERS)

@@ -27,7 +27,7 @@ OWNER=11111111-2222-4333-8444-555555555555
 module_path() {
 	local p
 	p=$(dpkg -L "$1" 2>/dev/null | grep "/security/$2\$" | head -n 1)
-	[ -n "$p" ] || { echo "run.sh: $2 not found (package $1); run scripts/install-deps.sh --bench as root" >&2; exit 1; }
+	[ -n "$p" ] || { echo "run.sh: $2 not found (package $1); run scripts/install-deps.sh --test --bench as root" >&2; exit 1; }
 	echo "$p"
 }
 GA=$(module_path libpam-google-authenticator pam_google_authenticator.so)
@@ -179,7 +179,7 @@ if [ "${PG:-1}" != 0 ]; then
 	grep -E '^(MACHINE|RESULT|PGHOSTS|PGSTEP)' "$BENCH_DIR/pg.txt" >> "$RESULTS" || true
 	grep -E '^(RESULT|PGHOSTS|PGSTEP|#)' "$BENCH_DIR/pg.txt" | sed 's/^RESULT /  /' || true
 	if [ "$rc" = 2 ]; then
-		echo "PGNOTE not measured: PostgreSQL is not available (needs root and the Debian package postgresql, which scripts/install-deps.sh installs)" >> "$RESULTS"
+		echo "PGNOTE not measured: PostgreSQL is not available (needs root and the Debian package postgresql, which scripts/install-deps.sh --test installs)" >> "$RESULTS"
 	elif [ "$rc" != 0 ]; then
 		echo "PGNOTE not measured: bench/pg_bench.sh failed (exit $rc; see $BENCH_DIR/errors.txt)" >> "$RESULTS"
 	fi

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <time.h>
 
 #include "api_json.h"
@@ -154,19 +155,17 @@ static bool may_touch(const struct ctl_caller *caller, const char *account,
 	return false;
 }
 
-/* modify/show/delete name one profile: both keys are required. */
+/* modify/show/delete/unlock name one profile: the owner (the cluster
+ * when not given, as in create) and the account, which is required: a
+ * command line without it is a usage error. */
 static const struct tp_owner *profile_key(const struct tp_config *cfg,
 					  const struct ctl_request *o,
 					  struct ctl_result *r)
 {
-	if (o->owner == NULL) {
-		ctl_fail(r, TP_API_INVALID, "owner.name",
-			 "give --owner NAME|UUID (or -vserver NAME)");
-		return NULL;
-	}
 	if (o->account == NULL) {
 		ctl_fail(r, TP_API_INVALID, "account.name",
 			 "give --account NAME (or -username NAME)");
+		r->usage = true;
 		return NULL;
 	}
 	const struct tp_owner *owner = find_owner(cfg, o->owner, r);
@@ -430,6 +429,9 @@ static void do_show(const struct tp_config *cfg, const struct ctl_caller *caller
 		store_fail(r, st, store, "cannot read the profile");
 	store_close(store, pv, r);
 	if (st == TP_OK && !r->failed) {
+		r->have_state = true;
+		r->failures = p.failures;
+		r->lock_until = p.lock_until > (int64_t)time(NULL) ? p.lock_until : 0;
 		/* tp_json_profile never includes the secret or the codes */
 		r->body = tp_json_profile(&p, owner, r->fields);
 		if (r->body == NULL)
@@ -738,9 +740,51 @@ static void do_delete(const struct tp_config *cfg, const struct ctl_caller *call
 	else if (st != TP_OK)
 		store_fail(r, st, store, "cannot delete the profile");
 	store_close(store, pv, r);
-	if (!r->failed)
-		snprintf(r->done, sizeof(r->done), "Deleted the TOTP profile of %s in %s.",
-			 o->account, owner->name);
+	if (r->failed)
+		return;
+	snprintf(r->done, sizeof(r->done), "Deleted the TOTP profile of %s in %s.",
+		 o->account, owner->name);
+	if (strcmp(caller->name, o->account) == 0)
+		snprintf(r->warning, sizeof(r->warning), "you deleted your own profile: "
+			 "until you run 'totpctl create' again, a login that asks for "
+			 "a code refuses you");
+}
+
+/* ---- unlock (totpctl's own) ---- */
+
+/* An admin ends a lockout: the failure count back to 0, no lock.  Logged
+ * (authpriv), as the module logs the lock itself. */
+static void do_unlock(const struct tp_config *cfg, const struct ctl_caller *caller,
+		      const struct ctl_request *o, const struct ctl_store_access *pv,
+		      struct ctl_result *r)
+{
+	const struct tp_owner *owner = profile_key(cfg, o, r);
+	struct tp_store *store;
+	enum tp_status st;
+
+	if (owner == NULL)
+		return;
+	if (!caller->admin) {
+		ctl_fail(r, TP_API_PERMISSION, "account.name",
+			 "only an admin may unlock a profile (you are '%s')", caller->name);
+		return;
+	}
+	store = store_open(cfg, pv, r);
+	if (store == NULL)
+		return;
+	st = tp_store_unlock(store, owner->uuid, o->account);
+	if (st == TP_ENOENT)
+		ctl_fail(r, TP_API_NO_ENTRY, "account.name",
+			 "no profile for '%s' in owner '%s'", o->account, owner->name);
+	else if (st != TP_OK)
+		store_fail(r, st, store, "cannot unlock the profile");
+	store_close(store, pv, r);
+	if (r->failed)
+		return;
+	syslog(LOG_AUTHPRIV | LOG_NOTICE, "user=%s owner=%s: failures cleared and lock "
+	       "ended by admin %s", o->account, owner->name, caller->name);
+	snprintf(r->done, sizeof(r->done), "Unlocked the TOTP profile of %s in %s "
+		 "(failure count 0, no lock).", o->account, owner->name);
 }
 
 void ctl_run(const struct tp_config *cfg, const struct ctl_caller *caller,
@@ -753,6 +797,7 @@ void ctl_run(const struct tp_config *cfg, const struct ctl_caller *caller,
 	case CTL_SHOW:   do_show(cfg, caller, o, pv, r); break;
 	case CTL_LIST:   do_list(cfg, caller, o, pv, r); break;
 	case CTL_DELETE: do_delete(cfg, caller, o, pv, r); break;
+	case CTL_UNLOCK: do_unlock(cfg, caller, o, pv, r); break;
 	case CTL_MIGRATE:
 	case CTL_NONE:   break;
 	}

@@ -13,9 +13,10 @@
 #include "config.h"
 #include "profile.h"
 
-/* CTL_MIGRATE is totpctl's own (file store to database), not an API verb. */
+/* CTL_MIGRATE (file store to database) and CTL_UNLOCK (an admin ends a
+ * lockout) are totpctl's own, not API verbs. */
 enum ctl_verb { CTL_NONE = 0, CTL_CREATE, CTL_MODIFY, CTL_SHOW, CTL_LIST, CTL_DELETE,
-		CTL_MIGRATE };
+		CTL_MIGRATE, CTL_UNLOCK };
 
 /* One request, however it arrived (command line or HTTP): the values as
  * text, checked here.  NULL: not given. */
@@ -74,8 +75,14 @@ struct ctl_result {
 	unsigned named;              /* fields named in --fields (no keys added) */
 	struct ctl_created created;  /* create: what was written */
 	unsigned skipped;            /* list: unreadable profiles */
-	char done[160];              /* modify/delete: human success line */
+	char done[160];              /* modify/delete/unlock: human success line */
+	/* show: the login state, for the human output only (the API's body
+	 * has no such fields) */
+	bool have_state;
+	unsigned failures;
+	int64_t lock_until;          /* Unix time; 0: no lock running */
 	bool partial;                /* migrate: printed, but not all copied */
+	char warning[200];           /* said after a success (totpctl: stderr) */
 };
 
 /* api_verbs.c */

@@ -78,6 +78,28 @@ enum tp_status tp_store_put(struct tp_store *s, const struct tp_profile *p)
 			       (void *)p);
 }
 
+/* The login state only: a count and a lock to clear, flushed (an unlock
+ * that a crash could take back would have to be done again). */
+static enum tp_state_write unlock_state(struct tp_profile *p, void *ctx)
+{
+	(void)ctx;
+	if (p->failures == 0 && p->lock_until == 0)
+		return TP_STATE_KEEP;
+	p->failures = 0;
+	p->lock_until = 0;
+	return TP_STATE_FLUSH;
+}
+
+enum tp_status tp_store_unlock(struct tp_store *s, const char *owner_uuid,
+			       const char *account)
+{
+	if (!valid_key(owner_uuid, account))
+		return TP_EINVAL;
+	if (s->ops->unlock != NULL)
+		return s->ops->unlock(s, owner_uuid, account);
+	return s->ops->login(s, owner_uuid, account, unlock_state, NULL);
+}
+
 enum tp_status tp_store_delete(struct tp_store *s, const char *owner_uuid,
 			       const char *account)
 {

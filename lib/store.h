@@ -117,6 +117,9 @@ struct tp_store_ops {
 				 enum tp_import_result *how);
 	/* optional (NULL: nothing held) */
 	void (*release)(struct tp_store *s);
+	/* optional (NULL: store.c's version over login) */
+	enum tp_status (*unlock)(struct tp_store *s, const char *owner_uuid,
+				 const char *account);
 };
 
 struct tp_store {
@@ -190,6 +193,12 @@ enum tp_status tp_store_import(struct tp_store *s, const struct tp_profile *p,
  * the store holds that others need (the database's connection, which the
  * next operation opens again).  The file store holds nothing. */
 void tp_store_release(struct tp_store *s);
+
+/* An admin's unlock: the failure count back to 0 and no lock running,
+ * durably; nothing else of the record changes (the last accepted step
+ * and the spent codes stay).  TP_ENOENT: no such profile. */
+enum tp_status tp_store_unlock(struct tp_store *s, const char *owner_uuid,
+			       const char *account);
 
 /* Unconditional write, built on update. */
 enum tp_status tp_store_put(struct tp_store *s, const struct tp_profile *p);

@@ -884,6 +884,23 @@ static enum tp_status pg_remove(struct tp_store *st, const char *owner_uuid,
 	return rc;
 }
 
+/* An admin's unlock (sql/004_admin_unlock.sql): failures 0, no lock. */
+static enum tp_status pg_unlock(struct tp_store *st, const char *owner_uuid,
+				const char *account)
+{
+	struct pg_store *s = pg(st);
+	const char *vals[2] = { owner_uuid, account };
+	enum tp_status rc = ensure_checked(s);
+	PGresult *res;
+
+	if (rc != TP_OK)
+		return rc;
+	res = run(s, "totp.admin_unlock", "SELECT totp.admin_unlock($1::uuid, $2)",
+		  2, vals, &rc);
+	PQclear(res);
+	return rc;
+}
+
 /* Undo a create whose key was never shown.  The database keeps no copy of
  * a replaced profile's secret to put back, so a create that replaced a
  * disabled profile is disabled again (its owner could not log in with
@@ -1050,6 +1067,7 @@ static const struct tp_store_ops pg_ops = {
 	.take_back = pg_take_back,
 	.import = pg_import,
 	.release = pg_release,
+	.unlock = pg_unlock,
 };
 
 /* ---- opening ---- */

@@ -41,6 +41,8 @@ int parse_module_options(pam_handle_t *pamh, int argc, const char **argv,
 			opt->debug = true;
 		else if (strcmp(a, "nullok") == 0)
 			opt->nullok = true;
+		else if (strcmp(a, "configured_only") == 0)
+			opt->configured_only = true;
 		else if (strcmp(a, "try_first_pass") == 0)
 			opt->source = CODE_TRY_FIRST;
 		else if (strcmp(a, "use_first_pass") == 0)

@@ -15,6 +15,7 @@ enum code_source {
 struct module_options {
 	bool debug;
 	bool nullok;
+	bool configured_only;    /* ask only accounts with TOTP configured */
 	enum code_source source;
 	const char *owner;       /* NULL: the cluster owner */
 	const char *config;      /* NULL: TP_DEFAULT_CONFIG */

@@ -118,7 +118,19 @@ struct login {
 	struct tp_store *store;
 	const char *user;
 	unsigned digits;
+	bool refusal_logged;    /* the refusal's reason is logged already */
+	bool few_codes;         /* emergency codes used and few left: say so */
+	unsigned codes_left;
 };
+
+/* sshd (7.6 and later) puts the methods that already succeeded in the PAM
+ * environment for keyboard-interactive: "publickey ssh-ed25519 ...". */
+static bool first_factor_passed(pam_handle_t *pamh)
+{
+	const char *info = pam_getenv(pamh, "SSH_AUTH_INFO_0");
+
+	return info != NULL && info[0] != '\0';
+}
 
 /* One attempt with the candidate codes of one answer: the verdict in
  * *outcome, the candidate that matched in *matched.  No candidate at all
@@ -241,6 +253,18 @@ static int authenticate_code(struct login *l, bool known)
 	/* a person may take LoginGraceTime to answer: hold no connection
 	 * to the profile database meanwhile (the attempt opens one) */
 	tp_store_release(l->store);
+	/* Said with the prompt as well as after the login: sshd shows text
+	 * sent after a success only to a session with a terminal, so
+	 * `ssh host cmd` would never see the warning.  Only once sshd says
+	 * an earlier method (the key) authenticated the user: before that,
+	 * anyone could learn from it that the account has a profile. */
+	if (l->few_codes && first_factor_passed(l->pamh)) {
+		char msg[160];
+		snprintf(msg, sizeof(msg), "%u emergency code%s left; ask an admin to "
+			 "reset your TOTP profile soon.", l->codes_left,
+			 l->codes_left == 1 ? "" : "s");
+		(void)converse(l->pamh, PAM_TEXT_INFO, msg, NULL);
+	}
 	rv = converse(l->pamh, PAM_PROMPT_ECHO_OFF,
 		      opt->source == CODE_FORWARD ? "Password & verification code: "
 						   : opt->prompt, &answer);
@@ -276,8 +300,10 @@ static int authenticate_code(struct login *l, bool known)
 
 verdict:
 	if (!known) {
-		pam_syslog(l->pamh, LOG_NOTICE, "user=%s owner=%s: refused: no such account in this owner",
-			   loggable(l->user), l->owner->name);
+		if (!l->refusal_logged)
+			pam_syslog(l->pamh, LOG_NOTICE,
+				   "user=%s owner=%s: refused: no such account in this owner",
+				   loggable(l->user), l->owner->name);
 		rv = PAM_AUTH_ERR;
 		goto out;
 	}
@@ -417,6 +443,15 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc,
 		goto out;
 	}
 	if (st == TP_ENOENT) {
+		/* configured_only: an account the config gives no TOTP (it
+		 * could not enrol) is not asked; one with a profile always is */
+		if (opt.configured_only && known && !tp_owner_requires_totp(l.owner, user)) {
+			pam_syslog(pamh, LOG_INFO, "user=%s owner=%s: TOTP is not configured "
+				   "for the account; not asked (configured_only)",
+				   loggable(user), l.owner->name);
+			rv = PAM_IGNORE;
+			goto out;
+		}
 		if (opt.nullok && spelling != NAME_UNUSABLE) {
 			/* the same answer for an unknown account as for one
 			 * without a profile: nullok does not tell them apart */
@@ -429,6 +464,7 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc,
 		if (known)
 			pam_syslog(pamh, LOG_NOTICE, "user=%s owner=%s: refused: no TOTP profile",
 				   loggable(user), l.owner->name);
+		l.refusal_logged = known;       /* one line per decision */
 		known = false;                  /* still prompt, then fail */
 	} else if (!known) {
 		/* a profile left behind for a name that is no account of this
@@ -438,6 +474,9 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc,
 			   loggable(user), l.owner->name);
 	} else {
 		l.digits = p.totp.digits;
+		l.codes_left = tp_profile_emergency_left(&p);
+		l.few_codes = p.ec_count > 0 && l.codes_left < p.ec_count &&
+			      l.codes_left <= l.cfg->emergency_warn;
 		if (!p.enabled) {
 			rv = disabled_verdict(&l);
 			goto out;

@@ -12,7 +12,7 @@ case "$BUILD" in /*) ;; *) BUILD="$PWD/$BUILD" ;; esac
 MULTIARCH=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
 . tests/pg/lib.sh
 if ! pg_available; then
-	echo "demo-fleet: needs root and Debian's postgresql (scripts/install-deps.sh)" >&2
+	echo "demo-fleet: needs root and Debian's postgresql (scripts/install-deps.sh --test)" >&2
 	exit 1
 fi
 

@@ -30,13 +30,20 @@ chmod 0644 "$W/totp_profile.conf"
 cat "$W/totp_profile.conf"
 
 step "$ME enrols: totpctl create"
-"$BUILD/totpctl" --config "$W/totp_profile.conf" create --comment "demo phone" | tee "$W/create.out"
+# totpctl draws the QR code only on a terminal: on one, give it a pty of
+# its own (script(1)) so the code shows while its output is kept here
+CREATE=("$BUILD/totpctl" --config "$W/totp_profile.conf" create --comment "demo phone")
+if [ -t 1 ] && command -v script > /dev/null; then
+	script -qec "$(printf '%q ' "${CREATE[@]}")" /dev/null | tr -d '\r' | tee "$W/create.out"
+else
+	"${CREATE[@]}" | tee "$W/create.out"
+fi
 SECRET=$(sed -n 's/^ *Secret key: //p' "$W/create.out")
 EMERGENCY=$(sed -n 's/^ *Emergency codes: //p' "$W/create.out" | awk '{print $1}')
 
 step "What an admin sees: totpctl list / show --json (no secret)"
 "$BUILD/totpctl" --config "$W/totp_profile.conf" list
-"$BUILD/totpctl" --config "$W/totp_profile.conf" show --owner demo-cluster --account "$ME" --json
+"$BUILD/totpctl" --config "$W/totp_profile.conf" show --account "$ME" --json
 
 printf 'auth required %s config=%s\naccount required pam_permit.so\n' \
 	"$BUILD/pam_totp_profile.so" "$W/totp_profile.conf" > "$W/pam.d/demo"

@@ -5,8 +5,10 @@
 # not the primary group of whoever happened to run it.  Called by `make install` with:
 #   DESTDIR BINDIR STOREDIR STORE_USER TOTPCTL (the built binary)
 # The system account is created (useradd --system) when it is missing,
-# unless DESTDIR is set: a staged install (packaging) leaves accounts to
-# the package's maintainer scripts, and then only the mode is set.
+# unless DESTDIR is set: a staged install (packaging) leaves the account,
+# the owner and the setuid/setgid bits to the package's maintainer scripts
+# (debian/libpam-totp-profile.postinst: dpkg-statoverride), and installs
+# a plain 0755 binary.
 set -eu
 
 : "${BINDIR:?}" "${STOREDIR:?}" "${STORE_USER:?}" "${TOTPCTL:?}"
@@ -27,7 +29,7 @@ if ! getent passwd "$STORE_USER" >/dev/null; then
 	fi
 fi
 
-if getent passwd "$STORE_USER" >/dev/null; then
+if [ -z "$DESTDIR" ] && getent passwd "$STORE_USER" >/dev/null; then
 	uid=$(getent passwd "$STORE_USER" | cut -d: -f3)
 	if [ "$uid" = 0 ]; then
 		echo "install-totpctl: $STORE_USER has uid 0; refusing to install setuid root" >&2

@@ -1,8 +1,14 @@
--- pam_totp_profile fleet store, migration 4: an admin can end a lockout.
+-- pam_totp_profile fleet store, migration 4: an admin ends a lockout.
 --
 -- Apply as a superuser after 003, like the others:
 --     psql -v ON_ERROR_STOP=1 -d DB -f sql/004_admin_unlock.sql
--- One transaction; nothing else changes.
+-- One transaction.  Nothing a login decides changes.
+--
+-- totp.admin_unlock sets a profile's failure count to 0 and ends its lock
+-- (totpctl unlock).  Only the login state changes: the last accepted step
+-- and the spent emergency codes stay, so an unlock brings no code back.
+-- totp_admin may call it; a host (totp_login) may not: a stolen host must
+-- not be able to reset the count its guesses pay into.
 
 \set ON_ERROR_STOP 1
 BEGIN;
@@ -20,11 +26,12 @@ END $$;
 
 SET LOCAL ROLE totp_owner;
 
--- The failure count back to 0 and no lock.  TP004: no such profile.
+-- TP004: no such profile.
 CREATE FUNCTION totp.admin_unlock(p_owner uuid, p_account text) RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-	UPDATE totp.profiles SET failures = 0, lock_until = NULL
+	UPDATE totp.profiles
+	SET failures = 0, lock_until = NULL
 	WHERE owner_uuid = p_owner AND account = p_account;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'entry doesn''t exist' USING ERRCODE = 'TP004';

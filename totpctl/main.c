@@ -25,6 +25,7 @@ static const struct {
 	{ "list",   CTL_LIST,   OPT_OWNER | OPT_ACCOUNT | OPT_ENABLED | OPT_SCOPE | OPT_FIELDS },
 	{ "delete", CTL_DELETE, OPT_OWNER | OPT_ACCOUNT },
 	{ "migrate", CTL_MIGRATE, OPT_KEEP_LOCAL },
+	{ "unlock", CTL_UNLOCK, OPT_OWNER | OPT_ACCOUNT },
 };
 #define ALWAYS (OPT_JSON | OPT_CONFIG | OPT_HELP)
 
@@ -100,7 +101,7 @@ static void parse_args(int argc, char **argv, struct ctl_opts *o, struct ctl_res
 	if (o->help)
 		return;
 	if (optind >= argc) {
-		usage_fail(r, NULL, "no verb given (create, modify, show, list, delete, migrate)", NULL);
+		usage_fail(r, NULL, "no verb given (create, modify, show, list, delete, unlock, migrate)", NULL);
 		return;
 	}
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <jansson.h>
 #include <qrencode.h>
@@ -185,6 +186,22 @@ static void print_record(const json_t *rec, unsigned fields)
 	}
 }
 
+/* show: the login state an admin needs to see a lockout (not in the
+ * API's body, which keeps the pages' fields) */
+static void print_state(const struct ctl_result *r)
+{
+	char when[64] = "";
+	time_t t = (time_t)r->lock_until;
+	struct tm tm;
+
+	printf("%17s: %u\n", "Failures", r->failures);
+	if (r->lock_until == 0 || gmtime_r(&t, &tm) == NULL ||
+	    strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+		printf("%17s: %s\n", "Locked until", "not locked");
+	else
+		printf("%17s: %s (totpctl unlock ends it)\n", "Locked until", when);
+}
+
 /* ---- the QR code ---- */
 
 static bool dark(const QRcode *qr, int x, int y)
@@ -229,6 +246,7 @@ static void print_created(const struct ctl_opts *o, const struct ctl_result *r)
 	const json_t *codes = json_object_get(rec, "emergency_codes");
 	const json_t *c;
 	size_t i;
+	bool qr;
 
 	printf("%s\n\n", r->done);
 	printf("%17s: %s\n", "Owner", str_at(rec, "owner", "name"));
@@ -242,14 +260,19 @@ static void print_created(const struct ctl_opts *o, const struct ctl_result *r)
 	json_array_foreach(codes, i, c)
 		printf(" %s", json_string_value(c));
 	printf("\n%17s: %s\n", "SHA fingerprint", str_at(rec, NULL, "sha_fingerprint"));
-	if (!o->no_qr) {
+	/* only on a terminal: in a file or a pipe the blocks are noise, and
+	 * a picture of the secret outlives the screen */
+	qr = !o->no_qr && isatty(STDOUT_FILENO) == 1;
+	if (qr) {
 		fputc('\n', stdout);
 		print_qr(str_at(rec, NULL, "install_url"));
 	}
-	printf("\nScan the QR code (or type the secret key) into your authenticator app "
-	       "and check that it shows the verification code above.\n"
+	printf("\n%s into your authenticator app and check that it shows the "
+	       "verification code above.\n"
 	       "Keep the emergency codes somewhere safe: each one works once, and "
-	       "they are not shown again.\n");
+	       "they are not shown again.\n",
+	       qr ? "Scan the QR code (or type the secret key)"
+		  : "Type the secret key (or open the install URL)");
 }
 
 static void print_error(const struct ctl_opts *o, const struct ctl_result *r)
@@ -297,6 +320,8 @@ void ctl_print_result(const struct ctl_opts *o, const struct ctl_result *r)
 		print_error(o, r);
 		return;
 	}
+	if (r->warning[0] != '\0')
+		fprintf(stderr, "totpctl: warning: %s\n", r->warning);
 	if (o->json) {
 		json_t *body = ctl_result_json(r);   /* {} for modify and delete */
 		if (body == NULL)
@@ -315,6 +340,8 @@ void ctl_print_result(const struct ctl_opts *o, const struct ctl_result *r)
 		break;
 	case CTL_SHOW:
 		print_record(r->body, r->fields);
+		if (o->fields == NULL && r->have_state)
+			print_state(r);
 		break;
 	case CTL_LIST:
 		print_table(json_object_get(r->body, "records"), r->fields, r->named,
@@ -322,6 +349,7 @@ void ctl_print_result(const struct ctl_opts *o, const struct ctl_result *r)
 		break;
 	case CTL_MODIFY:
 	case CTL_DELETE:
+	case CTL_UNLOCK:
 		printf("%s\n", r->done);
 		break;
 	case CTL_MIGRATE:
@@ -390,27 +418,30 @@ void ctl_print_help(void)
 "Verbs (the REST API method in brackets):\n"
 "  create [--owner NAME|UUID] [--account NAME] [--comment TEXT] [--no-qr]\n"
 "        create your own profile (POST); prints the secret key, install URL,\n"
-"        verification code, emergency codes and a QR code, once\n"
-"  modify --owner NAME|UUID --account NAME [--comment TEXT] [--enabled true|false]\n"
+"        verification code, emergency codes and (on a terminal) a QR code, once\n"
+"  modify [--owner NAME|UUID] --account NAME [--comment TEXT] [--enabled true|false]\n"
 "        change a profile (PATCH); only an admin may change --enabled\n"
-"  show --owner NAME|UUID --account NAME [--fields LIST]\n"
-"        one profile (GET); never shows the secret or emergency codes\n"
+"  show [--owner NAME|UUID] --account NAME [--fields LIST]\n"
+"        one profile (GET); never shows the secret or emergency codes;\n"
+"        the human form adds the failure count and the end of a lock\n"
 "  list [--owner NAME|UUID] [--account PATTERN] [--enabled true|false]\n"
 "       [--scope cluster|svm] [--fields LIST]\n"
 "        profiles (GET collection): an admin sees all, a user their own\n"
-"  delete --owner NAME|UUID --account NAME\n"
+"  delete [--owner NAME|UUID] --account NAME\n"
 "        remove a profile (DELETE)\n"
+"  unlock [--owner NAME|UUID] --account NAME\n"
+"        admin: end a lockout (failure count 0, no lock); logged\n"
 "  migrate [--keep-local]\n"
 "        admin: copy the file store (store.path) into the postgresql store\n"
 "        (store.backend), then remove the copies the database holds from\n"
 "        this host (--keep-local: keep them); idempotent; a line per profile\n"
 "\n"
 "Options:\n"
-"  --owner, -vserver NAME|UUID    the cluster (default for create) or an SVM\n"
+"  --owner, -vserver NAME|UUID    the cluster (the default) or an SVM\n"
 "  --account, -username NAME      the login name (create: yourself)\n"
 "  --fields LIST                  e.g. comment,enabled or * (the API's fields=)\n"
 "  --json                         print the API's JSON bodies\n"
-"  --no-qr                        create: do not draw the QR code\n"
+"  --no-qr                        create: no QR code, even on a terminal\n"
 "  --config PATH                  another config file (refused when setuid)\n"
 "  --help                         this text\n"
 "\n"

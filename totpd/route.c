@@ -313,6 +313,7 @@ static bool parse_query(const struct tp_config *cfg, const struct totpd_request 
 		case CTL_MODIFY:
 		case CTL_DELETE:
 		case CTL_MIGRATE:      /* not reachable over HTTP */
+		case CTL_UNLOCK:
 		case CTL_NONE:
 			break;
 		}

@@ -122,7 +122,7 @@ postgresql)
 	# shellcheck source=../pg/lib.sh
 	. "$TOP/tests/pg/lib.sh"
 	if ! pg_available; then
-		skip "$(basename "$0") on postgresql" "needs root and Debian's postgresql (scripts/install-deps.sh)"
+		skip "$(basename "$0") on postgresql" "needs root and Debian's postgresql (scripts/install-deps.sh --test)"
 		exit 0
 	fi
 	# Autovacuum off: its schedule would jump with the clock.

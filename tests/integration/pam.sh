@@ -69,6 +69,11 @@ check "two emergency codes are left" test "$(profile_state alice | cut -d' ' -f5
 check "low count is announced after login" prompted "2 emergency codes left"
 AT=$NOW pam_auth svc alice 00000042
 check "the same emergency code is refused the second time" test $? -ne 0
+# with the prompt, the count is said only after sshd's first factor
+# (tests/integration/sshd.sh): here no earlier method vouches for the
+# caller, who must not learn that the account has a profile
+check "without a first factor, the prompt says nothing of the codes left" \
+	fails prompted "emergency codes left"
 check "a reused emergency code is logged as such" logged "alice owner=cluster1: refused: emergency code already used"
 AT=$NOW pam_auth svc alice 12345679
 check "a wrong 8-digit code is refused" test $? -ne 0
@@ -149,10 +154,37 @@ rc=$?
 check "allow: a profile disabled during the prompt lets the user in, code skipped" test $rc -eq 0
 check "allow: ...and says so in the log" logged "user=alice owner=cluster1: profile disabled by an admin: second factor skipped"
 
+clear_log
 AT=$NOW pam_auth svc dave 123456
 check "no profile: refused" test $? -ne 0
 check "no profile: still prompted (nothing to tell accounts apart)" prompted
 check "no profile is logged" logged "user=dave owner=cluster1: refused: no TOTP profile"
+check "no profile: one log line, not also 'no such account'" \
+	test "$(grep -c 'user=dave' "$TP_SYSLOG")" -eq 1
+
+# configured_only: only accounts the config gives TOTP (who may enrol)
+# are asked; dave is in no totp_group nor totp_accounts, bob is
+pam_stack conf_only "auth required $MODULE config=$TP_CONF configured_only" "auth required pam_permit.so"
+rmprofile dave; rmprofile bob
+clear_log
+AT=$NOW pam_auth conf_only dave
+check "configured_only: an account without TOTP configured logs in unasked" test $? -eq 0
+check "configured_only: ...no prompt" fails prompted
+check "configured_only: ...logged" logged "user=dave owner=cluster1: TOTP is not configured for the account; not asked (configured_only)"
+AT=$NOW pam_auth conf_only bob 123456
+check "configured_only: a TOTP account without a profile is refused" test $? -ne 0
+check "configured_only: ...after a prompt" prompted
+AT=$NOW pam_auth conf_only mallory 123456
+check "configured_only: an unknown account is refused" test $? -ne 0
+mkprofile dave
+AT=$NOW pam_auth conf_only dave 000000
+check "configured_only: an account with a profile is asked all the same (wrong code refused)" \
+	bash -c "grep -q 'Verification code' '$T/pam.out' && ! grep -q 'successfully' '$T/pam.out'"
+rmprofile dave
+pam_stack conf_only_nullok "auth required $MODULE config=$TP_CONF configured_only nullok" \
+	"auth required pam_permit.so"
+AT=$NOW pam_auth conf_only_nullok bob
+check "configured_only nullok: a TOTP account without a profile gets in during roll-out" test $? -eq 0
 pam_stack nullok "auth required $MODULE config=$TP_CONF nullok" "auth required pam_permit.so"
 AT=$NOW pam_auth nullok dave
 check "no profile with nullok: the module steps aside (PAM_IGNORE)" test $? -eq 0

@@ -98,6 +98,15 @@ ssh_login 24681357
 check "emergency code: the remote command runs" grep -q "LOGIN-OK-42" "$T/ssh.out"
 ssh_login 24681357
 check "spent emergency code: refused" fails grep -q "LOGIN-OK" "$T/ssh.out"
+# the warning after an emergency login goes where sshd shows it to a
+# terminal session only; with the prompt, `ssh host cmd` sees it too
+if on_backend files; then
+	check "ssh host cmd: the next prompt says how few emergency codes are left" \
+		grep -q "0 emergency codes left; ask an admin to reset your TOTP profile soon." "$T/prompts"
+else
+	skip "ssh host cmd: the next prompt says how few emergency codes are left" \
+		"a host learns the count from the database only with the verdict"
+fi
 
 cp "$T/client_key.pub" "$T/unused.pub"; : > "$T/authorized_keys"
 s=$(( 30 - $(date +%s) % 30 )); [ "$s" -lt 5 ] && sleep "$s"

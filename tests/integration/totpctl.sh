@@ -59,6 +59,22 @@ fi
 CTL="$T/prefix/bin/totpctl"
 [ -x "$CTL" ] || { echo "not ok - no installed totpctl"; exit 1; }
 
+# make uninstall takes back every file make install wrote, keeps the
+# config and the store, and PURGE=1 removes those too (staged in DESTDIR)
+staged() {
+	make -s -C "$TOP" BUILD="$TB" SANITIZE=$SAN DESTDIR="$T/staged" STORE_USER=$STORE_USER "$@" \
+		> "$T/make.out" 2>&1
+}
+staged install
+staged uninstall
+check "make uninstall: only the config is left (no binary, module, page, unit)" \
+	test "$(cd "$T/staged" && find . -type f)" = "./etc/totp_profile/totp_profile.conf"
+check "make uninstall: the store folder is kept" test -d "$T/staged/var/lib/totp_profile"
+check "make uninstall: says what it kept" grep -q "kept /etc/totp_profile" "$T/make.out"
+staged uninstall PURGE=1
+check "make uninstall PURGE=1: no file and no store left" \
+	test -z "$(cd "$T/staged" && find . -type f -o -path ./var/lib/totp_profile -print)"
+
 RC=0
 # ctl USER ARGS...: USER runs the installed setuid copy; output in $T/out, $T/err
 ctl() {
@@ -121,7 +137,7 @@ M566="TOTP is not configured for the user"
 
 # ---- help and usage ----
 ctl $A --help
-check "--help lists every verb" bash -c "rc=$RC; [ \$rc -eq 0 ] && for v in create modify show list delete; do grep -q \"^  \$v\" '$T/out' || exit 1; done"
+check "--help lists every verb" bash -c "rc=$RC; [ \$rc -eq 0 ] && for v in create modify show list delete unlock; do grep -q \"^  \$v\" '$T/out' || exit 1; done"
 ctl $A frobnicate
 check "unknown verb: error 2, exit status 2" human_err 2 "" "" 2
 ctl $A --json list --bogus
@@ -145,7 +161,9 @@ check "create: otpauth:// install URL with issuer, algorithm, digits, period" \
 check "create: no third-party URL" bash -c "! grep -qiE 'https?://' '$T/out'"
 check "create: verification code is the current TOTP code (oathtool)" \
 	bash -c "[ '$A_VC' = \"\$(oathtool --totp -b '$A_SECRET')\" ] || [ '$A_VC' = \"\$(oathtool --totp -b -N \"@\$(( \$(date +%s) - 30 ))\" '$A_SECRET')\" ]"
-check "create: QR code drawn" out_has "█"
+check "create into a file: no QR code drawn" out_lacks "█"
+check "create into a file: says to type the key, not to scan a code" \
+	bash -c "grep -q 'Type the secret key' '$T/out' && ! grep -q 'Scan the QR' '$T/out'"
 check "create: SHA fingerprint printed" bash -c "grep -qE '^ *SHA fingerprint: [0-9a-f]{64}$' '$T/out'"
 A_FILE="$TP_STORE/$UUID/$A.ini"
 if on_backend files; then
@@ -218,17 +236,21 @@ check "show --fields comment: keys and comment only" pyj "set(d)=={'owner','acco
 both_err "show --fields unknown: error 2" 2 "" "fields" $A show --owner cluster1 --account $A --fields secret_key
 both_err "show of an absent profile: error 4" 4 "$M4" "account.name" $D show --owner cluster1 --account $D
 both_err "show of another user's profile by a non-admin: error 6" 6 "" "account.name" $B show --owner cluster1 --account $A
-# a verb that names one profile needs both keys: a missing one is error 2
-# with that key as the target (never a lookup of a half-named profile)
-for v in show modify delete; do
+# a verb that names one profile needs the account: without it, error 2
+# with that target and exit status 2 (a command-line error), never a
+# lookup of a half-named profile; the owner is the cluster unless given
+for v in show modify delete unlock; do
 	extra=(); [ $v = modify ] && extra=(--comment x)
-	both_err "$v without --account: error 2 (account.name)" 2 "" "account.name" \
-		$A $v --owner cluster1 "${extra[@]}"
-	both_err "$v without --owner: error 2 (owner.name)" 2 "" "owner.name" \
-		$A $v --account $A "${extra[@]}"
-	both_err "$v without --owner and --account: error 2 (owner.name)" 2 "" "owner.name" \
-		$A $v "${extra[@]}"
+	ctl $A $v --owner cluster1 "${extra[@]}"
+	check "$v without --account: error 2 (account.name), exit status 2" \
+		human_err 2 "" "account.name" 2
+	ctl $A --json $v "${extra[@]}"
+	check "$v without --owner and --account: JSON error 2 (account.name), exit status 2" \
+		json_err 2 "" "account.name" 2
 done
+ctl $A show --account $A --json
+check "show without --owner: the cluster's profile" \
+	bash -c "[ $RC -eq 0 ] && grep -q '\"uuid\": \"$UUID\"' '$T/out'"
 ctl $A show --owner cluster1 --account $A --json
 check "show --json: account carries _links.self.href (the API's account reference)" \
 	pyj "d['account']=={'name':'$A','_links':{'self':{'href':'/api/security/accounts/$UUID/$A'}}}"
@@ -360,14 +382,44 @@ check "create over a disabled profile replaces it" \
 	bash -c "[ $RC -eq 0 ] && [ -n '$NEW_SECRET' ] && [ '$NEW_SECRET' != '$A_SECRET' ] && grep -q 'replaces the disabled one' '$T/out'"
 check "the replacement is enabled" bash -c "[ \"\$($MKPROFILE --get $TCONF $UUID $A | cut -d' ' -f1)\" = 1 ]"
 
+# ---- unlock: an admin ends a lockout ----
+for _ in 1 2 3 4 5; do pam_auth totp $A 000000; done
+check "five wrong codes lock the profile" \
+	bash -c "[ \"\$($MKPROFILE --get $TCONF $UUID $A | cut -d' ' -f4)\" -gt \$(date +%s) ]"
+check "locked: the right code is refused" fails pam_auth totp $A "$(oathtool --totp -b "$NEW_SECRET")"
+ctl $ADM show --account $A
+check "show (human) prints the failure count and the lock's end" \
+	bash -c "grep -qE '^ *Failures: [0-9]+$' '$T/out' && grep -qE '^ *Locked until: 20[0-9-]+ [0-9:]+ UTC' '$T/out'"
+ctl $ADM show --account $A --json
+check "show --json keeps the API's body (no failure or lock field)" \
+	pyj "not ({'failures','lock_until','locked_until'} & set(d))"
+both_err "unlock by a non-admin, their own profile too: error 6" 6 "" "account.name" $A unlock --account $A
+check "...and the lock stays" \
+	bash -c "[ \"\$($MKPROFILE --get $TCONF $UUID $A | cut -d' ' -f4)\" -gt \$(date +%s) ]"
+ctl $ADM unlock --owner cluster1 --account $A
+check "admin unlock: exit 0, says so" \
+	bash -c "[ $RC -eq 0 ] && grep -q 'Unlocked the TOTP profile of $A in cluster1' '$T/out'"
+check "admin unlock: failure count 0, no lock" \
+	test "$($MKPROFILE --get $TCONF $UUID $A | cut -d' ' -f3,4)" = "0 0"
+ctl $ADM show --account $A
+check "show after unlock: 'Failures: 0', not locked" \
+	bash -c "grep -qE '^ *Failures: 0$' '$T/out' && grep -qE '^ *Locked until: not locked$' '$T/out'"
+check "after unlock the right code logs in" pam_auth totp $A "$(oathtool --totp -b "$NEW_SECRET")"
+ctl $ADM unlock --account $A --json
+check "unlock --json: an empty object" bash -c "[ $RC -eq 0 ] && [ \"\$(tr -d ' \n' < '$T/out')\" = '{}' ]"
+both_err "unlock of an absent profile: error 4" 4 "$M4" "account.name" $ADM unlock --account $D
+
 # ---- delete ----
 both_err "delete another user's profile: error 6" 6 "" "account.name" $B delete --owner cluster1 --account $A
 ctl $A delete --owner cluster1 --account $A
 check "delete own profile" eval "[ $RC -eq 0 ] && profile_absent $A"
+check "delete own profile: a warning says the next login refuses you" \
+	grep -q "warning: you deleted your own profile" "$T/err"
 both_err "delete of an absent profile: error 4" 4 "$M4" "account.name" $A delete --owner cluster1 --account $A
 both_err "show after delete: error 4" 4 "$M4" "account.name" $A show --owner cluster1 --account $A
 ctl $ADM delete --owner vs0 --account $C --json
 check "admin deletes any profile (--json: empty object)" eval "[ $RC -eq 0 ] && profile_absent $C $SVM_UUID"
+check "an admin deleting another's profile gets no warning" fails grep -q warning "$T/err"
 check "delete --json prints {}" pyj "d=={}"
 
 # ---- privilege ----
@@ -630,3 +682,36 @@ chmod 0644 "$LCONF"
 RC=$?
 check "issuer of 1500 characters: the whole URL, or an error and no profile" \
 	eval "if [ $RC -eq 0 ]; then python3 -c 'import json,sys; u=json.load(open(sys.argv[1]))[\"records\"][0][\"install_url\"]; sys.exit(0 if u.startswith(\"otpauth://totp/$LONG_ISSUER:$A?\") and \"&issuer=$LONG_ISSUER&\" in u else 1)' '$T/out'; else no_long_profile; fi"
+
+# unlock is logged (authpriv), with who did it: root's unprivileged copy
+# with a store of its own, the syslog capture preloaded
+RSTORE="$T/rstore"
+install -d -m 0755 "$RSTORE"
+RCONF="$T/etc/totp_profile/root.conf"
+if on_backend postgresql; then RSTORE_SETTINGS=$(store_settings root)
+else RSTORE_SETTINGS="store = { path = \"$RSTORE\"; user = \"root\"; };"; fi
+cat > "$RCONF" <<CONF
+$RSTORE_SETTINGS
+cluster = { name = "cluster1"; uuid = "$CLUSTER_UUID"; totp_accounts = [ "root" ]; };
+CONF
+chmod 0644 "$RCONF"
+"$MKPROFILE" "$RCONF" "$UUID" root "$SECRET" failures=5 lock_until=$(( $(date +%s) + 600 ))
+clear_log
+LD_PRELOAD="$ASAN_LIB $SYSLOG_SHIM" "$TOTPCTL" --config "$RCONF" unlock --account root \
+	> "$T/out" 2> "$T/err"
+RC=$?
+check "unlock is logged: whose profile, which owner, which admin" \
+	bash -c "[ $RC -eq 0 ] && grep -q 'user=root owner=cluster1: failures cleared and lock ended by admin root' '$TP_SYSLOG'"
+check "unlock: the lock is gone" test "$("$MKPROFILE" --get "$RCONF" "$UUID" root | cut -d' ' -f3,4)" = "0 0"
+
+# on a terminal create draws the QR code (script(1) gives it one), and
+# --no-qr does not
+rm_root() { if on_backend postgresql; then rmprofile root; else rm -f "$RSTORE/$UUID/root.ini"; fi; }
+rm_root
+script -qec "'$TOTPCTL' --config '$RCONF' create" /dev/null > "$T/out" 2>&1
+check "create on a terminal: the QR code is drawn, and the text says to scan it" \
+	bash -c "grep -q '█' '$T/out' && grep -q 'Scan the QR code' '$T/out'"
+rm_root
+script -qec "'$TOTPCTL' --config '$RCONF' create --no-qr" /dev/null > "$T/out" 2>&1
+check "create --no-qr on a terminal: no QR code, and no word of scanning one" \
+	bash -c "grep -q 'Secret key' '$T/out' && ! grep -q '█' '$T/out' && ! grep -q 'Scan the QR' '$T/out'"

@@ -9,7 +9,7 @@ set -u
 . "$(dirname "$0")/../integration/lib.sh"
 . "$(dirname "$0")/lib.sh"
 
-pg_suite_needs postgresql "needs root and Debian's postgresql (scripts/install-deps.sh)"
+pg_suite_needs postgresql "needs root and Debian's postgresql (scripts/install-deps.sh --test)"
 pg_suite_up
 for h in host_a host_b host_c host_d; do pg_login_role "$h" totp_login; done
 pg_login_role admin1 totp_admin

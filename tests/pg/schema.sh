@@ -6,7 +6,7 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 
-pg_suite_needs postgresql "needs root and Debian's postgresql (scripts/install-deps.sh)"
+pg_suite_needs postgresql "needs root and Debian's postgresql (scripts/install-deps.sh --test)"
 pg_suite_up --no-schema
 
 O=11111111-2222-4333-8444-555555555555

@@ -10,7 +10,7 @@ set -u
 . "$(dirname "$0")/../integration/lib.sh"
 . "$(dirname "$0")/lib.sh"
 
-pg_suite_needs postgresql "needs root and Debian's postgresql (scripts/install-deps.sh)"
+pg_suite_needs postgresql "needs root and Debian's postgresql (scripts/install-deps.sh --test)"
 pg_suite_up
 pg_login_role host_a totp_login
 pg_login_role admin1 totp_admin
@@ -106,6 +106,27 @@ check "same: create over an enabled profile (error 1)" \
 check "same: delete" eval 'same delete --owner vs0 --account root --json && rc_is 0'
 check "same: delete again (error 4)" eval 'same delete --owner vs0 --account root --json && rc_is 1'
 check "same: list after delete" same list --fields '*' --json
+
+# ---- unlock: an admin ends a lockout in the database ----
+db "UPDATE totp.profiles SET failures = 5, lock_until = now() + interval '10 minutes',
+	last_step = 1234, ec_spent[1] = true
+    WHERE owner_uuid = '$CLUSTER_UUID' AND account = 'root'" > /dev/null
+ctl "$PCONF" show --account root
+check "database: show (human) prints the failures and the lock's end" \
+	eval 'out_has "Failures: 5" && grep -qE "Locked until: 20[0-9-]+ [0-9:]+ UTC" "$T/out"'
+host_unlocks() {
+	pg_as host_a -c "SELECT totp.admin_unlock('$CLUSTER_UUID', 'root')" > "$T/psql.out" 2>&1
+}
+check "a host (totp_login) may not unlock: permission denied" \
+	eval '! host_unlocks && grep -q "permission denied for function admin_unlock" "$T/psql.out"'
+ctl "$PCONF" unlock --account root
+check "database: unlock exits 0" rc_is 0
+check "database: unlock clears failures and the lock, keeps the step and the spent code" \
+	test "$(db "SELECT failures, lock_until IS NULL, last_step, ec_spent[1] FROM totp.profiles
+		    WHERE owner_uuid = '$CLUSTER_UUID' AND account = 'root'")" = "0|t|1234|t"
+check "same: unlock of no profile (error 4, exit 1)" \
+	eval 'same unlock --account nobody --json && rc_is 1 && out_has "\"4\""'
+check "same: unlock without --account (error 2, exit 2)" eval 'same unlock --json && rc_is 2'
 
 # ---- create in the database ----
 
