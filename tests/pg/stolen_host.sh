@@ -745,23 +745,24 @@ standby_gone() {
 local: $b"
 	# synchronous_commit = on: the COMMIT waits for the standby, the
 	# attacker's other session cancels the wait (committed locally)
-	local ncw ncr bg
+	# (every wait is cancelled while the attacker's psql runs: a verdict
+	# given by mistake then commits too, and the check fails, not hangs)
+	local ncw ncr apid
 	ncw=$(nonce) ncr=$(nonce)
 	for n in "$ncw" "$ncr"; do
 		code=$WRONG; [ "$n" = "$ncr" ] && code=$(code_now)
-		(
-			for _ in $(seq 100); do
-				r=$(pg_as host_a -c "SELECT count(pg_cancel_backend(pid)) FROM pg_stat_activity
-					WHERE usename = 'host_a' AND pid <> pg_backend_pid()
-					AND wait_event = 'SyncRep'" 2>/dev/null)
-				[ "$r" = 1 ] && break
-				sleep 0.05
-			done
-		) &
-		bg=$!
+		atk -c "BEGIN" -c "$(charge "$n" s_sync "$code")" -c "COMMIT" -c "$(verdict "$n")" \
+			>"$W/cancelled.$n" &
+		apid=$!
+		while kill -0 "$apid" 2>/dev/null; do
+			pg_as host_a -c "SELECT count(pg_cancel_backend(pid)) FROM pg_stat_activity
+				WHERE usename = 'host_a' AND pid <> pg_backend_pid()
+				AND wait_event = 'SyncRep'" >/dev/null 2>&1
+			sleep 0.05
+		done
+		wait "$apid"
 		out="$out
-cancelled: $(atk -c "BEGIN" -c "$(charge "$n" s_sync "$code")" -c "COMMIT" -c "$(verdict "$n")" | norm | tr '\n' ' ')"
-		wait "$bg"
+cancelled: $(norm <"$W/cancelled.$n" | tr '\n' ' ')"
 	done
 	q "ALTER SYSTEM RESET synchronous_standby_names" >/dev/null
 	q "SELECT pg_reload_conf()" >/dev/null
