@@ -33,7 +33,6 @@ struct pending {
 	struct totpd_param query[TOTPD_QUERY_MAX];
 	size_t n_query;
 	bool query_overflow;
-	bool responded;               /* refused before its body was read */
 	struct ctl_created created;   /* a create, until its response is sent */
 	char method[16], url[256];    /* for the log line of an undo */
 };
@@ -125,23 +124,6 @@ static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, char
 	return ret;
 }
 
-/* An API error decided here, before the router (a body over the limit). */
-static enum MHD_Result send_error(struct MHD_Connection *c, enum tp_api_error e,
-				  const char *target, const char *detail, unsigned status)
-{
-	struct ctl_result r;
-	json_t *body;
-	char *text = NULL;
-
-	memset(&r, 0, sizeof(r));
-	ctl_fail(&r, e, target, "%s", detail);
-	body = ctl_result_json(&r);
-	if (body != NULL)
-		text = ctl_body_text(body);
-	json_decref(body);
-	return send_text(c, status, text);
-}
-
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
 			      const char *method, const char *version,
 			      const char *upload_data, size_t *upload_data_size,
@@ -162,19 +144,16 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 			return MHD_NO;
 		*req_cls = p;
 		p->have_peer = peer_uid(c, &p->uid);
-		/* a body announced over the limit is refused before it is read */
+		/* A body announced over the limit is read and thrown away, and
+		 * refused once it is all in: answering while the client is
+		 * still sending makes the close that follows reset its
+		 * upload, and a client that meets the broken pipe before it
+		 * reads (curl does) never sees the 413.  The request deadline
+		 * bounds how long a body may keep coming. */
 		cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 						 MHD_HTTP_HEADER_CONTENT_LENGTH);
-		if (cl != NULL && strtoull(cl, NULL, 10) > TOTPD_BODY_MAX) {
-			log_request(method, url, p, 413);
-			p->responded = true;
-			return send_error(c, TP_API_INVALID, "body",
-					  "the request body is larger than the limit", 413);
-		}
-		return MHD_YES;
-	}
-	if (p->responded) {
-		*upload_data_size = 0;
+		if (cl != NULL && strtoull(cl, NULL, 10) > TOTPD_BODY_MAX)
+			p->too_large = true;
 		return MHD_YES;
 	}
 	if (*upload_data_size > 0) {
