@@ -547,7 +547,14 @@ if command -v systemd-socket-activate > /dev/null; then
 		systemd-socket-activate -l "$T/run/act.sock" \
 		"$TOTPD" --config "$TCONF" > /dev/null 2>> "$T/totpd.log" &
 	APID=$!
-	for _ in $(seq 50); do [ -S "$T/run/act.sock" ] && break; sleep 0.1; done
+	# systemd-socket-activate binds, then listens: the name exists a
+	# moment before a connect succeeds, so wait for a connect, not for
+	# the name (the probe is the first connection: it starts totpd)
+	for _ in $(seq 50); do
+		$PY -c 'import socket,sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])' \
+			"$T/run/act.sock" 2> /dev/null && break
+		sleep 0.1
+	done
 	SOCK="$T/run/act.sock"
 	# (this socket's mode is systemd-socket-activate's; totpd.socket sets 0666)
 	api root GET $P
