@@ -67,6 +67,8 @@ static void store_fail(struct ctl_result *r, enum tp_status st,
 {
 	const char *d = tp_store_detail(s);
 
+	if (st == TP_EBUSY && !r->failed)
+		r->busy = true;
 	ctl_fail(r, TP_API_INTERNAL, NULL, "%s: %s%s%s", what, tp_status_str(st),
 		 d[0] ? ": " : "", d);
 }

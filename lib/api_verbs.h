@@ -76,6 +76,8 @@ struct ctl_result {
 	unsigned skipped;            /* list: unreadable profiles */
 	char done[160];              /* modify/delete: human success line */
 	bool partial;                /* migrate: printed, but not all copied */
+	bool busy;                   /* the store was locked past the wait
+				      * allowed: try again (totpd: 503) */
 };
 
 /* api_verbs.c */

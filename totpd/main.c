@@ -124,7 +124,9 @@ int main(int argc, char **argv)
 		{ "help",            no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct totpd_limits lim = { .connections = 64, .timeout = 10, .memory = 16384 };
+	/* 256: a thread is held only by a connection within its uid's cap
+	 * (api.connections_per_user); one over it is refused at once */
+	struct totpd_limits lim = { .connections = 256, .timeout = 10, .memory = 16384 };
 	const char *config = TP_DEFAULT_CONFIG, *sock = NULL;
 	struct tp_config *cfg = NULL;
 	struct passwd *pw;
@@ -174,6 +176,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	cfg->store_admin = true;     /* postgresql: admin_conninfo, totp_admin */
+	cfg->store_lock_wait_ms = cfg->api_lock_wait_ms;
 	pw = getpwnam(cfg->store_user);
 	if (pw == NULL || pw->pw_uid != geteuid()) {
 		fprintf(stderr, "totpd: running as uid %u, but the store user in %s is "

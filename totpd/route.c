@@ -357,7 +357,8 @@ static void respond(const struct ctl_result *r, unsigned ok_status,
 {
 	json_t *body = ctl_result_json(r);
 
-	out->status = r->failed ? totpd_status(r->err) : ok_status;
+	/* a lock held elsewhere past api.lock_wait_ms: try again */
+	out->status = !r->failed ? ok_status : r->busy ? 503 : totpd_status(r->err);
 	out->text = body ? ctl_body_text(body) : NULL;
 	ctl_json_free(body);
 }
