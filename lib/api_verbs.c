@@ -107,7 +107,12 @@ static const struct tp_owner *find_owner(const struct tp_config *cfg,
 {
 	const struct tp_owner *owner = tp_config_owner(cfg, name);
 
-	if (owner == NULL)
+	/* a well-formed uuid that names no owner is an entry that does not
+	 * exist (the API's 404); anything else is not an owner at all */
+	if (owner == NULL && tp_valid_uuid(name))
+		ctl_fail(r, TP_API_NO_ENTRY, "owner.uuid", "no owner with uuid %s in %s",
+			 name, cfg->path);
+	else if (owner == NULL)
 		ctl_fail(r, TP_API_INVALID, "owner.name",
 			 "no owner named '%s' (the cluster or an SVM name or uuid from %s)",
 			 name, cfg->path);
@@ -142,6 +147,16 @@ static bool parse_bool(const char *s, bool *out)
 	else
 		return false;
 	return true;
+}
+
+/* enabled's value, or the error e naming it. */
+static bool enabled_value(const char *s, enum tp_api_error e, bool *out,
+			  struct ctl_result *r)
+{
+	if (parse_bool(s, out))
+		return true;
+	ctl_fail(r, e, "enabled", "'%s' is not a boolean: use true or false", s);
+	return false;
 }
 
 /* A non-admin acts only on their own account (in any owner). */
@@ -247,6 +262,18 @@ static void do_create(const struct tp_config *cfg, const struct ctl_caller *call
 	}
 	if (owner == NULL || !valid_account(account, r) || !valid_comment(o->comment, r))
 		goto out;
+	/* the POST page lists "enabled": a new profile is enabled, so true
+	 * is what it is anyway and false cannot be had */
+	if (o->enabled != NULL) {
+		bool en;
+		if (!enabled_value(o->enabled, TP_API_ENABLED_INVALID, &en, r))
+			goto out;
+		if (!en) {
+			ctl_fail(r, TP_API_INVALID, "enabled", "a new profile is enabled; "
+				 "an admin disables it afterwards with modify (PATCH)");
+			goto out;
+		}
+	}
 	/* the API: "You are only allowed to create a TOTP profile for
 	 * yourself, not for others.  Admin cannot create TOTP profiles for
 	 * any users." */
@@ -352,11 +379,8 @@ static void do_modify(const struct tp_config *cfg, const struct ctl_caller *call
 	/* The value is checked before the caller's role: a malformed request
 	 * is refused the same way whoever sends it. */
 	if (o->enabled != NULL) {
-		if (!parse_bool(o->enabled, &ctx.enabled)) {
-			ctl_fail(r, TP_API_ENABLED_INVALID, "enabled",
-				 "'%s' is not a boolean: use true or false", o->enabled);
+		if (!enabled_value(o->enabled, TP_API_ENABLED_INVALID, &ctx.enabled, r))
 			return;
-		}
 		ctx.set_enabled = true;
 	}
 	if (!valid_comment(o->comment, r))
@@ -642,11 +666,8 @@ static void do_list(const struct tp_config *cfg, const struct ctl_caller *caller
 	if (o->owner != NULL && (owner = find_owner(cfg, o->owner, r)) == NULL)
 		return;
 	if (o->enabled != NULL) {
-		if (!parse_bool(o->enabled, &ctx.enabled)) {
-			ctl_fail(r, TP_API_INVALID, "enabled",
-				 "'%s' is not a boolean: use true or false", o->enabled);
+		if (!enabled_value(o->enabled, TP_API_INVALID, &ctx.enabled, r))
 			return;
-		}
 		ctx.by_enabled = true;
 	}
 	if (o->scope != NULL) {

@@ -136,29 +136,35 @@ static void free_text(void *cls)
 	tp_free_str(cls);
 }
 
-static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, char *text)
+static enum MHD_Result send_text(struct MHD_Connection *c, const struct totpd_response *r)
 {
 	static const char fallback[] =
 		"{\n  \"error\": {\n    \"code\": \"5\",\n    \"message\": \"internal error\"\n  }\n}\n";
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
+	unsigned status = r->status;
 
-	if (text == NULL) {
+	if (r->text == NULL) {
 		status = 500;
 		resp = MHD_create_response_from_buffer(sizeof(fallback) - 1, (void *)fallback,
 						       MHD_RESPMEM_PERSISTENT);
 	} else {
-		resp = MHD_create_response_from_buffer_with_free_callback(strlen(text), text,
-									 free_text);
+		resp = MHD_create_response_from_buffer_with_free_callback(strlen(r->text),
+									 r->text, free_text);
 		if (resp == NULL)
-			tp_free_str(text);
+			tp_free_str(r->text);
 	}
 	if (resp == NULL)
 		return MHD_NO;
-	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/hal+json");
+	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+				      r->plain_json ? "application/json" : "application/hal+json");
 	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	if (status == MHD_HTTP_SERVICE_UNAVAILABLE)
 		(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+	if (r->allow != NULL)
+		(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+	if (r->location[0] != '\0' && status == MHD_HTTP_CREATED)
+		(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, r->location);
 	ret = MHD_queue_response(c, status, resp);
 	MHD_destroy_response(resp);
 	return ret;
@@ -227,6 +233,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	rq.body = p->body;
 	rq.body_len = p->len;
 	rq.body_too_large = p->too_large;
+	rq.accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
 	if (!p->have_peer || !totpd_caller(srv->cfg, p->uid, &caller)) {
 		memset(&caller, 0, sizeof(caller));
 		caller.uid = p->have_peer ? p->uid : (uid_t)-1;
@@ -241,7 +248,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	if (p->too_large)
 		resp.status = 413;
 	log_request(method, url, p, resp.text ? resp.status : 500);
-	ret = send_text(c, resp.status, resp.text);
+	ret = send_text(c, &resp);
 	return ret;
 }
 

@@ -80,6 +80,17 @@ api() {
 	curl_as "$u" --request "$m" "http://localhost$p" "${data[@]}"
 }
 st_is() { [ "$ST" = "$1" ]; }
+# hapi METHOD PATH [CURL_ARGS...]: as root, the headers in $T/hdr too
+hapi() {
+	local m=$1 p=$2; shift 2
+	local -a how=(--request "$m")
+	[ "$m" = HEAD ] && how=(--head)      # curl then reads no body
+	rm -f "$T/out"
+	ST=$(curl -s -D "$T/hdr" -o "$T/out" -w '%{http_code}' --max-time 20 \
+		--unix-socket "$SOCK" "${how[@]}" "http://localhost$p" "$@")
+}
+# hdr NAME: the value of a response header (CR removed)
+hdr() { sed -n "s/^$1: //Ip" "$T/hdr" | tr -d '\r'; }
 pyj() {
 	python3 -c 'import json,sys
 d=json.load(open(sys.argv[1]))
@@ -234,6 +245,53 @@ api $B POST $P '{ "account": { "name": "'$B'" }, "owner.name": "vs0", "owner.uui
 check "POST with owner.name and owner.uuid of two owners: 400, error 2" api_err 400 2 "" owner.uuid
 api $A PUT $P
 check "PUT on the collection: 405, error 3" api_err 405 3 "operation not supported" ""
+hapi PUT $P
+check "  with Allow: the collection's methods" test "$(hdr Allow)" = "GET, HEAD, POST, OPTIONS"
+hapi PUT "$P/$CLUSTER_UUID/$A"
+check "PUT on a profile: 405, Allow: the profile's methods" \
+	eval 'api_err 405 3 "" "" && [ "$(hdr Allow)" = "GET, HEAD, PATCH, DELETE, OPTIONS" ]'
+hapi OPTIONS $P
+check "OPTIONS on the collection: 200, Allow" \
+	eval 'st_is 200 && [ "$(hdr Allow)" = "GET, HEAD, POST, OPTIONS" ]'
+hapi OPTIONS "$P/$CLUSTER_UUID/$A"
+check "OPTIONS on a profile: 200, Allow" \
+	eval 'st_is 200 && [ "$(hdr Allow)" = "GET, HEAD, PATCH, DELETE, OPTIONS" ]'
+hapi GET "$P/$CLUSTER_UUID/$A"
+cp "$T/out" "$T/get.out"; GLEN=$(hdr Content-Length)
+# HEAD read raw, to the connection's end: headers and nothing after them
+$PY -c 'import socket,sys
+s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.settimeout(5)
+s.sendall(b"HEAD %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % sys.argv[2].encode())
+d=b""
+while True:
+    b=s.recv(4096)
+    if not b: break
+    d+=b
+head,_,body=d.partition(b"\r\n\r\n")
+open(sys.argv[3],"wb").write(head+b"\r\n"); open(sys.argv[4],"wb").write(body)
+print(head.split(b" ")[1].decode())' "$SOCK" "$P/$CLUSTER_UUID/$A" "$T/hdr" "$T/out" > "$T/st" 2>&1
+ST=$(cat "$T/st")
+check "HEAD on a profile: GET's status and headers, no body" \
+	eval 'st_is 200 && [ "$(hdr Content-Length)" = "$GLEN" ] && [ "$GLEN" -gt 0 ] && [ ! -s "$T/out" ]'
+hapi HEAD "$P/$CLUSTER_UUID/nosuch"
+check "HEAD on a missing profile: 404" st_is 404
+hapi GET "$P?fields=comment" -H "Accept: application/json"
+check "Accept: application/json: application/json, no _links in the body" \
+	eval 'st_is 200 && [ "$(hdr Content-Type)" = application/json ] && ! grep -q _links "$T/out" && pyj "d[\"num_records\"]>=1"'
+hapi GET "$P?fields=comment" -H "Accept: application/hal+json"
+check "Accept: application/hal+json (or none): the HAL links" \
+	eval '[ "$(hdr Content-Type)" = application/hal+json ] && grep -q _links "$T/out"'
+
+api $A GET "$P/99999999-2222-4333-8444-555555555555/$A"
+check "GET under a well-formed uuid that is no owner: 404, error 4, target owner.uuid" \
+	api_err 404 4 "$M4" owner.uuid
+api $A GET "$P/not-a-uuid-nor-owner/$A"
+check "GET under a malformed owner: 400, error 2" api_err 400 2 "" owner.name
+api $A POST $P '{ "account": { "name": "'$A'" }, "enabled": false }'
+check "POST \"enabled\": false: 400, error 2, saying a new profile is enabled" \
+	eval 'api_err 400 2 "" enabled && grep -q "a new profile is enabled" "$T/out"'
+api $A POST $P '{ "account": { "name": "'$A'" }, "enabled": "yes" }'
+check "POST \"enabled\": \"yes\": 400, 144834565" api_err 400 144834565 "$M565" enabled
 api $A DELETE $P
 check "DELETE on the collection: 405, error 3" api_err 405 3 "" ""
 api $A GET /api/security/login/totp
@@ -584,8 +642,10 @@ stop_totpd
 DCONF="$T/etc/storm.conf" start_totpd --timeout 2 --max-connections 64
 pam_service api config=$TCONF
 PAMRUN="$BUILD/tests/tp_pamrun"
-api root POST $P '{}'
-check "root (an admin with TOTP) creates its own profile" st_is 201
+hapi POST $P --data '{ "enabled": true }'
+check "root (an admin with TOTP) creates its own profile, \"enabled\": true: 201" st_is 201
+check "  Location names the new profile, as its _links.self does" \
+	eval '[ "$(hdr Location)" = "$P/$CLUSTER_UUID/root" ] && pyj "d[\"records\"][0][\"_links\"][\"self\"][\"href\"]==a[0]" "$(hdr Location)"'
 B_FP=$(curl -s --unix-socket "$SOCK" "$URL/$CLUSTER_UUID/$B?fields=sha_fingerprint" |
 	python3 -c 'import json,sys; print(json.load(sys.stdin)["sha_fingerprint"])')
 cat > "$T/storm.py" <<'PY'
