@@ -24,8 +24,11 @@ struct ctl_request {
 	const char *owner, *account, *comment, *enabled, *fields, *scope;
 	/* account and comment are fnmatch patterns in a list */
 	bool json;                   /* the API's bodies (list: the API's fields) */
-	/* list only (the API's query parameters) */
-	const char *order_by;        /* "FIELD [asc|desc]" */
+	/* list only (the API's query parameters): account, comment, enabled,
+	 * scope and these are filters in the API's query syntax (api_query.h) */
+	const char *owner_filter, *uuid_filter, *fingerprint_filter;
+	const char *next;            /* the token of _links.next */
+	const char *order_by;        /* "FIELD [asc|desc],..." */
 	bool limit;                  /* max_records given */
 	size_t max_records;
 	bool no_records;             /* return_records=false: the count only */

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <jansson.h>
 
 #include "api_json.h"
@@ -225,6 +226,14 @@ static bool parse_body(const struct tp_config *cfg, const struct totpd_request *
 	return true;
 }
 
+/* An owner filter that uses the query syntax (operators, wildcards,
+ * alternatives, null) filters the list; a plain value names one owner,
+ * which must exist (and the store lists that owner's profiles only). */
+static bool query_syntax(const char *v)
+{
+	return v[strcspn(v, "|!<>*")] != '\0' || strcmp(v, "null") == 0;
+}
+
 /* Query parameters: each verb takes its own; return_timeout is accepted
  * and has nothing to wait for. */
 static bool parse_query(const struct tp_config *cfg, const struct totpd_request *rq,
@@ -253,7 +262,7 @@ static bool parse_query(const struct tp_config *cfg, const struct totpd_request 
 		switch (req->verb) {
 		case CTL_CREATE:
 			if (strcmp(k, "return_records") == 0) {
-				if (strcmp(v, "true") == 0)
+				if (strcasecmp(v, "true") == 0)
 					continue;
 				/* the key and the codes are shown once, in this
 				 * response: a create that returns nothing loses them */
@@ -273,9 +282,13 @@ static bool parse_query(const struct tp_config *cfg, const struct totpd_request 
 			else if (strcmp(k, "account.name") == 0)
 				slot = &req->account;
 			else if (strcmp(k, "owner.name") == 0)
-				slot = &owner_name;
+				slot = query_syntax(v) ? &req->owner_filter : &owner_name;
 			else if (strcmp(k, "owner.uuid") == 0)
-				slot = &owner_uuid;
+				slot = query_syntax(v) ? &req->uuid_filter : &owner_uuid;
+			else if (strcmp(k, "sha_fingerprint") == 0)
+				slot = &req->fingerprint_filter;
+			else if (strcmp(k, "next") == 0)
+				slot = &req->next;
 			else if (strcmp(k, "enabled") == 0)
 				slot = &req->enabled;
 			else if (strcmp(k, "scope") == 0)
@@ -298,8 +311,9 @@ static bool parse_query(const struct tp_config *cfg, const struct totpd_request 
 				req->max_records = n;
 				continue;
 			} else if (strcmp(k, "return_records") == 0) {
-				if (strcmp(v, "true") == 0 || strcmp(v, "false") == 0) {
-					req->no_records = v[0] == 'f';
+				/* booleans as clients send them: True, FALSE */
+				if (strcasecmp(v, "true") == 0 || strcasecmp(v, "false") == 0) {
+					req->no_records = v[0] == 'f' || v[0] == 'F';
 					continue;
 				}
 				ctl_fail(r, TP_API_INVALID, k, "'%s' is not a boolean", v);
