@@ -197,6 +197,21 @@ int main(int argc, char **argv)
 			goto out;
 		own_socket = true;
 	}
+	/* libpq must not take settings from our environment (the config's
+	 * conninfo says all); without PG* variables the verbs' threads
+	 * connect without serialising on the environment (pg_conninfo.c) */
+	for (size_t i = 0; environ[i] != NULL;) {
+		char name[256];
+		size_t n = strcspn(environ[i], "=");
+		if (strncmp(environ[i], "PG", 2) != 0 || n >= sizeof(name)) {
+			i++;
+			continue;
+		}
+		memcpy(name, environ[i], n);
+		name[n] = '\0';
+		if (unsetenv(name) != 0)
+			i++;
+	}
 	(void)unsetenv("LISTEN_PID");
 	(void)unsetenv("LISTEN_FDS");
 	(void)unsetenv("LISTEN_FDNAMES");
