@@ -701,7 +701,8 @@ static void do_list(const struct tp_config *cfg, const struct ctl_caller *caller
 
 	/* sorted by the order asked for, then owner.uuid and account.name:
 	 * a total order, so a page starts exactly after the previous one */
-	qsort_r(ctx.v, ctx.n, sizeof(*ctx.v), entry_cmp, &q);
+	if (ctx.n > 1)
+		qsort_r(ctx.v, ctx.n, sizeof(*ctx.v), entry_cmp, &q);
 	if (q.have_after)
 		while (start < ctx.n && tp_query_cmp(&q, ctx.v[start].key, q.after) <= 0)
 			start++;
