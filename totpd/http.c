@@ -186,7 +186,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	if (p == NULL) {
 		const struct conn *cn = conn_of(c);
 		const char *cl;
-		if (cn == NULL || cn->refused || cn->cut)
+		bool gone;
+		pthread_mutex_lock(&srv->mu);            /* cut is the watchdog's */
+		gone = cn == NULL || cn->refused || cn->cut;
+		pthread_mutex_unlock(&srv->mu);
+		if (gone)
 			return MHD_NO;
 		p = calloc(1, sizeof(*p));
 		if (p == NULL)
