@@ -167,8 +167,10 @@ check-asan:
 # module and totpctl against it, TLS, failover; the helpers (pamtester's
 # syslog capture, tp_pamrun, tp_mkprofile) are the integration suites' own.
 # Then the PAM and totpctl suites of `make check` again, on the database
-# (STORE_BACKEND=postgresql: tests/integration/lib.sh)
-PG_SUITES = tests/pg tests/integration/pam.sh tests/integration/totpctl.sh
+# (STORE_BACKEND=postgresql: tests/integration/lib.sh), and totpd's client
+# suite (paging, filters, order) on the database
+PG_SUITES = tests/pg tests/integration/pam.sh tests/integration/totpctl.sh \
+            tests/integration/totpd_client.sh
 check-pg: all $(TEST_HELPERS)
 	BUILD=$(BUILD) SUITES="$(PG_SUITES)" STORE_BACKEND=postgresql tests/run.sh
 

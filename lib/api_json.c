@@ -136,3 +136,38 @@ json_t *tp_json_error(enum tp_api_error e, const char *target, const char *detai
 					      "message", detail));
 	return json_pack("{s:o}", "error", err);
 }
+
+static void drop_links(json_t *j, bool top)
+{
+	const char *key;
+	json_t *v;
+	void *tmp;
+	size_t i;
+
+	if (json_is_array(j)) {
+		json_array_foreach(j, i, v)
+			drop_links(v, false);
+		return;
+	}
+	if (!json_is_object(j))
+		return;
+	json_object_foreach_safe(j, tmp, key, v) {
+		if (strcmp(key, "_links") != 0) {
+			drop_links(v, false);
+			continue;
+		}
+		json_t *next = top ? json_object_get(v, "next") : NULL;
+		if (next != NULL && json_object_size(v) > 1) {
+			json_incref(next);
+			json_object_clear(v);
+			(void)json_object_set_new(v, "next", next);
+		} else if (next == NULL) {
+			(void)json_object_del(j, key);
+		}
+	}
+}
+
+void tp_json_drop_links(json_t *j)
+{
+	drop_links(j, true);
+}

@@ -36,6 +36,11 @@ json_t *tp_json_profile(const struct tp_profile *p, const struct tp_owner *owner
 /* {"error":{"code":"…","message":"…","target":"…"[,"arguments":[…]]}} */
 json_t *tp_json_error(enum tp_api_error e, const char *target, const char *detail);
 
+/* The body as the API gives it for Accept: application/json: every
+ * "_links" taken out, but the collection's next link (a paging client
+ * needs it).  Changes j in place. */
+void tp_json_drop_links(json_t *j);
+
 /* "/api/security/login/totps/{owner.uuid}/{account.name}" */
 char *tp_profile_href(const char *owner_uuid, const char *account);
 

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "api_json.h"
+#include "api_query.h"
 #include "api_verbs.h"
 #include "base32.h"
 #include "names.h"
@@ -68,6 +69,8 @@ static void store_fail(struct ctl_result *r, enum tp_status st,
 {
 	const char *d = tp_store_detail(s);
 
+	if (st == TP_EBUSY && !r->failed)
+		r->busy = true;
 	ctl_fail(r, TP_API_INTERNAL, NULL, "%s: %s%s%s", what, tp_status_str(st),
 		 d[0] ? ": " : "", d);
 }
@@ -106,7 +109,12 @@ static const struct tp_owner *find_owner(const struct tp_config *cfg,
 {
 	const struct tp_owner *owner = tp_config_owner(cfg, name);
 
-	if (owner == NULL)
+	/* a well-formed uuid that names no owner is an entry that does not
+	 * exist (the API's 404); anything else is not an owner at all */
+	if (owner == NULL && tp_valid_uuid(name))
+		ctl_fail(r, TP_API_NO_ENTRY, "owner.uuid", "no owner with uuid %s in %s",
+			 name, cfg->path);
+	else if (owner == NULL)
 		ctl_fail(r, TP_API_INVALID, "owner.name",
 			 "no owner named '%s' (the cluster or an SVM name or uuid from %s)",
 			 name, cfg->path);
@@ -141,6 +149,16 @@ static bool parse_bool(const char *s, bool *out)
 	else
 		return false;
 	return true;
+}
+
+/* enabled's value, or the error e naming it. */
+static bool enabled_value(const char *s, enum tp_api_error e, bool *out,
+			  struct ctl_result *r)
+{
+	if (parse_bool(s, out))
+		return true;
+	ctl_fail(r, e, "enabled", "'%s' is not a boolean: use true or false", s);
+	return false;
 }
 
 /* A non-admin acts only on their own account (in any owner). */
@@ -244,6 +262,18 @@ static void do_create(const struct tp_config *cfg, const struct ctl_caller *call
 	}
 	if (owner == NULL || !valid_account(account, r) || !valid_comment(o->comment, r))
 		goto out;
+	/* the POST page lists "enabled": a new profile is enabled, so true
+	 * is what it is anyway and false cannot be had */
+	if (o->enabled != NULL) {
+		bool en;
+		if (!enabled_value(o->enabled, TP_API_ENABLED_INVALID, &en, r))
+			goto out;
+		if (!en) {
+			ctl_fail(r, TP_API_INVALID, "enabled", "a new profile is enabled; "
+				 "an admin disables it afterwards with modify (PATCH)");
+			goto out;
+		}
+	}
 	/* the API: "You are only allowed to create a TOTP profile for
 	 * yourself, not for others.  Admin cannot create TOTP profiles for
 	 * any users." */
@@ -349,11 +379,8 @@ static void do_modify(const struct tp_config *cfg, const struct ctl_caller *call
 	/* The value is checked before the caller's role: a malformed request
 	 * is refused the same way whoever sends it. */
 	if (o->enabled != NULL) {
-		if (!parse_bool(o->enabled, &ctx.enabled)) {
-			ctl_fail(r, TP_API_ENABLED_INVALID, "enabled",
-				 "'%s' is not a boolean: use true or false", o->enabled);
+		if (!enabled_value(o->enabled, TP_API_ENABLED_INVALID, &ctx.enabled, r))
 			return;
-		}
 		ctx.set_enabled = true;
 	}
 	if (!valid_comment(o->comment, r))
@@ -442,16 +469,19 @@ static void do_show(const struct tp_config *cfg, const struct ctl_caller *caller
 
 /* ---- list (GET collection) ---- */
 
+/* One record of the list: its sort key and its JSON. */
+struct entry {
+	char **key;
+	json_t *rec;
+};
+
 struct list_ctx {
 	const struct tp_config *cfg;
 	const struct ctl_caller *caller;
-	const char *pattern;
-	const char *comment_pattern;
-	bool by_enabled, enabled;
-	bool by_scope;
-	enum tp_scope scope;
+	const struct tp_query *q;
 	unsigned fields;
-	json_t *records;
+	struct entry *v;
+	size_t n, cap;
 	bool nomem;
 };
 
@@ -459,23 +489,36 @@ static int list_cb(const struct tp_profile *p, void *ctx)
 {
 	struct list_ctx *c = ctx;
 	const struct tp_owner *owner = tp_config_owner(c->cfg, p->owner_uuid);
-	json_t *rec;
+	struct tp_qvalues vals;
+	struct entry e = { NULL, NULL };
 
+	/* who may see what: a user their own profiles only */
 	if (!c->caller->admin && strcmp(p->account, c->caller->name) != 0)
 		return 0;
-	if (c->pattern != NULL && fnmatch(c->pattern, p->account, 0) != 0)
-		return 0;
-	if (c->comment_pattern != NULL && fnmatch(c->comment_pattern, p->comment, 0) != 0)
-		return 0;
-	if (c->by_enabled && p->enabled != c->enabled)
-		return 0;
-	if (c->by_scope && (owner == NULL || owner->scope != c->scope))
-		return 0;
-	rec = tp_json_profile(p, owner, c->fields);
-	if (rec == NULL || json_array_append_new(c->records, rec) != 0) {
+	if (!tp_query_values(c->q, p, owner, &vals)) {
 		c->nomem = true;
 		return 1;
 	}
+	if (!tp_query_accepts(c->q, &vals))
+		return 0;
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? 2 * c->cap : 64;
+		struct entry *nv = realloc(c->v, cap * sizeof(*nv));
+		if (nv == NULL) {
+			c->nomem = true;
+			return 1;
+		}
+		c->v = nv;
+		c->cap = cap;
+	}
+	e.key = tp_query_key(c->q, &vals);
+	e.rec = e.key ? tp_json_profile(p, owner, c->fields) : NULL;
+	if (e.rec == NULL) {
+		tp_query_key_free(c->q, e.key);
+		c->nomem = true;
+		return 1;
+	}
+	c->v[c->n++] = e;
 	return 0;
 }
 
@@ -508,178 +551,142 @@ static enum tp_status list_own(const struct tp_config *cfg,
 	return TP_OK;
 }
 
-/* order_by: a field of the record, then "asc" (the default) or "desc". */
-static const struct {
-	const char *name;
-	unsigned field;              /* enum tp_field; 0: always in a record */
-	const char *obj, *key;       /* where the value is in a record */
-} order_keys[] = {
-	{ "account.name",    0,                  "account", "name" },
-	{ "owner.name",      0,                  "owner", "name" },
-	{ "owner.uuid",      0,                  "owner", "uuid" },
-	{ "comment",         TP_F_COMMENT,       NULL, "comment" },
-	{ "enabled",         TP_F_ENABLED,       NULL, "enabled" },
-	{ "scope",           TP_F_SCOPE,         NULL, "scope" },
-	{ "sha_fingerprint", TP_F_FINGERPRINT,   NULL, "sha_fingerprint" },
-};
-#define N_ORDER_KEYS (sizeof(order_keys) / sizeof(order_keys[0]))
-
-struct order {
-	size_t key;                  /* index in order_keys */
-	bool desc;
-};
-
-static bool parse_order(const char *s, struct order *ord, struct ctl_result *r)
+static int entry_cmp(const void *pa, const void *pb, void *arg)
 {
-	size_t n = strcspn(s, " ");
-	const char *dir = s + n + strspn(s + n, " ");
+	const struct entry *a = pa, *b = pb;
 
-	for (size_t i = 0; i < N_ORDER_KEYS; i++) {
-		if (strlen(order_keys[i].name) != n || strncmp(order_keys[i].name, s, n) != 0)
-			continue;
-		ord->key = i;
-		if (*dir == '\0' || strcmp(dir, "asc") == 0) {
-			ord->desc = false;
-			return true;
+	return tp_query_cmp(arg, a->key, b->key);
+}
+
+/* key=value&, the value percent-encoded but for unreserved characters */
+static bool href_param(char *buf, size_t len, size_t *o, const char *key,
+		       const char *value)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	int n = snprintf(buf + *o, len - *o, "%s%s=", *o ? "&" : "?", key);
+
+	if (n < 0 || (size_t)n >= len - *o)
+		return false;
+	*o += (size_t)n;
+	for (const unsigned char *c = (const unsigned char *)value; *c; c++) {
+		if (*o + 4 >= len)
+			return false;
+		if ((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') ||
+		    (*c >= '0' && *c <= '9') || strchr("-._~", *c) != NULL) {
+			buf[(*o)++] = (char)*c;
+		} else {
+			buf[(*o)++] = '%';
+			buf[(*o)++] = hex[*c >> 4];
+			buf[(*o)++] = hex[*c & 15u];
 		}
-		if (strcmp(dir, "desc") == 0) {
-			ord->desc = true;
-			return true;
-		}
-		break;
 	}
-	ctl_fail(r, TP_API_INVALID, "order_by", "cannot order by '%s' (a field: "
-		 "account.name, owner.name, owner.uuid, comment, enabled, scope or "
-		 "sha_fingerprint, then asc or desc)", s);
-	return false;
+	buf[*o] = '\0';
+	return true;
 }
 
-static const json_t *order_value(const json_t *rec, size_t key)
+/* The next page: the same query, after the last record given.  Only the
+ * request's own parameters are repeated (the owner it named, its filters,
+ * fields, order, page size); the token carries the position. */
+static char *next_href(const struct ctl_request *o, const char *token)
 {
-	const json_t *o = order_keys[key].obj ? json_object_get(rec, order_keys[key].obj)
-					       : rec;
+	const struct { const char *key, *value; } params[] = {
+		{ "owner.name", o->owner }, { "owner.name", o->owner_filter },
+		{ "owner.uuid", o->uuid_filter }, { "account.name", o->account },
+		{ "comment", o->comment }, { "enabled", o->enabled },
+		{ "scope", o->scope }, { "sha_fingerprint", o->fingerprint_filter },
+		{ "fields", o->fields }, { "order_by", o->order_by },
+	};
+	size_t len = strlen(LIST_HREF) + 3 * TP_QUERY_TOKEN_MAX + 4096, off = 0;
+	char *buf = malloc(len), num[32];
+	bool ok = buf != NULL;
 
-	return json_object_get(o, order_keys[key].key);
-}
-
-static int order_cmp_key(const json_t *a, const json_t *b, size_t key)
-{
-	const json_t *va = order_value(a, key), *vb = order_value(b, key);
-
-	if (json_is_boolean(va) || json_is_boolean(vb))
-		return (int)json_is_true(va) - (int)json_is_true(vb);
-	return strcmp(json_string_value(va) ? json_string_value(va) : "",
-		      json_string_value(vb) ? json_string_value(vb) : "");
-}
-
-static int order_cmp(const void *pa, const void *pb, void *arg)
-{
-	const struct order *ord = arg;
-	const json_t *a = *(json_t *const *)pa, *b = *(json_t *const *)pb;
-	int c = order_cmp_key(a, b, ord->key);
-
-	if (ord->desc)
-		c = -c;
-	/* (owner.uuid, account.name) is unique: a total order */
-	if (c == 0)
-		c = order_cmp_key(a, b, 2);
-	if (c == 0)
-		c = order_cmp_key(a, b, 0);
-	return c;
-}
-
-/* Sorted, then cut to max_records; a field added only to sort by is
- * taken out again. */
-static json_t *order_records(json_t *records, const struct ctl_request *o,
-			     const struct order *ord, unsigned extra)
-{
-	size_t n = json_array_size(records), keep = n;
-	json_t **v, *out;
-
-	if (o->limit && o->max_records < keep)
-		keep = o->max_records;
-	v = calloc(n ? n : 1, sizeof(*v));
-	out = json_array();
-	if (v == NULL || out == NULL) {
-		free(v);
-		json_decref(out);
+	if (!ok)
+		return NULL;
+	memcpy(buf, LIST_HREF, strlen(LIST_HREF) + 1);
+	char *q = buf + strlen(LIST_HREF);
+	size_t qlen = len - strlen(LIST_HREF);
+	q[0] = '\0';
+	for (size_t i = 0; ok && i < sizeof(params) / sizeof(params[0]); i++)
+		if (params[i].value != NULL)
+			ok = href_param(q, qlen, &off, params[i].key, params[i].value);
+	snprintf(num, sizeof(num), "%zu", o->max_records);
+	if (ok)
+		ok = href_param(q, qlen, &off, "max_records", num);
+	if (ok)
+		ok = href_param(q, qlen, &off, "next", token);
+	if (!ok) {
+		free(buf);
 		return NULL;
 	}
-	for (size_t i = 0; i < n; i++)
-		v[i] = json_array_get(records, i);
-	if (o->order_by != NULL)
-		qsort_r(v, n, sizeof(*v), order_cmp, (void *)ord);
-	for (size_t i = 0; i < keep; i++) {
-		if (extra != 0)
-			(void)json_object_del(v[i], order_keys[ord->key].key);
-		if (json_array_append(out, v[i]) != 0) {
-			json_decref(out);
-			out = NULL;
-			break;
-		}
+	return buf;
+}
+
+static bool set_filter(struct tp_query *q, enum tp_qfield f, const char *expr,
+		       struct ctl_result *r)
+{
+	const char *why;
+
+	if (expr == NULL)
+		return true;
+	why = tp_query_filter_problem(f, expr);
+	if (why != NULL) {
+		ctl_fail(r, TP_API_INVALID, tp_query_field_name(f), "%s=%s: %s",
+			 tp_query_field_name(f), expr, why);
+		return false;
 	}
-	free(v);
-	return out;
+	q->filter[f] = expr;
+	return true;
 }
 
 static void do_list(const struct tp_config *cfg, const struct ctl_caller *caller,
 		    const struct ctl_request *o, const struct ctl_store_access *pv,
 		    struct ctl_result *r)
 {
-	struct list_ctx ctx = { .cfg = cfg, .caller = caller, .pattern = o->account,
-				.comment_pattern = o->comment };
-	struct order ord = { 0, false };
-	unsigned extra = 0;
-	json_t *ordered;
+	struct tp_query q;
+	struct list_ctx ctx = { .cfg = cfg, .caller = caller, .q = &q };
 	const struct tp_owner *owner = NULL;
 	struct tp_store *store;
+	json_t *records = NULL, *links = NULL;
+	char *token = NULL, *href = NULL;
+	size_t start = 0, end;
 	enum tp_status st;
 	/* JSON: the API lists the keys (plus the scope); a person gets a
 	 * more useful table by default */
 	unsigned dflt = o->json ? TP_F_KEYS | TP_F_SCOPE
 				: TP_F_KEYS | TP_F_SCOPE | TP_F_ENABLED | TP_F_COMMENT;
 
+	memset(&q, 0, sizeof(q));
 	if (o->owner != NULL && (owner = find_owner(cfg, o->owner, r)) == NULL)
 		return;
-	if (o->enabled != NULL) {
-		if (!parse_bool(o->enabled, &ctx.enabled)) {
-			ctl_fail(r, TP_API_INVALID, "enabled",
-				 "'%s' is not a boolean: use true or false", o->enabled);
-			return;
-		}
-		ctx.by_enabled = true;
-	}
-	if (o->scope != NULL) {
-		ctx.by_scope = true;
-		if (strcmp(o->scope, "cluster") == 0)
-			ctx.scope = TP_SCOPE_CLUSTER;
-		else if (strcmp(o->scope, "svm") == 0)
-			ctx.scope = TP_SCOPE_SVM;
-		else {
-			ctl_fail(r, TP_API_INVALID, "scope",
-				 "'%s' is not a scope: use cluster or svm", o->scope);
-			return;
-		}
-	}
+	if (!set_filter(&q, TP_Q_ACCOUNT, o->account, r) ||
+	    !set_filter(&q, TP_Q_OWNER_NAME, o->owner_filter, r) ||
+	    !set_filter(&q, TP_Q_OWNER_UUID, o->uuid_filter, r) ||
+	    !set_filter(&q, TP_Q_COMMENT, o->comment, r) ||
+	    !set_filter(&q, TP_Q_ENABLED, o->enabled, r) ||
+	    !set_filter(&q, TP_Q_SCOPE, o->scope, r) ||
+	    !set_filter(&q, TP_Q_FINGERPRINT, o->fingerprint_filter, r))
+		return;
 	if (!parse_fields(o, dflt, &ctx.fields, r))
 		return;
 	r->fields = ctx.fields;
 	if (o->order_by != NULL) {
-		if (!parse_order(o->order_by, &ord, r))
+		const char *why = tp_query_order_parse(o->order_by, &q);
+		if (why != NULL) {
+			ctl_fail(r, TP_API_INVALID, "order_by", "cannot order by '%s': %s "
+				 "(fields: account.name, owner.name, owner.uuid, comment, "
+				 "enabled, scope, sha_fingerprint; each then asc or desc; "
+				 "several joined by ',')", o->order_by, why);
 			return;
-		extra = order_keys[ord.key].field & ~ctx.fields;
-		ctx.fields |= extra;
+		}
 	}
-	ctx.records = json_array();
-	if (ctx.records == NULL) {
-		ctl_fail(r, TP_API_INTERNAL, NULL, "out of memory");
+	if (o->next != NULL && !tp_query_set_after(&q, o->next)) {
+		ctl_fail(r, TP_API_INVALID, "next", "not a next token of this query (from "
+			 "_links.next of a list with the same order_by)");
 		return;
 	}
 	store = store_open(cfg, pv, r);
-	if (store == NULL) {
-		json_decref(ctx.records);
-		return;
-	}
+	if (store == NULL)
+		goto out;
 	if (caller->admin)
 		st = tp_store_list(store, owner ? owner->uuid : NULL, list_cb, &ctx,
 				   &r->skipped);
@@ -691,31 +698,57 @@ static void do_list(const struct tp_config *cfg, const struct ctl_caller *caller
 	else if (ctx.nomem)
 		ctl_fail(r, TP_API_INTERNAL, NULL, "out of memory");
 	store_close(store, pv, r);
-	if (r->failed) {
-		json_decref(ctx.records);
-		return;
+	if (r->failed)
+		goto out;
+
+	/* sorted by the order asked for, then owner.uuid and account.name:
+	 * a total order, so a page starts exactly after the previous one */
+	if (ctx.n > 1)
+		qsort_r(ctx.v, ctx.n, sizeof(*ctx.v), entry_cmp, &q);
+	if (q.have_after)
+		while (start < ctx.n && tp_query_cmp(&q, ctx.v[start].key, q.after) <= 0)
+			start++;
+	end = ctx.n;
+	if (o->limit && end - start > o->max_records)
+		end = start + o->max_records;
+	records = json_array();
+	if (records == NULL)
+		goto nomem;
+	for (size_t i = start; i < end; i++)
+		if (json_array_append(records, ctx.v[i].rec) != 0)
+			goto nomem;
+	links = json_pack("{s:{s:s}}", "self", "href", LIST_HREF);
+	if (links == NULL)
+		goto nomem;
+	if (end < ctx.n && end > start) {
+		token = tp_query_token(&q, ctx.v[end - 1].key);
+		href = token ? next_href(o, token) : NULL;
+		if (href == NULL ||
+		    json_object_set_new(links, "next", json_pack("{s:s}", "href", href)) != 0)
+			goto nomem;
 	}
-	if (o->order_by != NULL || o->limit) {
-		ordered = order_records(ctx.records, o, &ord, extra);
-		json_decref(ctx.records);
-		if (ordered == NULL) {
-			ctl_fail(r, TP_API_INTERNAL, NULL, "out of memory");
-			return;
-		}
-		ctx.records = ordered;
-	}
-	if (o->no_records) {
-		r->body = json_pack("{s:I,s:{s:{s:s}}}",
-				    "num_records", (json_int_t)json_array_size(ctx.records),
-				    "_links", "self", "href", LIST_HREF);
-		json_decref(ctx.records);
-	} else {
-		r->body = json_pack("{s:o,s:I,s:{s:{s:s}}}", "records", ctx.records,
-				    "num_records", (json_int_t)json_array_size(ctx.records),
-				    "_links", "self", "href", LIST_HREF);
-	}
+	if (o->no_records)
+		r->body = json_pack("{s:I,s:O}", "num_records", (json_int_t)(end - start),
+				    "_links", links);
+	else
+		r->body = json_pack("{s:O,s:I,s:O}", "records", records,
+				    "num_records", (json_int_t)(end - start), "_links", links);
 	if (r->body == NULL)
-		ctl_fail(r, TP_API_INTERNAL, NULL, "out of memory");
+		goto nomem;
+	goto out;
+nomem:
+	ctl_fail(r, TP_API_INTERNAL, NULL, "out of memory");
+out:
+	for (size_t i = 0; i < ctx.n; i++) {
+		tp_query_key_free(&q, ctx.v[i].key);
+		ctl_json_free(ctx.v[i].rec);
+	}
+	free(ctx.v);
+	ctl_json_free(records);
+	json_decref(links);
+	free(token);
+	free(href);
+	tp_query_free(&q);
 }
 
 /* ---- delete (DELETE) ---- */

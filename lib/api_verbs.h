@@ -25,8 +25,11 @@ struct ctl_request {
 	const char *owner, *account, *comment, *enabled, *fields, *scope;
 	/* account and comment are fnmatch patterns in a list */
 	bool json;                   /* the API's bodies (list: the API's fields) */
-	/* list only (the API's query parameters) */
-	const char *order_by;        /* "FIELD [asc|desc]" */
+	/* list only (the API's query parameters): account, comment, enabled,
+	 * scope and these are filters in the API's query syntax (api_query.h) */
+	const char *owner_filter, *uuid_filter, *fingerprint_filter;
+	const char *next;            /* the token of _links.next */
+	const char *order_by;        /* "FIELD [asc|desc],..." */
 	bool limit;                  /* max_records given */
 	size_t max_records;
 	bool no_records;             /* return_records=false: the count only */
@@ -83,6 +86,8 @@ struct ctl_result {
 	int64_t lock_until;          /* Unix time; 0: no lock running */
 	bool partial;                /* migrate: printed, but not all copied */
 	char warning[200];           /* said after a success (totpctl: stderr) */
+	bool busy;                   /* the store was locked past the wait
+				      * allowed: try again (totpd: 503) */
 };
 
 /* api_verbs.c */

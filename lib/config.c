@@ -24,7 +24,7 @@
 
 static const char *const top_keys[] = {
 	"store", "admin_group", "issuer", "totp", "emergency_codes",
-	"lockout", "disabled_profile", "cluster", "svms", NULL };
+	"lockout", "disabled_profile", "api", "cluster", "svms", NULL };
 static const char *const store_keys[] = { "path", "user", "backend", "conninfo",
 					   "admin_conninfo", NULL };
 static const char *const totp_keys[] = {
@@ -32,6 +32,8 @@ static const char *const totp_keys[] = {
 static const char *const ec_keys[] = { "count", "warn_at", NULL };
 static const char *const lockout_keys[] = {
 	"max_failures", "seconds", "reveal", NULL };
+static const char *const api_keys[] = {
+	"connections_per_user", "request_timeout", "lock_wait_ms", NULL };
 static const char *const cluster_keys[] = {
 	"name", "uuid", "totp_group", "totp_accounts", NULL };
 static const char *const svm_keys[] = {
@@ -43,6 +45,7 @@ const struct tp_config_group tp_config_settings[] = {
 	{ "totp", totp_keys },
 	{ "emergency_codes", ec_keys },
 	{ "lockout", lockout_keys },
+	{ "api", api_keys },
 	{ "cluster", cluster_keys },
 	{ "svms[]", svm_keys },
 	{ NULL, NULL },
@@ -342,7 +345,7 @@ out:
 static enum tp_status load_root(struct loader *ld, const config_setting_t *root,
 				struct tp_config *cfg)
 {
-	const config_setting_t *store, *totp, *ec, *lockout, *s;
+	const config_setting_t *store, *totp, *ec, *lockout, *api, *s;
 	char *alg = NULL, *disabled = NULL;
 	enum tp_status st;
 
@@ -351,6 +354,7 @@ static enum tp_status load_root(struct loader *ld, const config_setting_t *root,
 	if (st == TP_OK) st = get_group(ld, root, "totp", &totp);
 	if (st == TP_OK) st = get_group(ld, root, "emergency_codes", &ec);
 	if (st == TP_OK) st = get_group(ld, root, "lockout", &lockout);
+	if (st == TP_OK) st = get_group(ld, root, "api", &api);
 	if (st != TP_OK)
 		return st;
 	if (store != NULL && (st = only_known(ld, store, store_keys)) != TP_OK)
@@ -362,6 +366,8 @@ static enum tp_status load_root(struct loader *ld, const config_setting_t *root,
 	if (ec != NULL && (st = only_known(ld, ec, ec_keys)) != TP_OK)
 		return st;
 	if (lockout != NULL && (st = only_known(ld, lockout, lockout_keys)) != TP_OK)
+		return st;
+	if (api != NULL && (st = only_known(ld, api, api_keys)) != TP_OK)
 		return st;
 
 	st = get_string(ld, store, "path", &cfg->store_path);
@@ -388,6 +394,13 @@ static enum tp_status load_root(struct loader *ld, const config_setting_t *root,
 	if (st == TP_OK)
 		st = get_uint(ld, lockout, "seconds", 1, 86400 * 7, &cfg->lockout_seconds);
 	if (st == TP_OK) st = get_bool(ld, lockout, "reveal", &cfg->reveal_lockout);
+	if (st == TP_OK)
+		st = get_uint(ld, api, "connections_per_user", 1, 1000,
+			      &cfg->api_connections_per_user);
+	if (st == TP_OK)
+		st = get_uint(ld, api, "request_timeout", 1, 3600, &cfg->api_request_timeout);
+	if (st == TP_OK)
+		st = get_uint(ld, api, "lock_wait_ms", 1, 10000, &cfg->api_lock_wait_ms);
 	if (st == TP_OK) st = get_string(ld, root, "disabled_profile", &disabled);
 	if (st != TP_OK)
 		goto out;
@@ -432,6 +445,9 @@ static enum tp_status set_defaults(struct tp_config *cfg)
 	cfg->emergency_warn = 2;
 	cfg->max_failures = 5;
 	cfg->lockout_seconds = 300;
+	cfg->api_connections_per_user = 8;
+	cfg->api_request_timeout = 10;
+	cfg->api_lock_wait_ms = 2000;
 	cfg->disabled_action = TP_DISABLED_ALLOW;
 	cfg->store_path = strdup(TP_DEFAULT_STORE);
 	cfg->store_user = strdup(TP_DEFAULT_STORE_USER);
@@ -757,13 +773,62 @@ static bool listed(char *const *v, size_t n, const char *s)
 	return false;
 }
 
+/* The user database through the reentrant calls: totpd runs verbs in
+ * several threads at once, and getpwnam's shared buffer, overwritten by
+ * another thread between the call and the read, could make one user's
+ * request see another user's name or group.  The buffer grows on ERANGE
+ * (a group with many members); NULL: no such entry or no memory. */
+#define NSS_BUF_MIN 1024
+#define NSS_BUF_MAX (1u << 24)
+
+static char *nss_lookup(int (*fn)(const void *key, void *ent, char *buf, size_t len,
+				  void **res),
+			const void *key, void *ent)
+{
+	size_t len = NSS_BUF_MIN;
+	void *res = NULL;
+
+	for (;;) {
+		char *buf = malloc(len);
+		if (buf == NULL)
+			return NULL;
+		int e = fn(key, ent, buf, len, &res);
+		if (e == 0 && res != NULL)
+			return buf;
+		free(buf);
+		if (e != ERANGE || len >= NSS_BUF_MAX)
+			return NULL;
+		len *= 2;
+	}
+}
+
+static int pw_by_name(const void *key, void *ent, char *buf, size_t len, void **res)
+{
+	return getpwnam_r(key, ent, buf, len, (struct passwd **)res);
+}
+
+static int pw_by_uid(const void *key, void *ent, char *buf, size_t len, void **res)
+{
+	return getpwuid_r(*(const uid_t *)key, ent, buf, len, (struct passwd **)res);
+}
+
+static int gr_by_name(const void *key, void *ent, char *buf, size_t len, void **res)
+{
+	return getgrnam_r(key, ent, buf, len, (struct group **)res);
+}
+
 bool tp_owner_has_account(const struct tp_owner *owner, const char *account)
 {
+	struct passwd pw;
+	char *buf;
+
 	if (!tp_valid_account(account))
 		return false;
 	if (owner->scope == TP_SCOPE_SVM)
 		return listed(owner->members, owner->n_members, account);
-	return getpwnam(account) != NULL;
+	buf = nss_lookup(pw_by_name, account, &pw);
+	free(buf);
+	return buf != NULL;
 }
 
 bool tp_owner_requires_totp(const struct tp_owner *owner, const char *account)
@@ -777,29 +842,38 @@ bool tp_owner_requires_totp(const struct tp_owner *owner, const char *account)
 
 bool tp_user_in_group(const char *user, const char *group)
 {
-	struct group *gr = getgrnam(group);
-	struct passwd *pw;
+	struct group gr;
+	struct passwd pw;
+	char *gbuf = nss_lookup(gr_by_name, group, &gr), *pbuf = NULL;
+	bool in = false;
 
-	if (gr == NULL)
-		return false;
-	for (char **m = gr->gr_mem; m != NULL && *m != NULL; m++)
-		if (strcmp(*m, user) == 0)
-			return true;
-	gid_t gid = gr->gr_gid;          /* getpwnam may reuse gr's buffer */
-	pw = getpwnam(user);
-	return pw != NULL && pw->pw_gid == gid;
+	if (gbuf == NULL)
+		goto out;
+	for (char **m = gr.gr_mem; m != NULL && *m != NULL; m++)
+		if (strcmp(*m, user) == 0) {
+			in = true;
+			goto out;
+		}
+	pbuf = nss_lookup(pw_by_name, user, &pw);
+	in = pbuf != NULL && pw.pw_gid == gr.gr_gid;
+out:
+	free(gbuf);
+	free(pbuf);
+	return in;
 }
 
 bool tp_config_is_admin(const struct tp_config *cfg, uid_t uid)
 {
-	struct passwd *pw;
-	char name[TP_NAME_MAX + 2];
+	struct passwd pw;
+	char *buf;
+	bool admin = false;
 
 	if (uid == 0)
 		return true;
-	if (cfg->admin_group == NULL || (pw = getpwuid(uid)) == NULL ||
-	    strlen(pw->pw_name) > TP_NAME_MAX)
+	if (cfg->admin_group == NULL || (buf = nss_lookup(pw_by_uid, &uid, &pw)) == NULL)
 		return false;
-	strcpy(name, pw->pw_name);
-	return tp_user_in_group(name, cfg->admin_group);
+	if (strlen(pw.pw_name) <= TP_NAME_MAX)
+		admin = tp_user_in_group(pw.pw_name, cfg->admin_group);
+	free(buf);
+	return admin;
 }

@@ -58,6 +58,9 @@ struct tp_config {
 	char *store_conninfo;        /* postgresql: the module's libpq conninfo */
 	char *store_admin_conninfo;  /* postgresql: totpctl's */
 	bool store_admin;            /* set by totpctl: open with admin_conninfo */
+	unsigned store_lock_wait_ms; /* set by totpd (api.lock_wait_ms): how long
+				      * the file store waits for an account's
+				      * lock; 0: its own default (10 s) */
 	bool policy_ignored;         /* postgresql with totp.window or lockout set:
 				      * the database's policy applies instead */
 	char *admin_group;           /* never NULL */
@@ -70,6 +73,12 @@ struct tp_config {
 	enum tp_disabled_action disabled_action;
 	bool reveal_lockout;         /* tell the user the profile is locked */
 	unsigned emergency_warn;     /* warn when this many or fewer remain */
+	/* totpd: connections one uid may hold at once, seconds a request may
+	 * take from its headers to its response, and how long a verb waits
+	 * for a profile's lock before it answers 503 */
+	unsigned api_connections_per_user;
+	unsigned api_request_timeout;
+	unsigned api_lock_wait_ms;
 	struct tp_owner *owners;     /* owners[0] is the cluster */
 	size_t n_owners;
 };

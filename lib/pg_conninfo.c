@@ -3,6 +3,7 @@
  * (password\f=, ?pass%77ord=, a URI) escapes a check made here. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -377,18 +378,30 @@ void tp_conninfo_free(struct tp_conninfo *c)
  * environment must stay as it was: libpq gets a copy without them, and
  * the caller's array (its pointer and its strings) comes back untouched.
  * Another thread that calls setenv meanwhile would lose its change; PAM
- * applications do not change the environment while authenticating. */
+ * applications do not change the environment while authenticating.
+ * Swapping environ is process-wide: two of our threads doing it at once
+ * would restore each other's freed copy, so the swap is serialised, and
+ * skipped when there is nothing to hide (totpd, with its threads, clears
+ * the PG* variables at start and so connects without the lock). */
+static pthread_mutex_t environ_lock = PTHREAD_MUTEX_INITIALIZER;
+
 PGconn *tp_pq_connect(const struct tp_conninfo *c)
 {
-	char **saved = environ, **clean;
-	size_t n = 0, k = 0;
-	PGconn *conn;
+	char **saved, **clean;
+	size_t n = 0, k = 0, pg = 0;
+	PGconn *conn = NULL;
 
+	for (char **e = environ; e != NULL && *e != NULL; e++)
+		pg += strncmp(*e, "PG", 2) == 0;
+	if (pg == 0)
+		return PQconnectdbParams(c->keys, c->vals, 0);
+	pthread_mutex_lock(&environ_lock);
+	saved = environ;
 	for (char **e = saved; e != NULL && *e != NULL; e++)
 		n++;
 	clean = calloc(n + 1, sizeof(*clean));
 	if (clean == NULL)
-		return NULL;
+		goto out;
 	for (char **e = saved; e != NULL && *e != NULL; e++)
 		if (strncmp(*e, "PG", 2) != 0)
 			clean[k++] = *e;
@@ -396,5 +409,7 @@ PGconn *tp_pq_connect(const struct tp_conninfo *c)
 	conn = PQconnectdbParams(c->keys, c->vals, 0);
 	environ = saved;
 	free(clean);
+out:
+	pthread_mutex_unlock(&environ_lock);
 	return conn;
 }

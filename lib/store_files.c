@@ -106,6 +106,7 @@ struct files_store {
 	bool chown_needed;      /* we are root writing for another user */
 	struct profile_cache cache;
 	EVP_MD *sha256;         /* fetched once: a fetch per login costs more than the hash */
+	long lock_wait_us;      /* LOCK_WAIT_US, or the caller's shorter bound */
 };
 
 static struct files_store *files(struct tp_store *s)
@@ -549,10 +550,10 @@ static enum tp_status flock_bounded(struct files_store *fs, int fd,
 			continue;
 		if (errno != EWOULDBLOCK)
 			return sys_fail(fs, "cannot lock", owner, name);
-		if (waited_us >= LOCK_WAIT_US) {
-			detail(fs, "%s/%s/%s: still locked after %ld s, giving up",
-			       fs->root_path, owner, name, LOCK_WAIT_US / 1000000);
-			return TP_EIO;
+		if (waited_us >= fs->lock_wait_us) {
+			detail(fs, "%s/%s/%s: still locked after %ld ms, giving up",
+			       fs->root_path, owner, name, fs->lock_wait_us / 1000);
+			return TP_EBUSY;
 		}
 		struct timespec ts = { 0, nap_us * 1000 };
 		nanosleep(&ts, NULL);
@@ -1209,6 +1210,9 @@ enum tp_status tp_store_files_open(const struct tp_config *cfg,
 	fs->base.ops = &files_ops;
 	fs->root_fd = -1;
 	fs->cache.fd = fs->cache.dir_fd = fs->cache.lock_fd = -1;
+	fs->lock_wait_us = cfg->store_lock_wait_ms > 0 &&
+			   cfg->store_lock_wait_ms * 1000L < LOCK_WAIT_US
+			   ? cfg->store_lock_wait_ms * 1000L : LOCK_WAIT_US;
 	fs->root_path = strdup(cfg->store_path);
 	if (fs->root_path == NULL)
 		goto fail;
@@ -1218,8 +1222,12 @@ enum tp_status tp_store_files_open(const struct tp_config *cfg,
 		*err = strdup("cannot load SHA-256 from libcrypto");
 		goto fail;
 	}
-	/* store.user always has a value (the default is _totp) */
-	struct passwd *pw = getpwnam(cfg->store_user);
+	/* store.user always has a value (the default is _totp); the
+	 * reentrant call: totpd opens stores in several threads at once */
+	struct passwd pwent, *pw = NULL;
+	char pwbuf[4096];
+	if (getpwnam_r(cfg->store_user, &pwent, pwbuf, sizeof(pwbuf), &pw) != 0)
+		pw = NULL;
 	if (pw == NULL) {
 		rv = TP_EINVAL;
 		if (asprintf(err, "%s: store.user '%s'%s does not exist", cfg->path,

@@ -14,6 +14,7 @@ const char *tp_status_str(enum tp_status st)
 	case TP_EROFS:    return "store is read-only";
 	case TP_ENOMEM:   return "out of memory";
 	case TP_ECRYPTO:  return "cryptographic library failure";
+	case TP_EBUSY:    return "locked by another process";
 	}
 	return "unknown error";
 }

@@ -14,7 +14,8 @@ enum tp_status {
 	TP_ENOSPC,      /* disk full or quota */
 	TP_EROFS,       /* read-only store */
 	TP_ENOMEM,
-	TP_ECRYPTO      /* OpenSSL failure */
+	TP_ECRYPTO,     /* OpenSSL failure */
+	TP_EBUSY        /* a lock held by another process past the wait allowed */
 };
 
 const char *tp_status_str(enum tp_status st);

@@ -57,7 +57,8 @@ ex() {
 	printf '### %s\n\nAs `%s`:\n\n```\n%s\n```\n\n' "$title" "$name" "$shown"
 	setpriv --reuid="$uid" --regid="$uid" --clear-groups \
 		curl -s -i --unix-socket "$SOCK" "$@" | tr -d '\r' |
-		grep -v -e '^Date:' -e '^Content-Length:' > "$W/resp" || true
+		grep -v -e '^Date:' -e '^Content-Length:' |
+		sed "s|$W/totp_profile.conf|/etc/totp_profile/totp_profile.conf|g" > "$W/resp" || true
 	printf '```\n%s\n```\n\n' "$(cat "$W/resp")"
 }
 U=http://localhost/api/security/login/totps
@@ -76,6 +77,35 @@ ex 4010 admin "Disabling a profile (PATCH, admin only)" \
 	"$U/$C/pubuser2" --request PATCH --data '{ "enabled": false }'
 ex 4010 admin "Filtering, ordering and limiting the list" \
 	"$U?enabled=true&fields=comment,enabled&order_by=account.name%20desc&max_records=5"
+echo "## The API's conventions"
+echo
+ex 4010 admin "POST with \"enabled\": true (a new profile is enabled): 201 and Location" \
+	$U --request POST --data '{ "account": { "name": "admin" }, "enabled": true, "comment": "admin key" }'
+ex 4002 pubuser2 "POST with \"enabled\": false: error 2, 400, and why" \
+	$U --request POST --data '{ "account": { "name": "pubuser2" }, "enabled": false }'
+ex 4010 admin "Paging: max_records=1 and _links.next" "$U?max_records=1&order_by=account.name"
+# the next link exactly as the previous answer gave it
+NEXT=$(sed -n '/^{/,$p' "$W/resp" | python3 -c 'import json,sys; print(json.load(sys.stdin)["_links"]["next"]["href"])')
+ex 4010 admin "The next page: the href of _links.next, as given" "http://localhost$NEXT"
+ex 4010 admin "Query operators: | (or)" "$U?account.name=pubuser2|admin&fields=comment"
+ex 4010 admin "Query operators: ! (not) and * (wildcard)" "$U?account.name=!admin&comment=*server*&fields=comment"
+ex 4010 admin "Query operators: < (byte order) and !null" \
+	"$U?account.name=<pubuser4&comment=!null&fields=comment"
+ex 4010 admin "Booleans in any case, and order_by on several fields" \
+	"$U?enabled=False|TRUE&order_by=enabled%20desc,account.name%20asc&fields=enabled"
+ex 4010 admin "Accept: application/json: no HAL links but next" \
+	"$U?max_records=1" -H "Accept: application/json"
+ex 4010 admin "HEAD: GET's status and headers" --head "$U/$C/pubuser2"
+ex 4010 admin "OPTIONS: the methods in Allow" --request OPTIONS "$U/$C/pubuser2"
+ex 4010 admin "A method the path does not take: 405, error 3, Allow" --request PUT $U
+ex 4010 admin "PATCH on the collection (a query-based PATCH) is not offered: 405" \
+	"$U?enabled=false" --request PATCH --data '{ "enabled": true }'
+ex 4010 admin "An owner uuid that names no owner: error 4, 404" \
+	"$U/0000aaaa-4081-b576-7575-ada21efcaf16/pubuser2"
+ex 4010 admin "An owner that is not even a uuid: error 2, 400" "$U/no-such-owner/pubuser2"
+ex 4002 pubuser2 "return_records=false on POST stays refused: error 2, 400" \
+	"$U?return_records=false" --request POST --data '{ "account": { "name": "pubuser2" } }'
+ex 4010 admin "Deleting the admin's profile again" "$U/$C/admin" --request DELETE
 echo "## Errors"
 echo
 ex 4004 pubuser4 "Create over an enabled profile: error 1, 409" \

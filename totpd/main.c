@@ -69,21 +69,24 @@ static int activated_socket(void)
 }
 
 /* A socket of our own; any local user may connect (the kernel tells us
- * who they are), so mode 0666. */
+ * who they are), so mode 0666.  It is bound under a temporary name and
+ * renamed into place once it listens: a client (or a script waiting for
+ * the socket to appear) that connects as soon as the name exists would
+ * otherwise be refused between bind() and listen(). */
 static int bind_socket(const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char tmp[sizeof(sa.sun_path)];
 	struct stat st;
-	int fd;
+	int fd, n;
 
-	if (strlen(path) >= sizeof(sa.sun_path)) {
+	n = snprintf(tmp, sizeof(tmp), "%s.%ld", path, (long)getpid());
+	if (n < 0 || (size_t)n >= sizeof(sa.sun_path)) {
 		fprintf(stderr, "totpd: socket path too long: %s\n", path);
 		return -1;
 	}
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	/* a stale socket of an earlier run; anything else is left alone */
-	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
-		(void)unlink(path);
+	memcpy(sa.sun_path, tmp, (size_t)n + 1);
+	(void)unlink(tmp);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		fprintf(stderr, "totpd: socket: %s\n", strerror(errno));
@@ -92,12 +95,22 @@ static int bind_socket(const char *path)
 	mode_t old = umask(0111);
 	int rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
 	umask(old);
-	if (rc != 0 || chmod(path, 0666) != 0 || listen(fd, 128) != 0) {
-		fprintf(stderr, "totpd: cannot listen on %s: %s\n", path, strerror(errno));
-		close(fd);
-		return -1;
+	if (rc != 0 || chmod(tmp, 0666) != 0 || listen(fd, 128) != 0)
+		goto fail;
+	/* a stale socket of an earlier run is replaced; anything else is
+	 * left alone */
+	if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
+		errno = EEXIST;
+		goto fail;
 	}
+	if (rename(tmp, path) != 0)
+		goto fail;
 	return fd;
+fail:
+	fprintf(stderr, "totpd: cannot listen on %s: %s\n", path, strerror(errno));
+	(void)unlink(tmp);
+	close(fd);
+	return -1;
 }
 
 int main(int argc, char **argv)
@@ -111,7 +124,9 @@ int main(int argc, char **argv)
 		{ "help",            no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct totpd_limits lim = { .connections = 64, .timeout = 10, .memory = 16384 };
+	/* 256: a thread is held only by a connection within its uid's cap
+	 * (api.connections_per_user); one over it is refused at once */
+	struct totpd_limits lim = { .connections = 256, .timeout = 10, .memory = 16384 };
 	const char *config = TP_DEFAULT_CONFIG, *sock = NULL;
 	struct tp_config *cfg = NULL;
 	struct passwd *pw;
@@ -161,6 +176,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	cfg->store_admin = true;     /* postgresql: admin_conninfo, totp_admin */
+	cfg->store_lock_wait_ms = cfg->api_lock_wait_ms;
 	pw = getpwnam(cfg->store_user);
 	if (pw == NULL || pw->pw_uid != geteuid()) {
 		fprintf(stderr, "totpd: running as uid %u, but the store user in %s is "
@@ -180,6 +196,21 @@ int main(int argc, char **argv)
 		if ((fd = bind_socket(sock)) < 0)
 			goto out;
 		own_socket = true;
+	}
+	/* libpq must not take settings from our environment (the config's
+	 * conninfo says all); without PG* variables the verbs' threads
+	 * connect without serialising on the environment (pg_conninfo.c) */
+	for (size_t i = 0; environ[i] != NULL;) {
+		char name[256];
+		size_t n = strcspn(environ[i], "=");
+		if (strncmp(environ[i], "PG", 2) != 0 || n >= sizeof(name)) {
+			i++;
+			continue;
+		}
+		memcpy(name, environ[i], n);
+		name[n] = '\0';
+		if (unsetenv(name) != 0)
+			i++;
 	}
 	(void)unsetenv("LISTEN_PID");
 	(void)unsetenv("LISTEN_FDS");

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <jansson.h>
 
 #include "api_json.h"
@@ -188,7 +189,7 @@ static bool parse_body(const struct tp_config *cfg, const struct totpd_request *
 		} else if (strcmp(key, "comment") == 0) {
 			if (!body_string(v, key, &req->comment, r))
 				return false;
-		} else if (strcmp(key, "enabled") == 0 && req->verb == CTL_MODIFY) {
+		} else if (strcmp(key, "enabled") == 0) {
 			/* any value reaches the verb: a non-boolean is 144834565 */
 			if (json_is_boolean(v)) {
 				req->enabled = json_is_true(v) ? "true" : "false";
@@ -199,10 +200,6 @@ static bool parse_body(const struct tp_config *cfg, const struct totpd_request *
 				free(s);
 				req->enabled = d->enabled_text;
 			}
-		} else if (strcmp(key, "enabled") == 0) {
-			ctl_fail(r, TP_API_INVALID, key, "a new profile is enabled; an "
-				 "admin changes 'enabled' with PATCH");
-			return false;
 		} else if (strcmp(key, "_links") != 0) {
 			ctl_fail(r, TP_API_INVALID, key, "unknown field '%s'", key);
 			return false;
@@ -227,6 +224,14 @@ static bool parse_body(const struct tp_config *cfg, const struct totpd_request *
 		return false;
 	}
 	return true;
+}
+
+/* An owner filter that uses the query syntax (operators, wildcards,
+ * alternatives, null) filters the list; a plain value names one owner,
+ * which must exist (and the store lists that owner's profiles only). */
+static bool query_syntax(const char *v)
+{
+	return v[strcspn(v, "|!<>*")] != '\0' || strcmp(v, "null") == 0;
 }
 
 /* Query parameters: each verb takes its own; return_timeout is accepted
@@ -257,7 +262,7 @@ static bool parse_query(const struct tp_config *cfg, const struct totpd_request 
 		switch (req->verb) {
 		case CTL_CREATE:
 			if (strcmp(k, "return_records") == 0) {
-				if (strcmp(v, "true") == 0)
+				if (strcasecmp(v, "true") == 0)
 					continue;
 				/* the key and the codes are shown once, in this
 				 * response: a create that returns nothing loses them */
@@ -277,9 +282,13 @@ static bool parse_query(const struct tp_config *cfg, const struct totpd_request 
 			else if (strcmp(k, "account.name") == 0)
 				slot = &req->account;
 			else if (strcmp(k, "owner.name") == 0)
-				slot = &owner_name;
+				slot = query_syntax(v) ? &req->owner_filter : &owner_name;
 			else if (strcmp(k, "owner.uuid") == 0)
-				slot = &owner_uuid;
+				slot = query_syntax(v) ? &req->uuid_filter : &owner_uuid;
+			else if (strcmp(k, "sha_fingerprint") == 0)
+				slot = &req->fingerprint_filter;
+			else if (strcmp(k, "next") == 0)
+				slot = &req->next;
 			else if (strcmp(k, "enabled") == 0)
 				slot = &req->enabled;
 			else if (strcmp(k, "scope") == 0)
@@ -302,8 +311,9 @@ static bool parse_query(const struct tp_config *cfg, const struct totpd_request 
 				req->max_records = n;
 				continue;
 			} else if (strcmp(k, "return_records") == 0) {
-				if (strcmp(v, "true") == 0 || strcmp(v, "false") == 0) {
-					req->no_records = v[0] == 'f';
+				/* booleans as clients send them: True, FALSE */
+				if (strcasecmp(v, "true") == 0 || strcasecmp(v, "false") == 0) {
+					req->no_records = v[0] == 'f' || v[0] == 'F';
 					continue;
 				}
 				ctl_fail(r, TP_API_INVALID, k, "'%s' is not a boolean", v);
@@ -358,10 +368,24 @@ static void respond(const struct ctl_result *r, unsigned ok_status,
 {
 	json_t *body = ctl_result_json(r);
 
-	out->status = r->failed ? totpd_status(r->err) : ok_status;
+	/* a lock held elsewhere past api.lock_wait_ms: try again */
+	out->status = !r->failed ? ok_status : r->busy ? 503 : totpd_status(r->err);
+	if (body != NULL && out->plain_json)
+		tp_json_drop_links(body);
 	out->text = body ? ctl_body_text(body) : NULL;
 	ctl_json_free(body);
 }
+
+/* Accept: application/json (and not hal+json) asks for the API's plain
+ * JSON: no HAL links but the next page's. */
+static bool wants_plain_json(const char *accept)
+{
+	return accept != NULL && strstr(accept, "application/json") != NULL &&
+	       strstr(accept, "application/hal+json") == NULL;
+}
+
+static const char allow_collection[] = "GET, HEAD, POST, OPTIONS";
+static const char allow_profile[] = "GET, HEAD, PATCH, DELETE, OPTIONS";
 
 void totpd_route(const struct tp_config *cfg, const struct ctl_caller *caller,
 		 const struct totpd_request *rq, struct totpd_response *out)
@@ -375,6 +399,7 @@ void totpd_route(const struct tp_config *cfg, const struct ctl_caller *caller,
 
 	memset(&r, 0, sizeof(r));
 	memset(out, 0, sizeof(*out));
+	out->plain_json = wants_plain_json(rq->accept);
 	d.body = NULL;
 	d.enabled_text[0] = '\0';
 	if (kind == 0) {
@@ -382,20 +407,32 @@ void totpd_route(const struct tp_config *cfg, const struct ctl_caller *caller,
 			 "and %s/{owner.uuid}/{account.name}", COLLECTION, COLLECTION);
 		goto out;
 	}
+	/* HEAD is GET without the body (libmicrohttpd leaves it out) */
+	bool get = strcmp(rq->method, "GET") == 0 || strcmp(rq->method, "HEAD") == 0;
+	if (strcmp(rq->method, "OPTIONS") == 0) {
+		out->allow = kind == 1 ? allow_collection : allow_profile;
+		out->status = 200;
+		out->text = ctl_body_text(r.body = json_object());
+		goto done;
+	}
 	if (kind == 1 && strcmp(rq->method, "POST") == 0) {
 		req.verb = CTL_CREATE;
 		ok = 201;
-	} else if (kind == 1 && strcmp(rq->method, "GET") == 0) {
+	} else if (kind == 1 && get) {
 		req.verb = CTL_LIST;
-	} else if (kind == 2 && strcmp(rq->method, "GET") == 0) {
+	} else if (kind == 2 && get) {
 		req.verb = CTL_SHOW;
 	} else if (kind == 2 && strcmp(rq->method, "PATCH") == 0) {
 		req.verb = CTL_MODIFY;
 	} else if (kind == 2 && strcmp(rq->method, "DELETE") == 0) {
 		req.verb = CTL_DELETE;
 	} else {
+		/* the collection takes no query-based PATCH or DELETE: the
+		 * file store has no transaction over several profiles, so
+		 * one could not be all or nothing (docs/api.md) */
+		out->allow = kind == 1 ? allow_collection : allow_profile;
 		ctl_fail(&r, TP_API_NOT_SUPPORTED, NULL, "%s is not allowed here (%s)",
-			 rq->method, kind == 1 ? "GET, POST" : "GET, PATCH, DELETE");
+			 rq->method, out->allow);
 		goto out;
 	}
 	if (kind == 2) {
@@ -425,8 +462,15 @@ void totpd_route(const struct tp_config *cfg, const struct ctl_caller *caller,
 		r.created.written = false;
 	}
 	out->created = r.created;       /* taken back if the response is lost */
+	if (ok == 201 && !r.failed && r.created.written) {
+		char *href = tp_profile_href(r.created.owner_uuid, r.created.account);
+		if (href != NULL)
+			snprintf(out->location, sizeof(out->location), "%s", href);
+		free(href);
+	}
 out:
 	respond(&r, ok, out);
+done:
 	ctl_json_free(r.body);
 	tp_profile_wipe(&r.created.old);
 	json_decref(d.body);

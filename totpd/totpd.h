@@ -31,6 +31,7 @@ struct totpd_request {
 	const struct totpd_param *query;
 	size_t n_query;
 	bool query_overflow;              /* more than TOTPD_QUERY_MAX */
+	const char *accept;               /* the Accept header, or NULL */
 	const char *body;                 /* not NUL-terminated */
 	size_t body_len;
 	bool body_too_large;
@@ -39,6 +40,9 @@ struct totpd_request {
 struct totpd_response {
 	unsigned status;
 	char *text;                       /* the body; free with tp_free_str */
+	const char *allow;                /* OPTIONS and 405: the path's methods */
+	bool plain_json;                  /* application/json, not hal+json */
+	char location[512];               /* 201: the new profile's href */
 	struct ctl_created created;       /* create: what was written (wipe .old) */
 };
 

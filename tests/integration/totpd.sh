@@ -31,8 +31,15 @@ issuer = "testhost";
 lockout = { max_failures = 0; };
 cluster = { name = "cluster1"; uuid = "$CLUSTER_UUID"; totp_accounts = [ "$A", "$B", "$ADM", "root" ]; };
 svms = ( { name = "vs0"; uuid = "$SVM_UUID"; members = [ "$C" ]; totp_accounts = [ "$C" ]; } );
+api = { connections_per_user = 4; request_timeout = 4; lock_wait_ms = 500; };
 CONF
 chmod 0644 "$TCONF"
+# the storm below is one client (root) with 48 requests at once on three
+# profiles: its cap is raised, as an admin would for a provisioning tool,
+# and a verb waits its turn at a profile's lock up to 5 s
+sed 's/connections_per_user = 4; request_timeout = 4; lock_wait_ms = 500;/connections_per_user = 64; request_timeout = 20; lock_wait_ms = 5000;/' \
+	"$TCONF" > "$T/etc/storm.conf"
+chmod 0644 "$T/etc/storm.conf"
 chown "$STORE_USER:" "$TP_STORE"
 install -d -m 0755 -o "$STORE_USER" "$T/run"
 SOCK="$T/run/api.sock"
@@ -47,7 +54,7 @@ DPID=""
 start_totpd() {
 	# setpriv execs totpd: $! is the daemon itself
 	setpriv --reuid=$STORE_USER --regid="$(id -g $STORE_USER)" --clear-groups \
-		"$TOTPD" --config "$TCONF" --socket "$SOCK" "$@" > /dev/null 2>> "$T/totpd.log" &
+		"$TOTPD" --config "${DCONF:-$TCONF}" --socket "$SOCK" "$@" > /dev/null 2>> "$T/totpd.log" &
 	DPID=$!
 	for _ in $(seq 50); do [ -S "$SOCK" ] && return 0; sleep 0.1; done
 	return 1
@@ -73,6 +80,17 @@ api() {
 	curl_as "$u" --request "$m" "http://localhost$p" "${data[@]}"
 }
 st_is() { [ "$ST" = "$1" ]; }
+# hapi METHOD PATH [CURL_ARGS...]: as root, the headers in $T/hdr too
+hapi() {
+	local m=$1 p=$2; shift 2
+	local -a how=(--request "$m")
+	[ "$m" = HEAD ] && how=(--head)      # curl then reads no body
+	rm -f "$T/out"
+	ST=$(curl -s -D "$T/hdr" -o "$T/out" -w '%{http_code}' --max-time 20 \
+		--unix-socket "$SOCK" "${how[@]}" "http://localhost$p" "$@")
+}
+# hdr NAME: the value of a response header (CR removed)
+hdr() { sed -n "s/^$1: //Ip" "$T/hdr" | tr -d '\r'; }
 pyj() {
 	python3 -c 'import json,sys
 d=json.load(open(sys.argv[1]))
@@ -227,6 +245,53 @@ api $B POST $P '{ "account": { "name": "'$B'" }, "owner.name": "vs0", "owner.uui
 check "POST with owner.name and owner.uuid of two owners: 400, error 2" api_err 400 2 "" owner.uuid
 api $A PUT $P
 check "PUT on the collection: 405, error 3" api_err 405 3 "operation not supported" ""
+hapi PUT $P
+check "  with Allow: the collection's methods" test "$(hdr Allow)" = "GET, HEAD, POST, OPTIONS"
+hapi PUT "$P/$CLUSTER_UUID/$A"
+check "PUT on a profile: 405, Allow: the profile's methods" \
+	eval 'api_err 405 3 "" "" && [ "$(hdr Allow)" = "GET, HEAD, PATCH, DELETE, OPTIONS" ]'
+hapi OPTIONS $P
+check "OPTIONS on the collection: 200, Allow" \
+	eval 'st_is 200 && [ "$(hdr Allow)" = "GET, HEAD, POST, OPTIONS" ]'
+hapi OPTIONS "$P/$CLUSTER_UUID/$A"
+check "OPTIONS on a profile: 200, Allow" \
+	eval 'st_is 200 && [ "$(hdr Allow)" = "GET, HEAD, PATCH, DELETE, OPTIONS" ]'
+hapi GET "$P/$CLUSTER_UUID/$A"
+cp "$T/out" "$T/get.out"; GLEN=$(hdr Content-Length)
+# HEAD read raw, to the connection's end: headers and nothing after them
+$PY -c 'import socket,sys
+s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.settimeout(5)
+s.sendall(b"HEAD %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % sys.argv[2].encode())
+d=b""
+while True:
+    b=s.recv(4096)
+    if not b: break
+    d+=b
+head,_,body=d.partition(b"\r\n\r\n")
+open(sys.argv[3],"wb").write(head+b"\r\n"); open(sys.argv[4],"wb").write(body)
+print(head.split(b" ")[1].decode())' "$SOCK" "$P/$CLUSTER_UUID/$A" "$T/hdr" "$T/out" > "$T/st" 2>&1
+ST=$(cat "$T/st")
+check "HEAD on a profile: GET's status and headers, no body" \
+	eval 'st_is 200 && [ "$(hdr Content-Length)" = "$GLEN" ] && [ "$GLEN" -gt 0 ] && [ ! -s "$T/out" ]'
+hapi HEAD "$P/$CLUSTER_UUID/nosuch"
+check "HEAD on a missing profile: 404" st_is 404
+hapi GET "$P?fields=comment" -H "Accept: application/json"
+check "Accept: application/json: application/json, no _links in the body" \
+	eval 'st_is 200 && [ "$(hdr Content-Type)" = application/json ] && ! grep -q _links "$T/out" && pyj "d[\"num_records\"]>=1"'
+hapi GET "$P?fields=comment" -H "Accept: application/hal+json"
+check "Accept: application/hal+json (or none): the HAL links" \
+	eval '[ "$(hdr Content-Type)" = application/hal+json ] && grep -q _links "$T/out"'
+
+api $A GET "$P/99999999-2222-4333-8444-555555555555/$A"
+check "GET under a well-formed uuid that is no owner: 404, error 4, target owner.uuid" \
+	api_err 404 4 "$M4" owner.uuid
+api $A GET "$P/not-a-uuid-nor-owner/$A"
+check "GET under a malformed owner: 400, error 2" api_err 400 2 "" owner.name
+api $A POST $P '{ "account": { "name": "'$A'" }, "enabled": false }'
+check "POST \"enabled\": false: 400, error 2, saying a new profile is enabled" \
+	eval 'api_err 400 2 "" enabled && grep -q "a new profile is enabled" "$T/out"'
+api $A POST $P '{ "account": { "name": "'$A'" }, "enabled": "yes" }'
+check "POST \"enabled\": \"yes\": 400, 144834565" api_err 400 144834565 "$M565" enabled
 api $A DELETE $P
 check "DELETE on the collection: 405, error 3" api_err 405 3 "" ""
 api $A GET /api/security/login/totp
@@ -413,6 +478,142 @@ done
 api $A GET $P
 check "after the hostile clients, requests are served (200)" st_is 200
 
+# ---- no user can hold up another's request ----
+# The bound each check below assumes: another user's request, which takes
+# some 10 ms alone, answers within 1 s while one user does their worst
+# (the machine may be busy: 2 cores shared with other work).
+cat > "$T/hog.py" <<'PY'
+import json, socket, sys, time
+# N connections by one user, each sending its request one byte every
+# 0.5 s (never idle long enough for the 2 s idle timeout)
+sock, n, secs, ready = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+conns, refused, bodies = [], 0, []
+t0 = time.time()
+for i in range(n):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(sock)
+    s.setblocking(False)
+    conns.append([s, b"GET /api/security/login/totps HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"y" * 100, None, b""])
+open(ready, "w").close()
+while time.time() - t0 < secs:
+    for c in conns:
+        if c[2] is not None:
+            continue
+        try:
+            d = c[0].recv(65536)
+            if d:
+                c[3] += d
+                continue
+            c[2] = time.time() - t0          # closed by totpd
+        except BlockingIOError:
+            pass
+        except OSError:
+            c[2] = time.time() - t0
+            continue
+        if c[2] is None and c[1]:
+            try:
+                c[0].send(c[1][:1]); c[1] = c[1][1:]
+            except OSError:
+                c[2] = time.time() - t0
+    time.sleep(0.5)
+out = {"refused": 0, "codes": [], "retry": 0, "held_closed": [], "held_open": 0}
+for s, rest, closed, data in conns:
+    if data.startswith(b"HTTP/1.1 503"):
+        out["refused"] += 1
+        head, _, body = data.partition(b"\r\n\r\n")
+        out["retry"] += b"\r\nRetry-After: 1\r\n" in head
+        out["codes"].append(json.loads(body)["error"]["code"])
+    elif closed is not None:
+        out["held_closed"].append(round(closed, 1))
+    else:
+        out["held_open"] += 1
+out["codes"] = sorted(set(out["codes"]))
+print(json.dumps(out))
+PY
+# timed BUSER METHOD PATH [BODY]: the status in $ST and seconds in $SECS
+timed() {
+	local u=$1 m=$2 p=$3; shift 3
+	local -a data=()
+	[ $# -gt 0 ] && data=(--data "$1")
+	local r
+	r=$(as "$u" curl -s -o "$T/out" -w '%{http_code} %{time_total}' --max-time 20 \
+		--unix-socket "$SOCK" --request "$m" "http://localhost$p" "${data[@]}")
+	ST=${r% *}; SECS=${r#* }
+}
+within() { awk -v s="$SECS" -v b="$1" 'BEGIN { exit !(s < b) }'; }
+# totpd with its default bounds but for short deadlines (the config's):
+# 256 connections at once, 4 per user, 4 s per request, 500 ms lock wait
+stop_totpd
+check "totpd restarts with its default connection bounds" start_totpd --timeout 2
+install -d -m 0755 -o $A "$T/$A"           # where the hostile user may write
+as $A $PY "$T/hog.py" "$SOCK" 70 6 "$T/$A/hog.ready" > "$T/hog.out" 2>&1 &
+HOG=$!
+for _ in $(seq 100); do [ -e "$T/$A/hog.ready" ] && break; sleep 0.05; done
+timed $B GET "$P/$CLUSTER_UUID/$B"
+check "70 slow connections by one user: another user's GET answers within 1 s" \
+	eval 'st_is 200 && within 1'
+echo "# another user's GET: ${SECS} s"
+# a 71st that reads before it sends: the answer is there at once
+as $A $PY -c 'import socket,sys
+s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.settimeout(2)
+d=b""
+while True:
+    b=s.recv(4096)
+    if not b: break
+    d+=b
+head, _, body = d.partition(b"\r\n\r\n")
+print(head.split(b" ")[1].decode(), file=sys.stderr)
+sys.stdout.buffer.write(body)' "$SOCK" > "$T/out" 2> "$T/st71"
+ST=$(cat "$T/st71")
+check "  the hog's own 71st connection: 503, error 5, naming the cap" \
+	eval 'api_err 503 5 "" "" && grep -q "too many connections from uid $(id -u $A): at most 4" "$T/out"'
+wait $HOG
+echo "# $(cat "$T/hog.out")"
+check "  its 66 connections over api.connections_per_user (4) were answered 503, error 5, Retry-After" \
+	eval 'cp "$T/hog.out" "$T/out" && pyj "d[\"refused\"]==66 and d[\"retry\"]==66 and set(d[\"codes\"])=={\"5\"}"'
+check "  its 4 were cut at the 4 s request deadline, though they never idled 2 s" \
+	eval 'python3 -c "import json,sys; d=json.load(open(sys.argv[1]))
+sys.exit(0 if d[\"held_open\"]==0 and len(d[\"held_closed\"])==4 and all(3.5<=t<=5.5 for t in d[\"held_closed\"]) else 1)" "$T/hog.out"'
+check "  the refusals and the cuts are logged with the uid" \
+	eval 'grep -q "uid=$(id -u $A): connection refused" "$T/totpd.log" && grep -q "uid=$(id -u $A): connection cut at its deadline" "$T/totpd.log"'
+
+# A stopped process holding a user's lock (what SIGSTOP on that user's
+# totpctl in the middle of a modify leaves): flock(1) as the store user
+# holds the account's lock file, then is stopped
+LOCKF="$TP_STORE/$CLUSTER_UUID/.$A.lock"
+setpriv --reuid=$STORE_USER --regid="$(id -g $STORE_USER)" --clear-groups \
+	flock "$LOCKF" sleep 60 &
+HOLDER=$!
+for _ in $(seq 50); do
+	pgrep -P $HOLDER -x sleep > /dev/null && break; sleep 0.05
+done
+kill -STOP $HOLDER $(pgrep -P $HOLDER) 2> /dev/null
+PIDS=()
+for i in 1 2 3; do
+	as $A curl -s -o "$T/$A/stuck.$i" -w '%{http_code} %{time_total}\n' --max-time 20 \
+		--unix-socket "$SOCK" --request PATCH "$URL/$CLUSTER_UUID/$A" \
+		--data '{ "comment": "while locked" }' -D "$T/$A/stuck.$i.h" > "$T/stuck.$i.st" &
+	PIDS+=($!)
+done
+sleep 0.1
+timed $B PATCH "$P/$CLUSTER_UUID/$B" '{ "comment": "not held up" }'
+check "a user's lock held by a stopped process: another user's PATCH answers within 1 s" \
+	eval 'st_is 200 && within 1'
+echo "# another user's PATCH: ${SECS} s"
+wait "${PIDS[@]}"
+cp "$T/$A/stuck.1" "$T/out"
+ST=$(cut -d' ' -f1 "$T/stuck.1.st")
+check "  the user's own PATCHes give up after api.lock_wait_ms: 503, error 5, the lock named" \
+	eval 'api_err 503 5 "" "" && grep -q "locked by another process" "$T/out" && \
+[ "$(cut -d" " -f1 "$T"/stuck.[123].st | sort -u)" = 503 ] && \
+awk "\$2 >= 0.45 && \$2 < 1.5 { n++ } END { exit n != 3 }" "$T"/stuck.[123].st && \
+grep -qi "^Retry-After: 1" "$T/$A/stuck.1.h"'
+kill -CONT $HOLDER $(pgrep -P $HOLDER) 2> /dev/null
+kill $HOLDER $(pgrep -P $HOLDER) 2> /dev/null
+wait $HOLDER 2> /dev/null
+api $A PATCH "$P/$CLUSTER_UUID/$A" '{ "comment": "after the lock" }'
+check "  once the holder is gone, the same PATCH succeeds" st_is 200
+
 # a create whose caller is gone before the 201 (and its key) reach it
 cat > "$T/vanish.py" <<'PY'
 import socket, sys, time
@@ -437,10 +638,14 @@ check "  each of the 5 was written, then taken back (logged)" \
 		"$T/totpd.log")" -eq 5
 
 # ---- 1,000 concurrent requests while PAM logins run ----
+stop_totpd
+DCONF="$T/etc/storm.conf" start_totpd --timeout 2 --max-connections 64
 pam_service api config=$TCONF
 PAMRUN="$BUILD/tests/tp_pamrun"
-api root POST $P '{}'
-check "root (an admin with TOTP) creates its own profile" st_is 201
+hapi POST $P --data '{ "enabled": true }'
+check "root (an admin with TOTP) creates its own profile, \"enabled\": true: 201" st_is 201
+check "  Location names the new profile, as its _links.self does" \
+	eval '[ "$(hdr Location)" = "$P/$CLUSTER_UUID/root" ] && pyj "d[\"records\"][0][\"_links\"][\"self\"][\"href\"]==a[0]" "$(hdr Location)"'
 B_FP=$(curl -s --unix-socket "$SOCK" "$URL/$CLUSTER_UUID/$B?fields=sha_fingerprint" |
 	python3 -c 'import json,sys; print(json.load(sys.stdin)["sha_fingerprint"])')
 cat > "$T/storm.py" <<'PY'
@@ -547,7 +752,14 @@ if command -v systemd-socket-activate > /dev/null; then
 		systemd-socket-activate -l "$T/run/act.sock" \
 		"$TOTPD" --config "$TCONF" > /dev/null 2>> "$T/totpd.log" &
 	APID=$!
-	for _ in $(seq 50); do [ -S "$T/run/act.sock" ] && break; sleep 0.1; done
+	# systemd-socket-activate binds, then listens: the name exists a
+	# moment before a connect succeeds, so wait for a connect, not for
+	# the name (the probe is the first connection: it starts totpd)
+	for _ in $(seq 50); do
+		$PY -c 'import socket,sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])' \
+			"$T/run/act.sock" 2> /dev/null && break
+		sleep 0.1
+	done
 	SOCK="$T/run/act.sock"
 	# (this socket's mode is systemd-socket-activate's; totpd.socket sets 0666)
 	api root GET $P

@@ -3,6 +3,7 @@
 #include "unit.h"
 #include "api_error.h"
 #include "api_json.h"
+#include "api_query.h"
 #include "base32.h"
 #include "secret.h"
 
@@ -295,6 +296,73 @@ static void test_fields_parse(void **state)
 	assert_string_equal(bad, "secret_key");
 }
 
+/* The collection's query operators, one value at a time. */
+static void test_query_match(void **state)
+{
+	(void)state;
+	assert_true(tp_query_match(TP_Q_ACCOUNT, "alice", "alice"));
+	assert_false(tp_query_match(TP_Q_ACCOUNT, "alice", "alice2"));
+	assert_true(tp_query_match(TP_Q_ACCOUNT, "al*", "alice"));
+	assert_true(tp_query_match(TP_Q_ACCOUNT, "bob|alice", "alice"));
+	assert_false(tp_query_match(TP_Q_ACCOUNT, "bob|carol", "alice"));
+	assert_false(tp_query_match(TP_Q_ACCOUNT, "!alice", "alice"));
+	assert_true(tp_query_match(TP_Q_ACCOUNT, "!al*x", "alice"));
+	assert_true(tp_query_match(TP_Q_ACCOUNT, "<bob", "alice"));
+	assert_false(tp_query_match(TP_Q_ACCOUNT, ">bob", "bob"));
+	assert_true(tp_query_match(TP_Q_ACCOUNT, ">=bob", "bob"));
+	assert_true(tp_query_match(TP_Q_ACCOUNT, "<=bob", "bob"));
+	assert_true(tp_query_match(TP_Q_COMMENT, "null", ""));
+	assert_false(tp_query_match(TP_Q_COMMENT, "null", "phone"));
+	assert_true(tp_query_match(TP_Q_COMMENT, "!null", "phone"));
+	assert_true(tp_query_match(TP_Q_ENABLED, "TRUE", "true"));
+	assert_true(tp_query_match(TP_Q_ENABLED, "False|x", "false"));
+	assert_true(tp_query_match(TP_Q_ENABLED, "<true", "false"));
+	assert_null(tp_query_filter_problem(TP_Q_ENABLED, "False|!TRUE|null"));
+	assert_non_null(tp_query_filter_problem(TP_Q_ENABLED, "maybe"));
+	assert_non_null(tp_query_filter_problem(TP_Q_ACCOUNT, "a||b"));
+	assert_non_null(tp_query_filter_problem(TP_Q_ACCOUNT, "!"));
+	assert_non_null(tp_query_filter_problem(TP_Q_ACCOUNT, ""));
+	assert_non_null(tp_query_filter_problem(TP_Q_SCOPE, "tenant"));
+	assert_null(tp_query_filter_problem(TP_Q_SCOPE, "!svm|clu*"));
+}
+
+/* order_by lists, and a next token bound to its order. */
+static void test_query_order_token(void **state)
+{
+	struct tp_query q, other;
+	char *a[] = { "x", "u1", "alice" }, *b[] = { "x", "u1", "bob" }, *c[] = { "y", "u0", "a" };
+	char *tok;
+
+	(void)state;
+	memset(&q, 0, sizeof(q));
+	memset(&other, 0, sizeof(other));
+	assert_null(tp_query_order_parse("comment desc", &q));
+	assert_int_equal(q.n_order, 1);
+	assert_true(q.order[0].desc);
+	/* comment desc first, then owner.uuid, account.name ascending */
+	assert_true(tp_query_cmp(&q, a, b) < 0);
+	assert_true(tp_query_cmp(&q, c, a) < 0);
+	assert_int_equal(tp_query_cmp(&q, a, a), 0);
+	tok = tp_query_token(&q, a);
+	assert_non_null(tok);
+	assert_true(tp_query_set_after(&q, tok));
+	assert_string_equal(q.after[2], "alice");
+	assert_null(tp_query_order_parse("comment asc", &other));
+	assert_false(tp_query_set_after(&other, tok));      /* another order */
+	tok[3] ^= 1;
+	assert_false(tp_query_set_after(&other, tok));      /* altered */
+	assert_false(tp_query_set_after(&other, "zz"));
+	free(tok);
+	tp_query_free(&q);
+	tp_query_free(&other);
+	assert_null(tp_query_order_parse("account.name,enabled desc, owner.name asc", &q));
+	assert_int_equal(q.n_order, 3);
+	assert_non_null(tp_query_order_parse("account.name,account.name", &q));
+	assert_non_null(tp_query_order_parse("secret_key", &q));
+	assert_non_null(tp_query_order_parse("comment up", &q));
+	assert_non_null(tp_query_order_parse("comment,", &q));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -303,6 +371,8 @@ int main(void)
 		cmocka_unit_test(test_error_body),
 		cmocka_unit_test(test_profile_record),
 		cmocka_unit_test(test_fields_parse),
+		cmocka_unit_test(test_query_match),
+		cmocka_unit_test(test_query_order_token),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

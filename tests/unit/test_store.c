@@ -930,7 +930,7 @@ static void test_lock_wait_bounded(void **state)
 	c.action = TP_UPDATE_WRITE;
 	c.comment = "after";
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	assert_int_equal(tp_store_update(f->s, OWNER, "alice", record_update, &c), TP_EIO);
+	assert_int_equal(tp_store_update(f->s, OWNER, "alice", record_update, &c), TP_EBUSY);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	assert_non_null(strstr(tp_store_detail(f->s), "still locked"));
 	assert_true(t1.tv_sec - t0.tv_sec < 60);
@@ -943,6 +943,40 @@ static void test_lock_wait_bounded(void **state)
 	free(lock);
 }
 
+
+/* totpd's shorter bound (api.lock_wait_ms): the verb gives up after it,
+ * with TP_EBUSY, which totpd answers 503, and names the lock. */
+static void test_lock_wait_configured(void **state)
+{
+	struct fixture *f = *state;
+	struct tp_store *s = NULL;
+	struct update_ctx c;
+	struct timespec t0, t1;
+	char *lock, *err = NULL;
+	int fd;
+	long ms;
+
+	put_profile(f, OWNER, "alice", "before");
+	lock = unit_path("%s/%s/.alice.lock", f->store, OWNER);
+	fd = open(lock, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(flock(fd, LOCK_EX), 0);
+	f->cfg->store_lock_wait_ms = 300;
+	assert_int_equal(tp_store_open(f->cfg, &s, &err), TP_OK);
+	memset(&c, 0, sizeof(c));
+	c.action = TP_UPDATE_WRITE;
+	c.comment = "after";
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(tp_store_update(s, OWNER, "alice", record_update, &c), TP_EBUSY);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	assert_true(ms >= 290 && ms < 1500);
+	assert_non_null(strstr(tp_store_detail(s), "still locked after 300 ms"));
+	tp_store_close(s);
+	f->cfg->store_lock_wait_ms = 0;
+	close(fd);
+	free(lock);
+}
 
 /* ---- the login state record ------------------------------------------ */
 
@@ -1772,6 +1806,7 @@ int main(void)
 		T(test_stale_tmp_removed),
 		T(test_planted_lock_link_not_chowned),
 		T(test_lock_wait_bounded),
+		T(test_lock_wait_configured),
 		T(test_refuse_symlinked_profile),
 		T(test_refuse_symlinked_owner_dir),
 		T(test_refuse_modes),
