@@ -199,9 +199,9 @@ for N in $SCALES; do
 \\set r random(0, 281474976710655)
 SELECT * FROM totp.login_begin('$OWNER', 'u' || lpad(:u::text, 7, '0'));
 BEGIN;
-SELECT totp.login_charge('00000000-0000-4000-8000-' || lpad(to_hex(:r::bigint), 12, '0'), '$OWNER', 'u' || lpad(:u::text, 7, '0'), '{000000}');
+SELECT totp.login_charge(CAST('00000000-0000-4000-8000-' || lpad(to_hex(CAST(:r AS bigint)), 12, '0') AS uuid), '$OWNER', 'u' || lpad(:u::text, 7, '0'), '{000000}');
 COMMIT;
-SELECT * FROM totp.login_verdict('00000000-0000-4000-8000-' || lpad(to_hex(:r::bigint), 12, '0'));
+SELECT * FROM totp.login_verdict(CAST('00000000-0000-4000-8000-' || lpad(to_hex(CAST(:r AS bigint)), 12, '0') AS uuid));
 SQL
 	iters=$(( N / 10 < 300 ? N / 10 : 300 ))
 	ACC=0 EMG=0
