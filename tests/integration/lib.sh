@@ -82,6 +82,24 @@ tp_cleanup() {
 	rm -rf "$T"
 }
 
+# private_tmp CMD [ARG...]: CMD in a mount namespace of its own whose /tmp
+# is an empty tmpfs with $T bound back at its path.  For processes under
+# pam_wrapper, whose per-process folders in /tmp (/tmp/pam.X, one of 62
+# names, taken without a lock) are otherwise shared with every other
+# pam_wrapper process on the machine.  Needs root (unshare, mount).  It
+# replaces the shell it runs in, so run it in the background or in a
+# subshell: `private_tmp CMD &` leaves CMD's own pid in $! (unshare and
+# bash exec it), for kill.
+private_tmp() {
+	exec unshare --mount --propagation private bash -c '
+		exec 9< "$1" && mount -t tmpfs -o mode=1777 tmpfs /tmp &&
+			mkdir -p "$1" && mount --no-canonicalize --bind /proc/self/fd/9 "$1" ||
+			{ echo "private_tmp: cannot give $2 a /tmp of its own" >&2; exit 126; }
+		exec 9<&-
+		shift
+		exec "$@"' private_tmp "$T" "$@"
+}
+
 TP_CONF="$T/totp_profile.conf"
 TP_STORE="$T/store"
 TP_SYSLOG="$T/syslog"
