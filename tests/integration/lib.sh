@@ -82,23 +82,10 @@ tp_cleanup() {
 	rm -rf "$T"
 }
 
-# private_tmp CMD [ARG...]: CMD in a mount namespace of its own whose /tmp
-# is an empty tmpfs with $T bound back at its path.  For processes under
-# pam_wrapper, whose per-process folders in /tmp (/tmp/pam.X, one of 62
-# names, taken without a lock) are otherwise shared with every other
-# pam_wrapper process on the machine.  Needs root (unshare, mount).  It
-# replaces the shell it runs in, so run it in the background or in a
-# subshell: `private_tmp CMD &` leaves CMD's own pid in $! (unshare and
-# bash exec it), for kill.
-private_tmp() {
-	exec unshare --mount --propagation private bash -c '
-		exec 9< "$1" && mount -t tmpfs -o mode=1777 tmpfs /tmp &&
-			mkdir -p "$1" && mount --no-canonicalize --bind /proc/self/fd/9 "$1" ||
-			{ echo "private_tmp: cannot give $2 a /tmp of its own" >&2; exit 126; }
-		exec 9<&-
-		shift
-		exec "$@"' private_tmp "$T" "$@"
-}
+# Every process under pam_wrapper runs through $PRIVATE_TMP (see there):
+# a /tmp of its own, with these folders kept
+PRIVATE_TMP="$TOP/tests/integration/private_tmp"
+export PRIVATE_TMP_KEEP="$T $TOP $BUILD"
 
 TP_CONF="$T/totp_profile.conf"
 TP_STORE="$T/store"
@@ -353,7 +340,7 @@ pam_auth() {
 	# shellcheck disable=SC2206
 	[ -n "${PAM_ENV:-}" ] && extra+=($PAM_ENV)
 	# timeout stays outside env: the watchdog itself must not be preloaded
-	printf '%s\n' "$@" | timeout "$limit" env "${PAM_ENV_ARGS[@]}" \
+	printf '%s\n' "$@" | timeout "$limit" "$PRIVATE_TMP" env "${PAM_ENV_ARGS[@]}" \
 		"${extra[@]}" "${vg[@]}" pamtester -v "$svc" "$user" "${PAM_OP:-authenticate}" \
 		> "$T/pam.out" 2>&1
 	rc=$?

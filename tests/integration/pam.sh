@@ -124,7 +124,7 @@ pam_auth_at_prompt() {
 	local svc=$1 user=$2 answer=$3 rc; shift 3
 	rm -f "$T/answer.fifo"; mkfifo "$T/answer.fifo"
 	pam_env_args
-	timeout 30 env "${PAM_ENV_ARGS[@]}" pamtester -v "$svc" "$user" authenticate \
+	timeout 30 "$PRIVATE_TMP" env "${PAM_ENV_ARGS[@]}" pamtester -v "$svc" "$user" authenticate \
 		< "$T/answer.fifo" > "$T/pam.out" 2>&1 &
 	local pid=$!
 	exec 7> "$T/answer.fifo"
@@ -535,7 +535,7 @@ AT=$NOW pam_auth pf_owner alice "$C0"
 check "owner= naming no owner behind pam_permit: refused" test $? -ne 0
 permit_first pf_noanswer config="$TP_CONF"
 AT=$NOW pam_env_args
-timeout 30 env "${PAM_ENV_ARGS[@]}" pamtester -v pf_noanswer alice authenticate \
+timeout 30 "$PRIVATE_TMP" env "${PAM_ENV_ARGS[@]}" pamtester -v pf_noanswer alice authenticate \
 	< /dev/null > "$T/pam.out" 2>&1
 check "no answer to the prompt behind pam_permit: refused" test $? -ne 0
 check "no answer to the prompt: logged" logged "user=alice: no answer to the prompt"

@@ -44,15 +44,12 @@ write_config
 sed -i 's/totp_group = "totp";/totp_group = "totp"; totp_accounts = [ "root" ];/' "$TP_CONF"
 mkprofile root codes=24681357
 
-# sshd and its children get a /tmp of their own.  pam_wrapper (1.1.4) copies
-# the PAM services of each process that starts PAM into /tmp/pam.X: one of
-# 62 letters, picked from the pid, checked with lstat and then created with
-# no lock.  Two processes anywhere on the machine (another suite's pamtester)
-# can so share one folder, and the first to exit deletes it under the other:
-# an sshd child then fails in pam_start before the prompt, and its login is
-# neither asked nor logged (the forward_pass checks below failed so in a
-# make check beside another, at load 13).
-private_tmp env LD_PRELOAD="$ASAN_LIB $SYSLOG_SHIM $PAM_WRAPPER_LIB" PAM_WRAPPER=1 \
+# sshd and its children get a /tmp of their own ($PRIVATE_TMP): under
+# pam_wrapper, an sshd child whose PAM folder another process on the
+# machine shares and deletes fails in pam_start before the prompt, and its
+# login is neither asked nor logged (the forward_pass checks below failed
+# so in a make check beside another, at load 13).
+"$PRIVATE_TMP" env LD_PRELOAD="$ASAN_LIB $SYSLOG_SHIM $PAM_WRAPPER_LIB" PAM_WRAPPER=1 \
 	PAM_WRAPPER_USE_SYSLOG=1 PAM_WRAPPER_SERVICE_DIR="$T/pam.d" \
 	"$SSHD" -D -e -f "$T/sshd_config" 2> "$T/sshd.log" &
 SSHD_PID=$!
