@@ -156,6 +156,7 @@ run_suite() {
 		# an integration script (pg:NAME: tests/pg/NAME.sh)
 		local script="tests/integration/$suite.sh"
 		case "$suite" in pg:*) script="tests/pg/${suite#pg:}.sh" ;; esac
+		: > "$log"              # read by the loop below from the start
 		(cd "$dir" && BUILD=build exec setsid timeout "$SUITE_TIMEOUT" \
 			bash "$script") > "$log" 2>&1 &
 		pid=$!

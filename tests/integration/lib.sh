@@ -83,7 +83,8 @@ tp_cleanup() {
 }
 
 # Every process under pam_wrapper runs through $PRIVATE_TMP (see there):
-# a /tmp of its own, with these folders kept
+# a /tmp of its own, with the folders of PRIVATE_TMP_KEEP kept (pam_env_args
+# adds the PostgreSQL server's socket folder once there is one)
 PRIVATE_TMP="$TOP/tests/integration/private_tmp"
 export PRIVATE_TMP_KEEP="$T $TOP $BUILD"
 
@@ -322,6 +323,7 @@ pam_env_args() {
 	fi
 	# the database judges codes on its own clock: the same one
 	if on_backend postgresql; then pg_clock "${AT:-}"; fi
+	PRIVATE_TMP_KEEP="$T $TOP $BUILD${PG_DIR:+ $PG_DIR}"
 	PAM_ENV_ARGS=(LD_PRELOAD="$preload" PAM_WRAPPER=1 PAM_WRAPPER_USE_SYSLOG=1
 		PAM_WRAPPER_SERVICE_DIR="$T/pam.d"
 		"${clock[@]}")
