@@ -5,15 +5,27 @@
 # each one, a scratch copy of the tree (sources plus the prebuilt $BUILD,
 # mtimes kept, so only the mutated object and what links it rebuild) gets
 # the change, is built with the normal flags, and the suites named by the
-# entry run in order until one fails:
-#     caught      a suite failed (or hung past SUITE_TIMEOUT seconds)
-#     survived    every suite passed: the bug would ship
+# entry run in order until one fails.
+#
+# Only an honest failure counts.  Before the mutants, every suite the
+# selected entries name runs once, in full, on an unmutated copy (the
+# pristine run).  A suite that fails there is reported on a "pristine:" line
+# and counts as failed in the summary; the checks it failed ("not ok - NAME"
+# of an integration or pg suite, cmocka's "[  FAILED  ] NAME" of a unit
+# binary) judge no mutant, and a suite that fails there without naming a
+# check (it hung, crashed or exited non-zero) judges none at all.  Then:
+#     caught      a check that passed on the pristine tree failed, or the
+#                 suite hung past SUITE_TIMEOUT seconds or crashed where the
+#                 pristine run did not
+#     survived    every trusted check passed: the bug would ship
+#     unjudged    not caught, and a suite of the entry was not trusted
 #     equivalent  the list says why the change alters no behaviour; not run
 # An entry whose original line matches no line or several lines of its
 # file "does not apply", and one that does not compile "does not build":
 # both fail, so the list cannot rot silently when the code moves.
 # Then a score line and "N passed, N failed, 0 skipped" (caught and
-# equivalent pass, anything else fails); exit 1 when anything failed.
+# equivalent pass; anything else fails, and so does each suite that failed
+# on the pristine tree); exit 1 when anything failed.
 #
 #   tests/mutants.sh [NAME...]      only the entries whose name contains NAME
 #   BUILD=build     the prebuilt tree (make all, unit tests, test helpers)
@@ -113,25 +125,44 @@ tar -C "$TOP" --exclude=./.git --exclude=./build --exclude=./build-asan \
 	--exclude=./build-fuzz --exclude='./build-*' -cf - . | tar -C "$PRISTINE" -xf -
 cp -a "$BUILD" "$PRISTINE/build"
 
-# run_suite DIR SUITE LOG: 0 passed, 1 failed, 2 timed out
+# failed_checks SUITE LOG: the names of the checks LOG reports failed, one
+# a line, sorted
+failed_checks() {
+	case "$1" in
+	unit:*) sed -n 's/^\[  FAILED  \] //p' "$2" | grep -v '^[0-9][0-9]* test(s)' ;;
+	*) sed -n 's/^not ok - //p' "$2" ;;
+	esac | LC_ALL=C sort -u
+}
+
+# new_failures SUITE LOG KNOWN: the failed checks of LOG not listed in the
+# file KNOWN (those that failed on the pristine tree)
+new_failures() {
+	failed_checks "$1" "$2" | grep -vxF -f "$3"
+}
+
+# run_suite DIR SUITE LOG KNOWN [full]: runs SUITE; an integration or pg
+# suite is stopped at its first failed check not listed in KNOWN, unless
+# "full".  Returns 0 when no check outside KNOWN failed, 1 when one did,
+# 2 when the suite timed out, 3 when it exited non-zero with no failed
+# check to show for it (KNOWN empty: nothing else explains the status)
 run_suite() {
-	local dir=$1 suite=$2 log=$3 pid rc
+	local dir=$1 suite=$2 log=$3 known=$4 full=${5:-} pid rc
 	case "$suite" in
 	unit:*)
 		(cd "$dir" && exec timeout "$SUITE_TIMEOUT" "build/tests/test_${suite#unit:}") > "$log" 2>&1
 		rc=$?
 		;;
 	*)
-		# an integration script (pg:NAME: tests/pg/NAME.sh), stopped at
-		# its first failed case
+		# an integration script (pg:NAME: tests/pg/NAME.sh)
 		local script="tests/integration/$suite.sh"
 		case "$suite" in pg:*) script="tests/pg/${suite#pg:}.sh" ;; esac
+		: > "$log"              # read by the loop below from the start
 		(cd "$dir" && BUILD=build exec setsid timeout "$SUITE_TIMEOUT" \
 			bash "$script") > "$log" 2>&1 &
 		pid=$!
 		echo "$pid" > "$log.suite"
 		while kill -0 "$pid" 2>/dev/null; do
-			if grep -q '^not ok - ' "$log"; then
+			if [ -z "$full" ] && [ -n "$(new_failures "$suite" "$log" "$known")" ]; then
 				kill -TERM -- "-$pid" 2>/dev/null
 				break
 			fi
@@ -140,18 +171,56 @@ run_suite() {
 		wait "$pid"
 		rc=$?
 		rm -f "$log.suite"
-		grep -q '^not ok - ' "$log" && return 1
 		;;
 	esac
+	[ -n "$(new_failures "$suite" "$log" "$known")" ] && return 1
 	[ "$rc" -eq 124 ] && return 2
 	[ "$rc" -eq 0 ] && return 0
-	return 1
+	[ -s "$known" ] && return 0
+	return 3
 }
 
-# why LOG: the first failure a suite reported
+# why SUITE LOG KNOWN: the first failure a suite reported that the pristine
+# run did not
 why() {
-	grep -m1 -e '^not ok - ' "$1" || grep -m1 -e '^\[  FAILED  \] [a-z]' "$1" ||
-		tail -n 1 "$1"
+	local first
+	first=$(failed_checks "$1" "$2" | grep -vxF -f "$3" | head -n 1)
+	case "$first:$1" in
+	:*) tail -n 1 "$2" ;;
+	*:unit:*) echo "[  FAILED  ] $first" ;;
+	*) echo "not ok - $first" ;;
+	esac
+}
+
+# the file names of SUITE's pristine results: $WORK/base.TAG.*
+suite_tag() { local t=${1//:/_}; echo "$WORK/base.$t"; }
+
+# base_one SUITE: the pristine run of SUITE, in a copy of its own; leaves
+# the failed checks in .known and "trusted", "known-failures" or
+# "untrusted" in .state, and prints a line when the suite failed
+base_one() {
+	local s=$1 b dir start=$SECONDS rc names
+	b=$(suite_tag "$s")
+	dir="$b.dir"
+	cp -a "$PRISTINE" "$dir"
+	: > "$b.empty"
+	run_suite "$dir" "$s" "$b.log" "$b.empty" full
+	rc=$?
+	failed_checks "$s" "$b.log" > "$b.known"
+	names=$(paste -sd';' "$b.known" | sed 's/;/; /g')
+	case $rc in
+	0) echo trusted > "$b.state" ;;
+	1) echo known-failures > "$b.state"
+	   printf 'pristine: %-12s %4ds  fails without a mutant; these checks judge no mutant: %s\n' \
+		"$s" $((SECONDS - start)) "$names" ;;
+	2) echo untrusted > "$b.state"
+	   printf 'pristine: %-12s %4ds  hung past %ss without a mutant: judges no mutant\n' \
+		"$s" $((SECONDS - start)) "$SUITE_TIMEOUT" ;;
+	*) echo untrusted > "$b.state"
+	   printf 'pristine: %-12s %4ds  exited non-zero without a mutant (%s): judges no mutant\n' \
+		"$s" $((SECONDS - start)) "$(tail -n 1 "$b.log")" ;;
+	esac
+	[ "$KEEP" = 1 ] || rm -rf "$dir"
 }
 
 # one I: runs entry I, prints its line, leaves "VERDICT" in $WORK/I.verdict
@@ -186,15 +255,26 @@ one() {
 	fi
 	if [ -z "${verdict:-}" ]; then
 		verdict="survived" detail="${suites[$i]} all passed: $file: ${descs[$i]}"
+		local untrusted=()
 		for s in "${list[@]}"; do
+			b=$(suite_tag "$s")
+			if [ "$(cat "$b.state")" = untrusted ]; then
+				untrusted+=("$s")
+				continue
+			fi
 			log="$WORK/m$1.$s.log"
 			log=${log//:/_}
-			run_suite "$dir" "$s" "$log"
+			run_suite "$dir" "$s" "$log" "$b.known"
 			case $? in
-			1) verdict="caught" detail="by $s: $(why "$log")"; break ;;
+			1) verdict="caught" detail="by $s: $(why "$s" "$log" "$b.known")"; break ;;
 			2) verdict="caught" detail="by $s: hung past ${SUITE_TIMEOUT}s (timeout)"; break ;;
+			3) verdict="caught" detail="by $s: exited non-zero: $(tail -n 1 "$log")"; break ;;
 			esac
 		done
+		if [ "$verdict" = survived ] && [ "${#untrusted[@]}" -gt 0 ]; then
+			verdict="unjudged"
+			detail="not caught, and ${untrusted[*]} failed on the pristine tree: $file: ${descs[$i]}"
+		fi
 	fi
 	[ "$KEEP" = 1 ] || rm -rf "$dir"
 	echo "$verdict" > "$WORK/$1.verdict"
@@ -221,6 +301,38 @@ for pass in slow integration unit; do
 done
 
 echo "mutants: ${#names[@]} from ${LIST#"$TOP"/}, $JOBS at a time, scratch in $WORK"
+
+# the pristine run: each distinct suite of the selected entries once, the
+# slowest first as below
+base_suites=()
+for pass in slow integration unit; do
+	for i in "${order[@]}"; do
+		[ "${suites[$i]}" = equivalent ] && continue
+		IFS=',' read -r -a list <<<"${suites[$i]}"
+		for s in "${list[@]}"; do
+			kind=integration
+			case "$s" in totpctl|hostile) kind=slow ;; unit:*) kind=unit ;; esac
+			[ "$kind" = "$pass" ] || continue
+			case " ${base_suites[*]} " in *" $s "*) ;; *) base_suites+=("$s") ;; esac
+		done
+	done
+done
+running=0
+for s in "${base_suites[@]}"; do
+	if [ "$running" -ge "$JOBS" ]; then
+		wait -n
+		running=$((running - 1))
+	fi
+	base_one "$s" &
+	running=$((running + 1))
+done
+wait
+base_failed=0
+for s in "${base_suites[@]}"; do
+	[ "$(cat "$(suite_tag "$s").state" 2>/dev/null)" = trusted ] || base_failed=$((base_failed + 1))
+done
+echo "pristine: ${#base_suites[@]} suites, $((${#base_suites[@]} - base_failed)) passed, $base_failed failed, ${SECONDS}s"
+
 running=0
 for i in "${order[@]}"; do
 	if [ "$running" -ge "$JOBS" ]; then
@@ -232,12 +344,13 @@ for i in "${order[@]}"; do
 done
 wait
 
-caught=0 survived=0 equivalent=0 broken=0
+caught=0 survived=0 unjudged=0 equivalent=0 broken=0
 for i in "${!names[@]}"; do
 	v=$(cat "$WORK/$i.verdict" 2>/dev/null || echo lost)
 	case "$v" in
 	caught) caught=$((caught + 1)) ;;
 	survived) survived=$((survived + 1)) ;;
+	unjudged) unjudged=$((unjudged + 1)) ;;
 	equivalent) equivalent=$((equivalent + 1)) ;;
 	*) broken=$((broken + 1)) ;;
 	esac
@@ -245,7 +358,9 @@ done
 broken=$((broken + bad_format))
 run=$((caught + survived))
 echo "mutation score: $caught of $run caught${run:+ ($(( run ? 100 * caught / run : 0 ))%)}," \
-	"$survived survived, $equivalent equivalent, $broken not applied or not built," \
+	"$survived survived, $unjudged unjudged, $equivalent equivalent," \
+	"$broken not applied or not built, $base_failed suites failed on the pristine tree," \
 	"$((SECONDS))s"
-echo "$((caught + equivalent)) passed, $((survived + broken)) failed, 0 skipped"
-[ $((survived + broken)) -eq 0 ]
+failed=$((survived + unjudged + broken + base_failed))
+echo "$((caught + equivalent)) passed, $failed failed, 0 skipped"
+[ "$failed" -eq 0 ]

@@ -43,13 +43,15 @@ enum ctl_undo ctl_create_undo(const struct tp_config *cfg, const struct ctl_priv
 	return ctl_undo_create(cfg, &a, c);
 }
 
+static const int ignored[] = {
+	SIGINT, SIGQUIT, SIGHUP, SIGTERM, SIGTSTP, SIGTTIN, SIGTTOU, SIGPIPE,
+};
+
+/* old: the mask to put back once the child ignores these signals */
 __attribute__((noreturn))
 static void guard_child(const struct tp_config *cfg, const struct ctl_priv *pv,
-			const struct ctl_created *c, int fd)
+			const struct ctl_created *c, int fd, const sigset_t *old)
 {
-	static const int ignored[] = {
-		SIGINT, SIGQUIT, SIGHUP, SIGTERM, SIGTSTP, SIGTTIN, SIGTTOU, SIGPIPE,
-	};
 	unsigned char b = 0;
 	ssize_t n;
 	int null;
@@ -57,6 +59,8 @@ static void guard_child(const struct tp_config *cfg, const struct ctl_priv *pv,
 	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++)
 		(void)signal(ignored[i], SIG_IGN);
+	/* one that came since the fork was held, and is dropped now */
+	(void)sigprocmask(SIG_SETMASK, old, NULL);
 	/* nothing of the caller's terminal or pipes: a reader waiting for
 	 * the end of our output must not wait for this process */
 	null = open("/dev/null", O_RDWR | O_CLOEXEC | O_NOCTTY);
@@ -75,6 +79,7 @@ static void guard_child(const struct tp_config *cfg, const struct ctl_priv *pv,
 int ctl_guard_start(const struct tp_config *cfg, const struct ctl_priv *pv,
 		    const struct ctl_created *c, struct ctl_guard *g)
 {
+	sigset_t held, old;
 	int fds[2];
 	pid_t pid;
 
@@ -82,9 +87,16 @@ int ctl_guard_start(const struct tp_config *cfg, const struct ctl_priv *pv,
 	g->fd = -1;
 	if (pipe2(fds, O_CLOEXEC) != 0)
 		return -1;
+	/* held from before the fork until the child ignores them: a ^C that
+	 * lands between the two would otherwise kill the guard with us */
+	sigemptyset(&held);
+	for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++)
+		sigaddset(&held, ignored[i]);
+	(void)sigprocmask(SIG_BLOCK, &held, &old);
 	pid = fork();
 	if (pid < 0) {
 		int e = errno;
+		(void)sigprocmask(SIG_SETMASK, &old, NULL);
 		close(fds[0]);
 		close(fds[1]);
 		errno = e;
@@ -92,8 +104,9 @@ int ctl_guard_start(const struct tp_config *cfg, const struct ctl_priv *pv,
 	}
 	if (pid == 0) {
 		close(fds[1]);
-		guard_child(cfg, pv, c, fds[0]);
+		guard_child(cfg, pv, c, fds[0], &old);
 	}
+	(void)sigprocmask(SIG_SETMASK, &old, NULL);
 	close(fds[0]);
 	g->pid = pid;
 	g->fd = fds[1];

@@ -41,7 +41,7 @@ killed_after() {
 login_killed_after() {
 	local ms=$1 input=$2
 	AT=${LOGIN_AT:-$NOW} pam_env_args
-	printf '%s\n' "$input" | killed_after "$ms" env "${PAM_ENV_ARGS[@]}" \
+	printf '%s\n' "$input" | killed_after "$ms" "$PRIVATE_TMP" env "${PAM_ENV_ARGS[@]}" \
 		pamtester -v csvc root authenticate > "$T/pam.out" 2>&1
 }
 # strays: anything in the owner folder but the profile, its lock and one

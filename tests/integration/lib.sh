@@ -82,6 +82,12 @@ tp_cleanup() {
 	rm -rf "$T"
 }
 
+# Every process under pam_wrapper runs through $PRIVATE_TMP (see there):
+# a /tmp of its own, with the folders of PRIVATE_TMP_KEEP kept (pam_env_args
+# adds the PostgreSQL server's socket folder once there is one)
+PRIVATE_TMP="$TOP/tests/integration/private_tmp"
+export PRIVATE_TMP_KEEP="$T $TOP $BUILD"
+
 TP_CONF="$T/totp_profile.conf"
 TP_STORE="$T/store"
 TP_SYSLOG="$T/syslog"
@@ -324,6 +330,7 @@ pam_env_args() {
 	fi
 	# the database judges codes on its own clock: the same one
 	if on_backend postgresql; then pg_clock "${AT:-}"; fi
+	PRIVATE_TMP_KEEP="$T $TOP $BUILD${PG_DIR:+ $PG_DIR}"
 	PAM_ENV_ARGS=(LD_PRELOAD="$preload" PAM_WRAPPER=1 PAM_WRAPPER_USE_SYSLOG=1
 		PAM_WRAPPER_SERVICE_DIR="$T/pam.d"
 		"${clock[@]}")
@@ -342,7 +349,7 @@ pam_auth() {
 	# shellcheck disable=SC2206
 	[ -n "${PAM_ENV:-}" ] && extra+=($PAM_ENV)
 	# timeout stays outside env: the watchdog itself must not be preloaded
-	printf '%s\n' "$@" | timeout "$limit" env "${PAM_ENV_ARGS[@]}" \
+	printf '%s\n' "$@" | timeout "$limit" "$PRIVATE_TMP" env "${PAM_ENV_ARGS[@]}" \
 		"${extra[@]}" "${vg[@]}" pamtester -v "$svc" "$user" "${PAM_OP:-authenticate}" \
 		> "$T/pam.out" 2>&1
 	rc=$?

@@ -105,6 +105,10 @@ mkprofile alice
 for i in 1 2; do AT=$NOW pam_auth svc alice 111111; done
 AT=$NOW pam_auth svc alice "$C0"
 check "with lockout.reveal the user is told about the lock" prompted "try again later"
+mkprofile alice
+AT=$NOW pam_auth svc alice 111111
+check "with lockout.reveal a wrong code before any lock says nothing of a lock" \
+	fails prompted "try again later"
 write_config
 
 # --- disabled, missing, unknown ------------------------------------------
@@ -125,7 +129,7 @@ pam_auth_at_prompt() {
 	local svc=$1 user=$2 answer=$3 rc; shift 3
 	rm -f "$T/answer.fifo"; mkfifo "$T/answer.fifo"
 	pam_env_args
-	timeout 30 env "${PAM_ENV_ARGS[@]}" pamtester -v "$svc" "$user" authenticate \
+	timeout 30 "$PRIVATE_TMP" env "${PAM_ENV_ARGS[@]}" pamtester -v "$svc" "$user" authenticate \
 		< "$T/answer.fifo" > "$T/pam.out" 2>&1 &
 	local pid=$!
 	exec 7> "$T/answer.fifo"
@@ -288,6 +292,16 @@ check "cluster: the code was checked against alice's profile" \
 PAM_PRELOAD=$CASEFOLD AT=$NOW pam_auth nullok DAVE
 check "cluster nullok: an account without a profile (any spelling) is still exempt" \
 	bash -c "! grep -q 'Verification code' '$T/pam.out' && grep -q 'successfully' '$T/pam.out'"
+# the user database answers for BAD..NAME with an account whose name no
+# profile can have: neither that account nor "no profile", so nullok does
+# not exempt it
+echo "bad..name:x:4009:4009:Bad:$T:/bin/sh" >> "$T/passwd"
+clear_log
+PAM_PRELOAD=$CASEFOLD AT=$NOW pam_auth nullok BAD..NAME 000000
+check "cluster nullok: a name the database maps to an invalid account name is refused" \
+	test $? -ne 0
+check "cluster nullok: ...and logged so" logged "the user database names another account, not a valid login name"
+sed -i '/^bad\.\.name:/d' "$T/passwd"
 
 pam_service typo config="$TP_CONF" nullokk
 mkprofile alice
@@ -297,6 +311,17 @@ check "unknown option: logged" logged 'unknown or malformed module option "nullo
 pam_service relconf config=relative.conf
 AT=$NOW pam_auth relconf alice "$C0"
 check "config= with a relative path: refused" test $? -ne 0
+check "config= with a relative path: logged as a malformed option" \
+	logged 'malformed module option "config=relative.conf"'
+# fail_delay= takes 0 to 60000 ms, digits only; anything else refuses all
+for v in 60001 1x 1e3 -1 ""; do
+	pam_service baddelay config="$TP_CONF" "fail_delay=$v"
+	clear_log
+	AT=$NOW pam_auth baddelay alice "$C0"
+	check "fail_delay=$v: refused (fail closed)" test $? -ne 0
+	check "fail_delay=$v: logged as a malformed option" \
+		logged "malformed module option \"fail_delay=$v\""
+done
 
 pam_service prompt config="$TP_CONF" "prompt=OTP:"
 AT=$NOW pam_auth prompt alice "$C0"
@@ -330,6 +355,16 @@ check "try_first_pass: a good PAM_AUTHTOK needs no prompt" bash -c "! grep -q 'V
 PAM_ENV="PAM_AUTHTOK=hunter2" AT=$((NOW + 30)) pam_auth tryfirst alice "$(code_at $((NOW + 30)))"
 check "try_first_pass: a password in PAM_AUTHTOK falls back to the prompt" test $? -eq 0
 check "try_first_pass: ...and the prompt was shown" prompted
+# a locked profile: PAM_AUTHTOK's code (the right one) is refused and no
+# other is asked for, since none could be accepted until the lock runs out
+write_config "lockout = { max_failures = 2; seconds = 120; };"
+mkprofile alice
+for i in 1 2; do AT=$NOW pam_auth svc alice 111111; done
+PAM_ENV="PAM_AUTHTOK=$C0" AT=$NOW pam_auth tryfirst alice "$C0"
+rc=$?
+check "try_first_pass, locked profile: refused" test $rc -ne 0
+check "try_first_pass, locked profile: no prompt" fails prompted
+write_config
 
 mkprofile alice codes=55554444
 pam_service fwd config="$TP_CONF" forward_pass
@@ -360,6 +395,11 @@ pam_stack fwdnext_any "auth optional $MODULE config=$TP_CONF forward_pass" \
 mkprofile alice
 AT=$NOW pam_auth fwdnext alice "hunter2$C0"
 check "forward_pass: the next module gets the password part as PAM_AUTHTOK" \
+	logged "next module sees PAM_AUTHTOK=\[hunter2\]"
+clear_log
+mkprofile alice codes=24681357
+AT=$NOW pam_auth fwdnext alice "hunter224681357"
+check "forward_pass: with an emergency code, the next module gets the password alone" \
 	logged "next module sees PAM_AUTHTOK=\[hunter2\]"
 clear_log
 AT=$NOW pam_auth fwdnext_any mallory "hunter2123456"
@@ -527,7 +567,7 @@ AT=$NOW pam_auth pf_owner alice "$C0"
 check "owner= naming no owner behind pam_permit: refused" test $? -ne 0
 permit_first pf_noanswer config="$TP_CONF"
 AT=$NOW pam_env_args
-timeout 30 env "${PAM_ENV_ARGS[@]}" pamtester -v pf_noanswer alice authenticate \
+timeout 30 "$PRIVATE_TMP" env "${PAM_ENV_ARGS[@]}" pamtester -v pf_noanswer alice authenticate \
 	< /dev/null > "$T/pam.out" 2>&1
 check "no answer to the prompt behind pam_permit: refused" test $? -ne 0
 check "no answer to the prompt: logged" logged "user=alice: no answer to the prompt"

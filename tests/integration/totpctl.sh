@@ -651,6 +651,74 @@ for args in "list --json" "create --no-qr --json"; do
 done
 check "the create whose output was read keeps its profile" profile_exists $A
 
+# ^C, a hang-up or a TERM to the whole process group while create shows the
+# key (its stdout a full FIFO, so it waits in write): totpctl dies, and its
+# guard, which ignores them, takes the profile back.  totpctl starts with
+# these signals at their default action, as a terminal's foreground job
+# does (a suite run in the background inherits SIGINT ignored).  Bounds:
+# totpctl dies as soon as the signal is delivered, and the guard's undo is
+# a lock and a rename; 10 s each leaves room for load 13 on 2 cores.
+cat > "$T/create_signal.py" <<'PY'
+import fcntl, os, signal, subprocess, sys, time
+fifo, sig = sys.argv[1], getattr(signal, sys.argv[2])
+cmd = sys.argv[3:]
+os.mkfifo(fifo)
+r = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+w = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+fcntl.fcntl(w, 1031, 4096)                      # F_SETPIPE_SZ: small
+try:
+	while True:
+		os.write(w, b"x" * 512)
+except BlockingIOError:
+	pass
+out = os.open(fifo, os.O_WRONLY)                # totpctl's stdout, full
+def foreground():
+	for s in (signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGTERM):
+		signal.signal(s, signal.SIG_DFL)
+p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL,
+		     start_new_session=True, preexec_fn=foreground)
+os.close(out)
+blocked = False
+for _ in range(1500):
+	try:
+		sc = open("/proc/%d/syscall" % p.pid).read().split()
+		comm = open("/proc/%d/comm" % p.pid).read().strip()
+		if comm == "totpctl" and sc[:2] == ["1", "0x1"]:
+			blocked = True
+			break
+	except OSError:
+		pass
+	if p.poll() is not None:
+		break
+	time.sleep(0.01)
+os.killpg(p.pid, sig)
+try:
+	rc = p.wait(timeout=10)
+except subprocess.TimeoutExpired:
+	os.killpg(p.pid, signal.SIGKILL)
+	rc = p.wait()
+	print("totpctl outlived %s by 10 s" % sys.argv[2])
+gone = False
+for _ in range(1000):                           # the guard: up to 10 s
+	try:
+		os.killpg(p.pid, 0)
+	except ProcessLookupError:
+		gone = True
+		break
+	time.sleep(0.01)
+print("blocked=%s rc=%d guard_gone=%s" % (blocked, rc, gone))
+sys.exit(0 if blocked and rc == -sig and gone else 1)
+PY
+for sig in SIGINT SIGHUP SIGTERM; do
+	rmprofile $A
+	rm -f "$T/fifo"
+	python3 "$T/create_signal.py" "$T/fifo" $sig "${SETPRIV_A[@]}" "$CTL" create --no-qr --json \
+		> "$T/signal.out" 2>&1
+	check "create killed by $sig to its process group while showing the key" \
+		bash -c "[ $? -eq 0 ] || { sed 's/^/#   /' '$T/signal.out'; exit 1; }"
+	check "create killed by $sig: its guard took the profile back" profile_absent $A
+done
+
 # An issuer far longer than any URL buffer: create succeeds with the whole
 # URL, or fails with nothing left behind -- never an enabled profile whose
 # key nobody saw.  (An unprivileged copy with its own config and store; on

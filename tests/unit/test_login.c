@@ -233,6 +233,27 @@ static void test_state_write_kind(void **state)
 	assert_int_equal(tp_login_state_write(o, changed, &f->p, NOW), TP_STATE_KEEP);
 }
 
+/* What try_first_pass and use_first_pass take from PAM_AUTHTOK as a code
+ * (anything else is a password: the module asks for the code): 6 to 8
+ * digits and nothing else. */
+static void test_code_shaped(void **state)
+{
+	static const char *const codes[] = { "123456", "1234567", "12345678", "000000" };
+	static const char *const not_codes[] = {
+		"", "1", "12345", "123456789", "12345a", "a12345", " 123456", "123456 ",
+		"-12345", "+123456", "hunter2",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+		if (!tp_login_code_shaped(codes[i]))
+			fail_msg("\"%s\" is a code", codes[i]);
+	for (size_t i = 0; i < sizeof(not_codes) / sizeof(not_codes[0]); i++)
+		if (tp_login_code_shaped(not_codes[i]))
+			fail_msg("\"%s\" was taken for a code", not_codes[i]);
+	assert_false(tp_login_code_shaped(NULL));
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -245,6 +266,7 @@ int main(void)
 		T(test_lock_starts_at_max),
 		T(test_lock_resets_the_count),
 		T(test_state_write_kind),
+		cmocka_unit_test(test_code_shaped),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

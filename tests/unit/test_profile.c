@@ -943,8 +943,9 @@ static void test_fast_reader_falls_back(void **state)
 #define A24 A8 A8 A8
 #define A32 A8 A8 A8 A8
 
-/* Values out of range, in the canonical form otherwise: neither reader
- * takes them (the fast reader has each range check of the other). */
+/* Values out of range, in the canonical form otherwise, at both ends of
+ * each number's range: neither reader takes them (the fast reader has each
+ * range check of the other). */
 static void test_fast_reader_ranges(void **state)
 {
 	static const char *const edits[][2] = {
@@ -979,6 +980,15 @@ static void test_fast_reader_ranges(void **state)
 		{ "comment = \"\"", "comment = \"LONG\"" },
 		{ "code10 = \"", "code10 = \"spent:spent:" },
 		{ "code10 = \"", "code10 = \"00" },
+		/* each number's other end: below its least, past int64_t */
+		{ "created = \"1\"", "created = \"-1\"" },
+		{ "created = \"1\"", "created = \"9223372036854775808\"" },
+		{ "last_step = \"-1\"", "last_step = \"-9223372036854775808\"" },
+		{ "lock_until = \"0\"", "lock_until = \"-9223372036854775809\"" },
+		{ "failures = \"0\"", "failures = \"-1\"" },
+		{ "digits = \"6\"", "digits = \"-6\"" },
+		{ "period = \"30\"", "period = \"-30\"" },
+		{ "emergency_count = \"10\"", "emergency_count = \"-1\"" },
 	};
 	char codes[TP_EMERGENCY_MAX][TP_EMERGENCY_DIGITS + 1];
 	char out[8192], longc[TP_COMMENT_MAX + 2];

@@ -114,10 +114,35 @@ static void test_hotp_bad_arguments(void **state)
 	assert_int_equal(tp_hotp(key_sha1, 20, TP_SHA1, 9, 0, code), TP_EINVAL);
 	assert_int_not_equal(tp_hotp(key_sha1, 20, (enum tp_algorithm)7, 6, 0, code),
 			     TP_OK);
-	/* 7 digits: the last 7 digits of the same truncated value */
-	assert_int_equal(tp_hotp(key_sha1, 20, TP_SHA1, 7, 0, code), TP_OK);
-	assert_int_equal(strlen(code), 7);
-	assert_string_equal(code + 1, "755224");
+}
+
+/* 7 and 8 digits: the last digits of the truncated values RFC 4226
+ * Appendix D lists ("Decimal"), all of them, leading digit included: a code
+ * reduced modulo 10^6 would show as a 6-digit code padded with a 0. */
+static void test_rfc4226_hotp_7_and_8_digits(void **state)
+{
+	static const char *const truncated[10] = {
+		"1284755224", "1094287082", "137359152", "1726969429", "1640338314",
+		"868254676", "1918287922", "82162583", "673399871", "645520489",
+	};
+	char code[TP_CODE_MAX + 1];
+	struct tp_totp_params p7 = { TP_SHA1, 7, 30 };
+	int64_t m = -1;
+
+	(void)state;
+	for (uint64_t c = 0; c < 10; c++) {
+		size_t n = strlen(truncated[c]);
+
+		assert_int_equal(tp_hotp(key_sha1, 20, TP_SHA1, 7, c, code), TP_OK);
+		assert_string_equal(code, truncated[c] + n - 7);
+		assert_int_equal(tp_hotp(key_sha1, 20, TP_SHA1, 8, c, code), TP_OK);
+		assert_string_equal(code, truncated[c] + n - 8);
+	}
+	/* a 7-digit profile: the 7-digit code of step 0 is accepted, the
+	 * 6-digit code padded with a 0 is not */
+	assert_int_equal(tp_totp_verify(key_sha1, 20, &p7, 0, 0, "4755224", -1, &m), TP_OK);
+	assert_int_equal(tp_totp_verify(key_sha1, 20, &p7, 0, 0, "0755224", -1, &m),
+			 TP_EINVAL);
 }
 
 static void test_algorithm_parse(void **state)
@@ -352,6 +377,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rfc4226_hotp),
+		cmocka_unit_test(test_rfc4226_hotp_7_and_8_digits),
 		cmocka_unit_test(test_rfc6238_vectors_hotp),
 		cmocka_unit_test(test_rfc6238_vectors_verify),
 		cmocka_unit_test(test_hotp_bad_arguments),
