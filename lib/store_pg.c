@@ -868,37 +868,35 @@ static enum tp_status pg_modify(struct tp_store *st, const char *owner_uuid,
 	return rc;
 }
 
-static enum tp_status pg_remove(struct tp_store *st, const char *owner_uuid,
-				const char *account)
+/* An admin function of one profile whose answer is only whether it
+ * worked. */
+static enum tp_status admin_on_profile(struct tp_store *st, const char *fn,
+				       const char *sql, const char *owner_uuid,
+				       const char *account)
 {
 	struct pg_store *s = pg(st);
 	const char *vals[2] = { owner_uuid, account };
 	enum tp_status rc = ensure_checked(s);
-	PGresult *res;
 
-	if (rc != TP_OK)
-		return rc;
-	res = run(s, "totp.admin_delete", "SELECT totp.admin_delete($1::uuid, $2)",
-		  2, vals, &rc);
-	PQclear(res);
+	if (rc == TP_OK)
+		PQclear(run(s, fn, sql, 2, vals, &rc));
 	return rc;
+}
+
+/* totp.admin_delete leaves a tombstone (sql/005_login_charge.sql). */
+static enum tp_status pg_remove(struct tp_store *st, const char *owner_uuid,
+				const char *account)
+{
+	return admin_on_profile(st, "totp.admin_delete",
+				"SELECT totp.admin_delete($1::uuid, $2)", owner_uuid, account);
 }
 
 /* An admin's unlock (sql/004_admin_unlock.sql): failures 0, no lock. */
 static enum tp_status pg_unlock(struct tp_store *st, const char *owner_uuid,
 				const char *account)
 {
-	struct pg_store *s = pg(st);
-	const char *vals[2] = { owner_uuid, account };
-	enum tp_status rc = ensure_checked(s);
-	PGresult *res;
-
-	if (rc != TP_OK)
-		return rc;
-	res = run(s, "totp.admin_unlock", "SELECT totp.admin_unlock($1::uuid, $2)",
-		  2, vals, &rc);
-	PQclear(res);
-	return rc;
+	return admin_on_profile(st, "totp.admin_unlock",
+				"SELECT totp.admin_unlock($1::uuid, $2)", owner_uuid, account);
 }
 
 /* Undo a create whose key was never shown.  The database keeps no copy of
