@@ -133,6 +133,32 @@ check "... logged as no answer in time" \
 	eval 'logged "no answer from the profile database within $((TIMEOUT + 1)) s" ||
 	      logged "canceling statement due to statement timeout"'
 
+# before the prompt, the connection and the probe share one bound: a hung
+# first server costs its share of connect_timeout (2 s, libpq's floor),
+# then the probe that does not answer gets only what is left
+python3 - "$T/hang.port" <<'PY' &
+import socket, sys, time
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(64)
+open(sys.argv[1], "w").write(str(s.getsockname()[1]))
+time.sleep(60)
+PY
+HANG_PID=$!
+for _ in $(seq 50); do [ -s "$T/hang.port" ] && break; sleep 0.1; done
+cat > "$T/s3.conf" <<CONF
+store = { backend = "postgresql";
+          conninfo = "host=127.0.0.1,$PG_DIR port=$(cat "$T/hang.port"),$PG_PORT dbname=slow1 user=host_a connect_timeout=$TIMEOUT"; };
+cluster = { name = "cluster1"; uuid = "$CLUSTER_UUID"; totp_group = "totp"; };
+CONF
+chmod 0600 "$T/s3.conf"
+pam_service s3 "config=$T/s3.conf"
+check "deadline: a hung first server, then a probe that does not answer: PAM_AUTHINFO_UNAVAIL" \
+	eval 'timed s3 alice "$(code)"; unavailable && ! prompted'
+check "... within connect_timeout + 1 s in all, not a bound per step" within_bound
+kill "$HANG_PID" 2>/dev/null
+wait "$HANG_PID" 2>/dev/null
+
 # after the prompt: the charge and the verdict (one query string, two
 # transactions), each late but within connect_timeout, together beyond
 db "CREATE DATABASE slow2 ENCODING 'UTF8' TEMPLATE template0" >/dev/null
