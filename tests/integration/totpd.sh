@@ -514,7 +514,9 @@ while time.time() - t0 < secs:
             try:
                 c[0].send(c[1][:1]); c[1] = c[1][1:]
             except OSError:
-                c[2] = time.time() - t0
+                # totpd answered (a 503 before reading) and closed: stop
+                # sending; the answer is still there to read next round
+                c[1] = b""
     time.sleep(0.5)
 out = {"refused": 0, "codes": [], "retry": 0, "held_closed": [], "held_open": 0}
 for s, rest, closed, data in conns:
