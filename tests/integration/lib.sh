@@ -388,3 +388,24 @@ skip() { echo "skip - $1: $2"; }
 fails() { ! "$@"; }
 logged() { grep -q -- "$1" "$TP_SYSLOG"; }
 clear_log() { : > "$TP_SYSLOG"; }
+
+# sshd_test_server: a host key, a client key that the server accepts, a
+# free port on loopback ($PORT); then print the sshd_config lines that put
+# a test's own sshd there (the caller adds what it tests)
+sshd_test_server() {
+	ssh-keygen -q -t ed25519 -N '' -f "$T/host_key"
+	ssh-keygen -q -t ed25519 -N '' -f "$T/client_key"
+	cp "$T/client_key.pub" "$T/authorized_keys"
+	PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+}
+sshd_test_config() {
+	cat <<CONF
+ListenAddress 127.0.0.1
+Port $PORT
+HostKey $T/host_key
+PidFile $T/sshd.pid
+AuthorizedKeysFile $T/authorized_keys
+StrictModes no
+PermitRootLogin yes
+CONF
+}

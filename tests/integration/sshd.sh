@@ -14,20 +14,8 @@ fi
 mkdir -p /run/sshd                   # sshd's privilege separation folder
 chmod 0755 /run/sshd
 
-ssh-keygen -q -t ed25519 -N '' -f "$T/host_key"
-ssh-keygen -q -t ed25519 -N '' -f "$T/client_key"
-cp "$T/client_key.pub" "$T/authorized_keys"
-
-# pick a free port on loopback
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat > "$T/sshd_config" <<CONF
-ListenAddress 127.0.0.1
-Port $PORT
-HostKey $T/host_key
-PidFile $T/sshd.pid
-AuthorizedKeysFile $T/authorized_keys
-StrictModes no
-PermitRootLogin yes
+sshd_test_server
+{ sshd_test_config; cat <<CONF; } > "$T/sshd_config"
 UsePAM yes
 KbdInteractiveAuthentication yes
 PasswordAuthentication no

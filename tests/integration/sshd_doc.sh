@@ -90,19 +90,9 @@ pam_sync() {
 	cp "$E"/pam.d/common-* "$T/pam.d/"
 }
 
-ssh-keygen -q -t ed25519 -N '' -f "$T/host_key"
-ssh-keygen -q -t ed25519 -N '' -f "$T/client_key"
-cp "$T/client_key.pub" "$T/authorized_keys"
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+sshd_test_server
 # what only this test needs: where to listen, its keys, root may log in
-cat > "$E/ssh/sshd_config.d/00-test.conf" <<CONF
-ListenAddress 127.0.0.1
-Port $PORT
-HostKey $T/host_key
-PidFile $T/sshd.pid
-AuthorizedKeysFile $T/authorized_keys
-StrictModes no
-PermitRootLogin yes
+{ sshd_test_config; cat <<CONF; } > "$E/ssh/sshd_config.d/00-test.conf"
 LogLevel VERBOSE
 CONF
 pam_sync
