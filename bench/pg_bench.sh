@@ -54,7 +54,7 @@ PG_SERVER_OPTS="-c listen_addresses=127.0.0.1 -c shared_buffers=$PG_SHARED_BUFFE
 W=$(mktemp -d /tmp/tp-pgbench.XXXXXX)
 chmod 0755 "$W"
 BOUNCER_PID=""
-trap '[ -n "$BOUNCER_PID" ] && kill "$BOUNCER_PID"; pg_stop; rm -rf "$W"' EXIT
+trap "trap '' INT TERM; "'[ -n "$BOUNCER_PID" ] && kill "$BOUNCER_PID"; pg_stop; rm -rf "$W"' EXIT
 pg_start || exit 1
 pg_migrate || exit 1
 pg_login_role host_bench totp_login

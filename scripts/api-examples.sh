@@ -13,7 +13,7 @@ NSS_WRAPPER_LIB=/usr/lib/$MULTIARCH/libnss_wrapper.so
 
 W=$(mktemp -d /tmp/totpd-examples.XXXXXX)
 DPID=""
-trap '[ -n "$DPID" ] && kill "$DPID" 2>/dev/null; rm -rf "$W"' EXIT
+trap "trap '' INT TERM; "'[ -n "$DPID" ] && kill "$DPID" 2>/dev/null; rm -rf "$W"' EXIT
 chmod 0755 "$W"
 cat > "$W/passwd" <<PW
 root:x:0:0:root:/root:/bin/bash

@@ -17,7 +17,7 @@ if ! pg_available; then
 fi
 
 W=$(mktemp -d /tmp/totp-fleet-demo.XXXXXX)
-trap 'rm -rf "$W"' EXIT
+trap "trap '' INT TERM; "'rm -rf "$W"' EXIT
 chmod 0755 "$W"
 mkdir -m 0755 "$W/store" "$W/pam.d"
 ME=$(id -un)
@@ -27,7 +27,7 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 step "A throwaway PostgreSQL, the schema (sql/*.sql), one role per host"
 pg_start        # its exit trap (pg_stop) runs after ours
-trap 'pg_stop; rm -rf "$W"' EXIT
+trap "trap '' INT TERM; "'pg_stop; rm -rf "$W"' EXIT
 pg_migrate
 pg_login_role host_web1 totp_login
 pg_login_role host_web2 totp_login

@@ -11,7 +11,7 @@ case "$BUILD" in /*) ;; *) BUILD="$PWD/$BUILD" ;; esac
 MULTIARCH=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
 
 W=$(mktemp -d /tmp/totp-demo.XXXXXX)
-trap 'rm -rf "$W"' EXIT
+trap "trap '' INT TERM; "'rm -rf "$W"' EXIT
 chmod 0755 "$W"
 mkdir -m 0755 "$W/store" "$W/pam.d"
 ME=$(id -un)

@@ -12,7 +12,7 @@ BUILD=${BUILD:-build-fuzz}
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 out="$BUILD/fuzz"
 work=$(mktemp -d /tmp/tp-fuzz.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+trap "trap '' INT TERM; "'rm -rf "$work"' EXIT
 # a crash report must name our code: symbolize, and stop at the first error
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1:symbolize=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}

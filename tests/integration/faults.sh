@@ -54,7 +54,7 @@ tp_faults_cleanup() {
 	[ "$MNT" = 1 ] && umount "$TP_STORE" 2>/dev/null
 	tp_cleanup
 }
-trap tp_faults_cleanup EXIT
+trap "trap '' INT TERM; tp_faults_cleanup" EXIT
 # fill: use every block of the tmpfs (then prove it: a 1-byte write fails)
 fill() {
 	dd if=/dev/zero of="$TP_STORE/fill" bs=64k > /dev/null 2>&1

@@ -78,6 +78,7 @@ T=$(mktemp -d /tmp/tp-test.XXXXXX)
 chmod 0755 "$T"
 trap 'tp_cleanup' EXIT
 tp_cleanup() {
+	trap '' INT TERM        # finish: see pg_chain_exit_trap in tests/pg/lib.sh
 	[ -n "${SSHD_PID:-}" ] && kill "$SSHD_PID" 2>/dev/null
 	rm -rf "$T"
 }

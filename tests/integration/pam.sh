@@ -525,16 +525,17 @@ check "missing store: refused" test $? -ne 0
 check "missing store: logged" logged "profile store unavailable"
 store_away LOGIN
 
-# read-only: the folder bind-mounted read-only, or every transaction of the
-# hosts' role read-only (as on a standby)
+# read-only: the folder bind-mounted read-only in the login's own mount
+# namespace (private_tmp), or every transaction of the hosts' role
+# read-only (as on a standby)
 store_read_only() {
 	if on_backend postgresql; then
 		pg_psql -c "ALTER ROLE tp_host SET default_transaction_read_only = $1" > /dev/null
 	elif [ "$1" = on ]; then
-		mount --bind "$TP_STORE" "$TP_STORE" 2>/dev/null &&
-			mount -o remount,ro,bind "$TP_STORE" 2>/dev/null
+		[ "$(id -u)" -eq 0 ] && command -v unshare > /dev/null &&
+			export PRIVATE_TMP_RO="$TP_STORE"
 	else
-		umount "$TP_STORE"
+		unset PRIVATE_TMP_RO
 	fi
 }
 mkprofile alice

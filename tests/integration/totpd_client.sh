@@ -46,7 +46,7 @@ check "1,000 profiles written in one batch ($((SECONDS - start)) s)" test $? -eq
 setpriv --reuid=$STORE_USER --regid="$(id -g $STORE_USER)" --clear-groups \
 	"$BUILD/totpd" --config "$TCONF" --socket "$SOCK" > /dev/null 2> "$T/totpd.log" &
 DPID=$!
-trap 'kill $DPID 2> /dev/null; wait $DPID 2> /dev/null; tp_cleanup' EXIT
+trap "trap '' INT TERM; "'kill $DPID 2> /dev/null; wait $DPID 2> /dev/null; tp_cleanup' EXIT
 for _ in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
 
 cat > "$T/client.py" <<'PY'

@@ -50,7 +50,7 @@ at_prompt() {
 	mkfifo "$T/answer"
 	clear_log
 	pam_env_args
-	( timeout 60 env "${PAM_ENV_ARGS[@]}" pamtester -v a "$1" authenticate \
+	( timeout 60 "$PRIVATE_TMP" env "${PAM_ENV_ARGS[@]}" pamtester -v a "$1" authenticate \
 		< "$T/answer" > "$T/pam.out" 2>&1; echo $? > "$T/pam.rc" ) &
 	PAM_PID=$!
 	exec 7>"$T/answer"          # the fifo opens; nothing typed yet

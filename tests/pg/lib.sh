@@ -68,10 +68,16 @@ pg_stop() {
 
 # Run pg_stop at exit, after whatever exit trap the caller (lib.sh) has.
 pg_chain_exit_trap() {
-	local prev
-	prev=$(trap -p EXIT | sed "s/^trap -- '\(.*\)' EXIT\$/\1/")
+	local prev=""
+	# `trap -p` quotes the command for the shell: let the shell unquote it
+	eval "set -- $(trap -p EXIT)"
+	[ $# -eq 4 ] && prev=$3
+	# The clean-up ignores INT and TERM: a suite stopped by `timeout` (as
+	# make mutants does) gets TERM twice, once from whoever stopped it and
+	# once from timeout passing it on to its group, and a second TERM
+	# inside the trap would end it before the server's folder is removed
 	# shellcheck disable=SC2064
-	trap "${prev:+$prev; }pg_stop" EXIT
+	trap "trap '' INT TERM; ${prev:+$prev; }pg_stop" EXIT
 	trap 'exit 130' INT
 	trap 'exit 143' TERM
 }

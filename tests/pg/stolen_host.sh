@@ -51,7 +51,7 @@ WRONG=000000
 K=4                   # rounds of each probe
 W=$(mktemp -d /tmp/tp-pgstolen.XXXXXX)
 # KEEP=1: keep the attacker's scripts and outputs (the folder is printed)
-trap '[ "${KEEP:-0}" = 1 ] && echo "# kept $W" || rm -rf "$W"; pg_stop' EXIT
+trap "trap '' INT TERM; "'[ "${KEEP:-0}" = 1 ] && echo "# kept $W" || rm -rf "$W"; pg_stop' EXIT
 
 q() { pg_psql -c "$1"; }
 mk() {   # mk ACCOUNT: a fresh profile, the RFC key, one emergency code
