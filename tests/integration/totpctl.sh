@@ -599,37 +599,14 @@ check "delete, output lost: exit 1, says the profile was deleted" \
 # ids: stdout is a FIFO filled up beforehand, so the first write blocks;
 # /proc shows every uid and gid field (real, effective, saved, fs).
 cat > "$T/fifo.py" <<'PY'
-import fcntl, os, subprocess, sys, time
+import os, sys
+import blocked_writer
 fifo, want_uid, want_gid = sys.argv[1], sys.argv[2], sys.argv[3]
-cmd = sys.argv[4:]
-os.mkfifo(fifo)
-r = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
-w = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
-fcntl.fcntl(w, 1031, 4096)                      # F_SETPIPE_SZ: small
-try:
-	while True:
-		os.write(w, b"x" * 512)
-except BlockingIOError:
-	pass
-out = os.open(fifo, os.O_WRONLY)                # totpctl's stdout, full
-p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL)
-os.close(out)
-os.close(w)
-ids, blocked = None, False
-for _ in range(1500):
-	try:
-		sc = open("/proc/%d/syscall" % p.pid).read().split()
-		comm = open("/proc/%d/comm" % p.pid).read().strip()
-		if comm == "totpctl" and sc[:2] == ["1", "0x1"]:
-			st = open("/proc/%d/status" % p.pid).read().splitlines()
-			ids = [l.split()[1:] for l in st if l.startswith(("Uid:", "Gid:"))]
-			blocked = True
-			break
-	except OSError:
-		pass
-	if p.poll() is not None:
-		break
-	time.sleep(0.01)
+p, r, blocked = blocked_writer.start(fifo, sys.argv[4:])
+ids = None
+if blocked:
+	st = open("/proc/%d/status" % p.pid).read().splitlines()
+	ids = [l.split()[1:] for l in st if l.startswith(("Uid:", "Gid:"))]
 os.set_blocking(r, True)
 data = b""
 while True:
@@ -644,7 +621,7 @@ sys.exit(0 if ok else 1)
 PY
 for args in "list --json" "create --no-qr --json"; do
 	rm -f "$T/fifo"
-	python3 "$T/fifo.py" "$T/fifo" "$(uid_of $A)" "$(id -g $A)" \
+	PYTHONPATH="$TOP/tests/integration" PYTHONDONTWRITEBYTECODE=1 python3 "$T/fifo.py" "$T/fifo" "$(uid_of $A)" "$(id -g $A)" \
 		"${SETPRIV_A[@]}" "$CTL" $args > "$T/fifo.out" 2>&1
 	check "$args: while writing its output, only the caller's uids and gids (/proc)" \
 		bash -c "[ $? -eq 0 ] || { sed 's/^/#   /' '$T/fifo.out'; exit 1; }"
@@ -659,38 +636,14 @@ check "the create whose output was read keeps its profile" profile_exists $A
 # totpctl dies as soon as the signal is delivered, and the guard's undo is
 # a lock and a rename; 10 s each leaves room for load 13 on 2 cores.
 cat > "$T/create_signal.py" <<'PY'
-import fcntl, os, signal, subprocess, sys, time
+import os, signal, subprocess, sys, time
+import blocked_writer
 fifo, sig = sys.argv[1], getattr(signal, sys.argv[2])
-cmd = sys.argv[3:]
-os.mkfifo(fifo)
-r = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
-w = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
-fcntl.fcntl(w, 1031, 4096)                      # F_SETPIPE_SZ: small
-try:
-	while True:
-		os.write(w, b"x" * 512)
-except BlockingIOError:
-	pass
-out = os.open(fifo, os.O_WRONLY)                # totpctl's stdout, full
 def foreground():
 	for s in (signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGTERM):
 		signal.signal(s, signal.SIG_DFL)
-p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL,
-		     start_new_session=True, preexec_fn=foreground)
-os.close(out)
-blocked = False
-for _ in range(1500):
-	try:
-		sc = open("/proc/%d/syscall" % p.pid).read().split()
-		comm = open("/proc/%d/comm" % p.pid).read().strip()
-		if comm == "totpctl" and sc[:2] == ["1", "0x1"]:
-			blocked = True
-			break
-	except OSError:
-		pass
-	if p.poll() is not None:
-		break
-	time.sleep(0.01)
+p, r, blocked = blocked_writer.start(fifo, sys.argv[3:], start_new_session=True,
+				     preexec_fn=foreground)
 os.killpg(p.pid, sig)
 try:
 	rc = p.wait(timeout=10)
@@ -712,7 +665,7 @@ PY
 for sig in SIGINT SIGHUP SIGTERM; do
 	rmprofile $A
 	rm -f "$T/fifo"
-	python3 "$T/create_signal.py" "$T/fifo" $sig "${SETPRIV_A[@]}" "$CTL" create --no-qr --json \
+	PYTHONPATH="$TOP/tests/integration" PYTHONDONTWRITEBYTECODE=1 python3 "$T/create_signal.py" "$T/fifo" $sig "${SETPRIV_A[@]}" "$CTL" create --no-qr --json \
 		> "$T/signal.out" 2>&1
 	check "create killed by $sig to its process group while showing the key" \
 		bash -c "[ $? -eq 0 ] || { sed 's/^/#   /' '$T/signal.out'; exit 1; }"

@@ -756,17 +756,24 @@ if command -v systemd-socket-activate > /dev/null; then
 	APID=$!
 	# systemd-socket-activate binds, then listens: the name exists a
 	# moment before a connect succeeds, so wait for a connect, not for
-	# the name (the probe is the first connection: it starts totpd)
-	for _ in $(seq 50); do
-		$PY -c 'import socket,sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])' \
-			"$T/run/act.sock" 2> /dev/null && break
+	# the name (the probe is the first connection: it starts totpd).
+	# Bound: it listens within 20 s of its start (as curl's --max-time)
+	probes=0
+	until $PY -c 'import socket,sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])' \
+		"$T/run/act.sock" 2> "$T/probe.err"; do
+		probes=$((probes + 1))
+		[ $probes -ge 200 ] && break
 		sleep 0.1
 	done
 	SOCK="$T/run/act.sock"
 	# (this socket's mode is systemd-socket-activate's; totpd.socket sets 0666)
 	api root GET $P
 	check "socket activation (LISTEN_FDS): the passed socket is served" st_is 200
-	st_is 200 || { echo "# status $ST"; tail -n 3 "$T/totpd.log" | sed "s/^/#   /"; }
+	st_is 200 || {
+		echo "# status $ST after $probes failed probes; the last probe: $(tail -n 1 "$T/probe.err")"
+		kill -0 $APID 2> /dev/null || echo "# systemd-socket-activate (or totpd) is gone"
+		tail -n 5 "$T/totpd.log" | sed "s/^/#   /"
+	}
 	kill $APID 2> /dev/null; wait $APID 2> /dev/null
 else
 	skip "socket activation" "systemd-socket-activate is missing"
