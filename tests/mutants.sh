@@ -196,6 +196,21 @@ why() {
 # the file names of SUITE's pristine results: $WORK/base.TAG.*
 suite_tag() { local t=${1//:/_}; echo "$WORK/base.$t"; }
 
+# pooled FUNC ARG...: FUNC ARG for each ARG, $JOBS at a time
+pooled() {
+	local fn=$1 running=0 x
+	shift
+	for x in "$@"; do
+		if [ "$running" -ge "$JOBS" ]; then
+			wait -n
+			running=$((running - 1))
+		fi
+		"$fn" "$x" &
+		running=$((running + 1))
+	done
+	wait
+}
+
 # base_one SUITE: the pristine run of SUITE, in a copy of its own; leaves
 # the failed checks in .known and "trusted", "known-failures" or
 # "untrusted" in .state, and prints a line when the suite failed
@@ -318,32 +333,14 @@ for pass in slow integration unit; do
 		done
 	done
 done
-running=0
-for s in "${base_suites[@]}"; do
-	if [ "$running" -ge "$JOBS" ]; then
-		wait -n
-		running=$((running - 1))
-	fi
-	base_one "$s" &
-	running=$((running + 1))
-done
-wait
+pooled base_one "${base_suites[@]}"
 base_failed=0
 for s in "${base_suites[@]}"; do
 	[ "$(cat "$(suite_tag "$s").state" 2>/dev/null)" = trusted ] || base_failed=$((base_failed + 1))
 done
 echo "pristine: ${#base_suites[@]} suites, $((${#base_suites[@]} - base_failed)) passed, $base_failed failed, ${SECONDS}s"
 
-running=0
-for i in "${order[@]}"; do
-	if [ "$running" -ge "$JOBS" ]; then
-		wait -n
-		running=$((running - 1))
-	fi
-	one "$i" &
-	running=$((running + 1))
-done
-wait
+pooled one "${order[@]}"
 
 caught=0 survived=0 unjudged=0 equivalent=0 broken=0
 for i in "${!names[@]}"; do
