@@ -143,32 +143,14 @@ static void no_delay(int status, unsigned delay_us, void *appdata)
 	(void)appdata;
 }
 
-static int remove_one(const char *path, const struct stat *st, int type, struct FTW *f)
-{
-	(void)st;
-	(void)type;
-	(void)f;
-	(void)remove(path);
-	return 0;
-}
-
-/* The world goes when the run ends (libFuzzer leaves through exit()). */
-static void remove_world(void)
-{
-	(void)nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	char text[1024], path[128];
-	const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
 
 	(void)argc;
 	(void)argv;
-	snprintf(dir, sizeof(dir), "%s/tp-fuzz-module.XXXXXX", base);
-	FUZZ_ASSERT(mkdtemp(dir) != NULL);
-	atexit(remove_world);
+	snprintf(dir, sizeof(dir), "%s", fuzz_scratch_dir("tp-fuzz-module"));
 	FUZZ_ASSERT(chmod(dir, 0755) == 0);
 	snprintf(path, sizeof(path), "%s/store", dir);
 	FUZZ_ASSERT(mkdir(path, 0755) == 0);

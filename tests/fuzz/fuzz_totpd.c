@@ -20,13 +20,13 @@ static struct tp_config *cfg;
 
 static void setup(void)
 {
-	static char dir[] = "/tmp/fuzz_totpd.XXXXXX";
+	const char *dir = fuzz_scratch_dir("tp-fuzz-totpd");
 	char path[256];
 	struct passwd *pw = getpwuid(geteuid());
 	FILE *f;
 	char *err = NULL;
 
-	FUZZ_ASSERT(pw != NULL && mkdtemp(dir) != NULL);
+	FUZZ_ASSERT(pw != NULL);
 	snprintf(path, sizeof(path), "%s/store", dir);
 	FUZZ_ASSERT(mkdir(path, 0700) == 0);
 	snprintf(path, sizeof(path), "%s/totp_profile.conf", dir);
