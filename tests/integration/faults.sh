@@ -348,7 +348,8 @@ mkprofile alice
 # another holder keeps the account's lock past the store's 10 s limit
 flock "$TP_STORE/$U/.alice.lock" sleep 15 &
 holder=$!
-sleep 0.3
+# held once flock has run its command (a fixed wait raced with load)
+for _ in $(seq 200); do pgrep -P $holder -x sleep > /dev/null && break; sleep 0.05; done
 clear_log
 open_refused "account lock held too long" "$UNAVAIL"
 check "account lock held too long: logged" logged "user=alice owner=cluster1: login refused: cannot record the attempt: .*still locked after"

@@ -79,7 +79,19 @@ run() {
 		-e "s|\bsshd -t|$SSHD -t -f $E/ssh/sshd_config|g" \
 		-e 's|systemctl reload ssh|reload_sshd|g' \
 		-e "s|^totpctl |$TOTPCTL --config $TP_CONF |" > "$T/step-$1.sh"
-	( reload_sshd() { kill -HUP "$(cat "$T/sshd.pid")" && sleep 1; }
+	# a reload is done when the re-executed sshd says it listens again
+	# (a fixed sleep raced with a slow re-exec under load); bound 10 s
+	( reload_sshd() {
+		local n
+		n=$(grep -c "Server listening" "$T/sshd.log")
+		kill -HUP "$(cat "$T/sshd.pid")" || return 1
+		for _ in $(seq 100); do
+			[ "$(grep -c "Server listening" "$T/sshd.log")" -gt "$n" ] && return 0
+			sleep 0.1
+		done
+		echo "sshd did not listen again within 10 s of its reload" >&2
+		return 1
+	  }
 	  export LD_PRELOAD="$NSS_WRAPPER_LIB"
 	  source "$T/step-$1.sh" ) > "$T/step-$1.out" 2>&1
 }
