@@ -127,12 +127,12 @@ tar -C "$TOP" --exclude=./.git --exclude=./build --exclude=./build-asan \
 cp -a "$BUILD" "$PRISTINE/build"
 
 # failed_checks SUITE LOG: the names of the checks LOG reports failed, one
-# a line, sorted
+# a line, each once
 failed_checks() {
 	case "$1" in
 	unit:*) sed -n 's/^\[  FAILED  \] //p' "$2" | grep -v '^[0-9][0-9]* test(s)' ;;
 	*) sed -n 's/^not ok - //p' "$2" ;;
-	esac | LC_ALL=C sort -u
+	esac | awk '!seen[$0]++'        # in the order reported: why() names the first
 }
 
 # new_failures SUITE LOG KNOWN: the failed checks of LOG not listed in the

@@ -180,6 +180,23 @@ pg_tls_on() {
 		-c "ALTER SYSTEM SET ssl_ca_file = '$PG_DIR/ca.crt'" >/dev/null
 }
 
+# pg_reload: the server re-reads its configuration (postgresql.auto.conf,
+# pg_hba.conf) and the call returns once the postmaster has said so in its
+# log.  The postmaster reloads before it accepts another connection, so a
+# connection made after that sees the new settings.  Bound: 10 s.
+pg_reload() {
+	local n
+	n=$(grep -c "received SIGHUP, reloading configuration files" "$PG_DIR/server.log")
+	pg_psql -c "SELECT pg_reload_conf()" >/dev/null || return 1
+	for _ in $(seq 200); do
+		[ "$(grep -c "received SIGHUP, reloading configuration files" "$PG_DIR/server.log")" -gt "$n" ] &&
+			return 0
+		sleep 0.05
+	done
+	echo "# pg_reload: the server did not reload within 10 s" >&2
+	return 1
+}
+
 pg_login_role() {
 	pg_psql -c "CREATE ROLE $1 LOGIN IN ROLE $2" >/dev/null
 }

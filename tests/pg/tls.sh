@@ -33,8 +33,7 @@ hostssl totp     +totp_login  127.0.0.1/32 cert
 host    all      all          127.0.0.1/32 reject
 HBA
 chown postgres: "$PG_DIR/data/pg_hba.conf"
-pg_psql -c "SELECT pg_reload_conf()" >/dev/null
-sleep 0.5
+pg_reload || { echo "not ok - tls: the server takes the TLS settings"; exit 1; }
 
 KEY_HEX=3132333435363738393031323334353637383930
 pg_psql -c "SELECT totp.admin_import('$CLUSTER_UUID', 'alice', '\\x$KEY_HEX', 'SHA1', 6, 30,
