@@ -55,6 +55,9 @@ for f in "$BUILD/pam_totp_profile.so" "$BUILD/totpctl" "$BUILD/libtotpprofile.a"
 done
 
 WORK=$(mktemp -d /tmp/tp-mutants.XXXXXX)
+# the suites run programs of the copies as other users (totpd as the store
+# user, totpctl as the caller): the way to them must be open, as a clone's is
+chmod 0755 "$WORK"
 cleanup() {
 	jobs -p | xargs -r kill 2>/dev/null
 	# the integration suites run in sessions of their own
@@ -83,6 +86,7 @@ done
 # of tabs are one separator, so columns may be aligned)
 names=() files=() origs=() repls=() suites=() descs=()
 lineno=0 bad_format=0
+declare -A seen_name=()
 while IFS= read -r raw || [ -n "$raw" ]; do
 	lineno=$((lineno + 1))
 	case "$raw" in ''|'#'*) continue ;; esac
@@ -92,6 +96,12 @@ while IFS= read -r raw || [ -n "$raw" ]; do
 		bad_format=$((bad_format + 1))
 		continue
 	fi
+	if [ -n "${seen_name[$name]:-}" ]; then
+		echo "mutants.list:$lineno: the name $name is taken (line ${seen_name[$name]})" >&2
+		bad_format=$((bad_format + 1))
+		continue
+	fi
+	seen_name[$name]=$lineno
 	if [ "$#" -gt 0 ]; then
 		want=0
 		for pat in "$@"; do case "$name" in *"$pat"*) want=1 ;; esac; done

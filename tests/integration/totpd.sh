@@ -626,18 +626,27 @@ check "  once the holder is gone, the same PATCH succeeds" st_is 200
 cat > "$T/vanish.py" <<'PY'
 import socket, sys, time
 body = b'{ "account": { "name": "%s" }, "owner.name": "vs0" }' % sys.argv[2].encode()
+said = "the response was not delivered; the new profile was taken back"
 for i in range(5):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); s.connect(sys.argv[1])
+    # still connected, but nothing it is sent can be read, from before the
+    # request is sent (shut down after it, a slow client let the whole
+    # 201 into the socket's buffer first): the 201 fails to go out (EPIPE)
+    s.shutdown(socket.SHUT_RD)
     s.sendall(b"POST /api/security/login/totps HTTP/1.1\r\nHost: x\r\n"
               b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
-    # still connected, but nothing it is sent can be read: the 201
-    # fails to go out (EPIPE)
-    s.shutdown(socket.SHUT_RD)
-    time.sleep(0.5)
+    # the connection stays up until totpd has taken the profile back
+    # (its log says so), bound 10 s
+    for _ in range(200):
+        if open(sys.argv[3]).read().count(said) > i:
+            break
+        time.sleep(0.05)
+    else:
+        sys.exit("create %d: no take-back logged within 10 s" % (i + 1))
     s.close()
 print("ok")
 PY
-out=$(as $C $PY "$T/vanish.py" "$SOCK" $C 2>&1)
+out=$(as $C $PY "$T/vanish.py" "$SOCK" $C "$T/totpd.log" 2>&1)
 api $ADM GET "$P/vs0/$C"
 check "a create whose 201 cannot be delivered leaves no profile behind" \
 	eval '[ "$out" = ok ] && api_err 404 4 "" account.name'
