@@ -77,9 +77,9 @@ TOTPD_OBJ = $(patsubst totpd/%.c,$(BUILD)/totpd.obj/%.o,$(wildcard totpd/*.c))
 
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
-# tests/helpers/*.c: the two preloaded/stacked ones are shared objects,
+# tests/helpers/*.c: the preloaded/stacked ones are shared objects,
 # every other one is a program linked with the library
-HELPER_SO    = syslog_capture pam_show_authtok casefold_nss
+HELPER_SO    = syslog_capture pam_show_authtok casefold_nss fork_sigint
 TEST_HELPERS = $(HELPER_SO:%=$(BUILD)/tests/%.so) \
                $(patsubst tests/helpers/%.c,$(BUILD)/tests/%,$(filter-out \
                    $(HELPER_SO:%=tests/helpers/%.c),$(wildcard tests/helpers/*.c)))
@@ -144,6 +144,11 @@ $(BUILD)/tests/casefold_nss.so: tests/helpers/casefold_nss.c
 	@mkdir -p $(dir $@)
 	@printf "  %-4s %s\n" "$(if $(filter %.o,$@),CC,LD)" "$@"
 	$(Q)$(CC) -shared -fPIC -O2 -o $@ $< -ldl
+
+$(BUILD)/tests/fork_sigint.so: tests/helpers/fork_sigint.c
+	@mkdir -p $(dir $@)
+	@printf "  %-4s %s\n" "$(if $(filter %.o,$@),CC,LD)" "$@"
+	$(Q)$(CC) -D_GNU_SOURCE -shared -fPIC -O2 -Wall -Wextra -Werror -o $@ $< -ldl
 
 $(BUILD)/tests/%: tests/helpers/%.c $(LIBA)
 	@mkdir -p $(dir $@)

@@ -736,3 +736,44 @@ rm_root
 script -qec "'$TOTPCTL' --config '$RCONF' create --no-qr" /dev/null > "$T/out" 2>&1
 check "create --no-qr on a terminal: no QR code, and no word of scanning one" \
 	bash -c "grep -q 'Secret key' '$T/out' && ! grep -q '█' '$T/out' && ! grep -q 'Scan the QR' '$T/out'"
+
+# ^C in the window between the guard's fork and its signal() calls (the
+# preload has the new child send SIGINT to the process group at once):
+# totpctl dies, the guard lives on and takes the profile back.  Root's
+# copy, so the preload is honoured; totpctl and the guard in a session of
+# their own, with SIGINT at its default action as in a foreground job.
+FORK_SIGINT="$BUILD/tests/fork_sigint.so"
+cat > "$T/fork_window.py" <<'PY'
+import os, signal, subprocess, sys, time
+def foreground():
+	for s in (signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGTERM):
+		signal.signal(s, signal.SIG_DFL)
+env = dict(os.environ, LD_PRELOAD=sys.argv[1])
+p = subprocess.Popen(sys.argv[2:], env=env, stdout=subprocess.DEVNULL,
+		     stderr=subprocess.DEVNULL, start_new_session=True,
+		     preexec_fn=foreground)
+try:
+	rc = p.wait(timeout=10)
+except subprocess.TimeoutExpired:
+	os.killpg(p.pid, signal.SIGKILL)
+	rc = p.wait()
+gone = False
+for _ in range(1000):                           # the guard: up to 10 s
+	try:
+		os.killpg(p.pid, 0)
+	except ProcessLookupError:
+		gone = True
+		break
+	time.sleep(0.01)
+print("rc=%d guard_gone=%s" % (rc, gone))
+sys.exit(0 if rc == -signal.SIGINT and gone else 1)
+PY
+rm_root
+python3 "$T/fork_window.py" "$(echo $ASAN_LIB $FORK_SIGINT)" \
+	"$TOTPCTL" --config "$RCONF" create --no-qr --json > "$T/fork.out" 2>&1
+check "create, ^C between the guard's fork and its ignoring it: totpctl dies of it" \
+	bash -c "[ $? -eq 0 ] || { sed 's/^/#   /' '$T/fork.out'; exit 1; }"
+if on_backend postgresql; then root_gone() { profile_absent root; }
+else root_gone() { [ ! -e "$RSTORE/$UUID/root.ini" ]; }; fi
+check "create, ^C between the guard's fork and its ignoring it: the guard took the profile back" \
+	root_gone

@@ -282,6 +282,11 @@ check "create: over a disabled profile replaces it: new secret, enabled" bash -c
 	_ "$O" "$old_fp"
 check "create: over an enabled profile fails with TP001 (duplicate)" \
 	fails_with TP001 "SELECT totp.admin_create('$O', 'dave')" ctl
+# the replaced secret is gone for good: its tombstone (docs/fleet.md), the
+# fingerprint admin_show gave for it, and none for the live one
+check "create: over a disabled profile leaves a tombstone of the replaced secret only" \
+	is "SELECT string_agg(encode(fingerprint, 'hex'), ',') FROM totp.deleted
+	    WHERE owner_uuid = '$O' AND account = 'dave'" "$old_fp"
 
 # ---------------------------------------------------------------- admin
 created=$(pg_as ctl -F' ' -c "SELECT encode(secret, 'hex'), array_to_string(emergency_codes, ','),
