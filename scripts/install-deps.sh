@@ -25,12 +25,14 @@ libqrencode-dev libmicrohttpd-dev libpq-dev
 "
 # postgresql: make check-pg runs a throwaway server; pgcrypto ships in
 # postgresql-15 itself (postgresql-contrib only points at it); pgbouncer:
-# tests/pg/pgbouncer.sh puts a pooler in front of it
+# tests/pg/pgbouncer.sh puts a pooler in front of it; systemd:
+# systemd-socket-activate, for totpd's socket activation check (a stock
+# Debian has it; a minimal container does not, and the check would skip)
 TEST_PACKAGES="
 clang libclang-rt-14-dev libcmocka-dev curl
 pamtester libpam-wrapper libnss-wrapper openssh-server openssh-client
 faketime oathtool valgrind python3 util-linux procps
-postgresql postgresql-contrib pgbouncer
+postgresql postgresql-contrib pgbouncer systemd
 "
 BENCH_PACKAGES="libpam-google-authenticator libpam-oath"
 DEB_PACKAGES="debhelper lintian fakeroot dpkg-dev"
