@@ -778,6 +778,9 @@ cancelled: $(norm <"$W/cancelled.$n" | tr '\n' ' ')"
 		[ -z "$(pg_as host_a -c "SHOW synchronous_standby_names")" ] && break
 		sleep 0.05
 	done
+	# still set, every later commit would wait for the standby (30 s)
+	[ -z "$(pg_as host_a -c "SHOW synchronous_standby_names")" ] ||
+		echo "#   synchronous_standby_names still set after 100 tries"
 	printf '%s\n' "$out" >"$W/sync.out"
 	[ "$(leaks "$W/sync.out")" = 0 ] || { echo "#   verdicts:"; say <"$W/sync.out"; return 1; }
 	[ "$a" = "$b" ] && grep -q TP010 <<<"$a" && [ "$(grep -c 'cancelled:.*TP010' <<<"$out")" = 2 ] &&
