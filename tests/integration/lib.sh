@@ -339,6 +339,9 @@ pam_env_args() {
 pam_auth() {
 	local svc=$1 user=$2; shift 2
 	local -a extra=() vg=()
+	# a watchdog, not a check: a login takes well under 1 s, a few at
+	# load 13 on 2 cores; one still running after 30 s hangs, and is
+	# killed as a failed login (exit 124)
 	local rc limit=30
 	if [ -n "${VALGRIND:-}" ]; then
 		# shellcheck disable=SC2206

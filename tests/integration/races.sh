@@ -34,6 +34,9 @@ login_bg() {
 	local -a env=("${PAM_ENV_ARGS[@]}")
 	env[0]=${env[0]/$PAM_WRAPPER_LIB/}          # LD_PRELOAD without pam_wrapper
 	printf '%s\n' "$input" > "$W/$n.in"
+	# timeout: a watchdog, not a bound (a login takes well under 1 s, a
+	# few s with RACE_JOBS of them on 2 loaded cores); a hung one ends in
+	# 124, which all_ended_cleanly reports
 	(
 		printf '%s\n' "$input" | timeout 120 env "${env[@]}" PAM_WRAPPER=0 \
 			TP_TEST_SYSLOG="$W/$n.log" \

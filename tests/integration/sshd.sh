@@ -41,12 +41,13 @@ mkprofile root codes=24681357
 	PAM_WRAPPER_USE_SYSLOG=1 PAM_WRAPPER_SERVICE_DIR="$T/pam.d" \
 	"$SSHD" -D -e -f "$T/sshd_config" 2> "$T/sshd.log" &
 SSHD_PID=$!
-for _ in $(seq 50); do
+# bound 10 s (sshd_doc.sh's for a reload): it listens in well under 1 s
+for _ in $(seq 100); do
 	grep -q "Server listening" "$T/sshd.log" && break
 	sleep 0.1
 done
 if ! grep -q "Server listening" "$T/sshd.log"; then
-	echo "not ok - sshd starts on 127.0.0.1"
+	echo "not ok - sshd starts on 127.0.0.1 (within 10 s)"
 	sed 's/^/#   sshd: /' "$T/sshd.log"
 	exit 1
 fi
@@ -93,7 +94,10 @@ sshd_logged() {
 }
 
 # wait for the start of a fresh 30 s step if we are close to its end, so
-# the code does not expire between computing and using it
+# the code does not expire between computing and using it (with window 1
+# it is then good for 35 s at least: the login and the replay after it,
+# a few seconds each even on a loaded machine; a code out of the window
+# would be refused as wrong, not as replayed)
 s=$(( 30 - $(date +%s) % 30 )); [ "$s" -lt 5 ] && sleep "$s"
 C=$(code 0)
 ssh_login "$C"

@@ -112,9 +112,10 @@ env LD_PRELOAD="$ASAN_LIB $SYSLOG_SHIM $PAM_WRAPPER_LIB $NSS_WRAPPER_LIB" PAM_WR
 	PAM_WRAPPER_USE_SYSLOG=1 PAM_WRAPPER_SERVICE_DIR="$T/pam.d" \
 	"$SSHD" -D -e -f "$E/ssh/sshd_config" 2> "$T/sshd.log" &
 SSHD_PID=$!
-for _ in $(seq 50); do grep -q "Server listening" "$T/sshd.log" && break; sleep 0.1; done
+# bound 10 s, as for a reload below
+for _ in $(seq 100); do grep -q "Server listening" "$T/sshd.log" && break; sleep 0.1; done
 if ! grep -q "Server listening" "$T/sshd.log"; then
-	echo "not ok - the stock sshd_config starts on 127.0.0.1"
+	echo "not ok - the stock sshd_config starts on 127.0.0.1 (within 10 s)"
 	sed 's/^/#   sshd: /' "$T/sshd.log" | tail -n 20
 	exit 1
 fi
@@ -126,6 +127,8 @@ cat "$(dirname "$0")/answer"
 ASK
 chmod 0755 "$T/askpass"
 # login USER [ANSWER]: the command's output in $T/ssh.out, prompts in $T/prompts
+# (bound 30 s a login: one takes 6 s with the suite held to 2.5 % of a
+# CPU, see sshd.sh; fresh_step leaves a code 35 s in the window)
 login() {
 	printf '%s\n' "${2:-}" > "$T/answer"
 	: > "$T/prompts"

@@ -47,7 +47,10 @@ setpriv --reuid=$STORE_USER --regid="$(id -g $STORE_USER)" --clear-groups \
 	"$BUILD/totpd" --config "$TCONF" --socket "$SOCK" > /dev/null 2> "$T/totpd.log" &
 DPID=$!
 trap "trap '' INT TERM; "'kill $DPID 2> /dev/null; wait $DPID 2> /dev/null; tp_cleanup' EXIT
-for _ in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
+# bound 10 s (it listens in well under 1 s); the client's first call
+# would fail on a missing socket, far from the cause
+for _ in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.1; done
+[ -S "$SOCK" ] || { echo "# totpd: no socket within 10 s"; sed 's/^/#   /' "$T/totpd.log" | tail -n 5; }
 
 cat > "$T/client.py" <<'PY'
 import fnmatch, http.client, json, socket, sys, threading, time, urllib.parse

@@ -52,10 +52,12 @@ if ! runuser -u postgres -- pgbouncer -d "$B/pgbouncer.ini" >/dev/null 2>&1; the
 	exit 1
 fi
 BOUNCER_PID=""
-for _ in $(seq 50); do
+# the daemon writes its pid file once it runs; bound 10 s
+for _ in $(seq 100); do
 	[ -s "$B/pgbouncer.pid" ] && BOUNCER_PID=$(cat "$B/pgbouncer.pid") && break
 	sleep 0.1
 done
+[ -n "$BOUNCER_PID" ] || echo "# pgbouncer wrote no pid file within 10 s"
 stop_bouncer() { [ -n "$BOUNCER_PID" ] && kill "$BOUNCER_PID" 2>/dev/null; BOUNCER_PID=""; }
 eval "pg_stop_server() $(declare -f pg_stop | tail -n +2)"
 pg_stop() { stop_bouncer; pg_stop_server; }
@@ -89,7 +91,9 @@ PAMRUN="$BUILD/tests/tp_pamrun"
 W="$T/race"
 mkdir -p "$W"
 pg_mk alice
-C=$(code)
+# the next step's code: in the window (1) for 60 s at least, so a slow
+# race on a loaded machine still ends in replays, not in wrong codes
+C=$(code 1)
 running=0
 for ((n = 1; n <= 200; n++)); do
 	(
@@ -105,7 +109,11 @@ check "200 logins with one code through pgbouncer: exactly 1 accepted" \
 	test "$(cat "$W"/*.rc | grep -cx 0)" -eq 1
 check "... 199 replays" test "$(cat "$W"/*.log | grep -c 'refused: replayed TOTP code')" -eq 199
 
+# down means gone: wait for the process to end (bound 10 s; a fixed
+# pause raced with a loaded machine)
+bouncer_pid=$BOUNCER_PID
 stop_bouncer
-sleep 0.3
+for _ in $(seq 100); do kill -0 "$bouncer_pid" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$bouncer_pid" 2>/dev/null && echo "# pgbouncer still runs 10 s after its TERM"
 check "pgbouncer down: PAM_AUTHINFO_UNAVAIL" eval 'auth pooled alice "$(code)"; unavailable'
 check "... one log line with the cause" logged "refusing login: postgresql store: cannot connect"

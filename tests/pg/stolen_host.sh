@@ -498,14 +498,17 @@ check "tx: statement_timeout interrupting the verdict: right = wrong" \
 cancel_one() {   # cancel_one ACCOUNT CODE: the attacker's output
 	local n bg out
 	n=$(nonce)
+	# the cancel lands within the verdict's 5 s sleep: a psql or two after
+	# it began, well under 1 s on a loaded machine (bound: 100 tries)
 	(
 		for _ in $(seq 100); do
 			r=$(pg_as host_a -c "SELECT count(pg_cancel_backend(pid)) FROM pg_stat_activity
 				WHERE usename = 'host_a' AND pid <> pg_backend_pid()
 				AND query LIKE '%login_verdict%' AND wait_event = 'PgSleep'" 2>/dev/null)
-			[ "$r" = 1 ] && break
+			[ "$r" = 1 ] && exit 0
 			sleep 0.05
 		done
+		echo "# cancel_one: no verdict statement found to cancel in 100 tries" >&2
 	) &
 	bg=$!
 	# the verdict runs after the sleep, unless the cancel comes first
@@ -695,8 +698,11 @@ async_unflushed() {
 	local i n a tp010=0 out=""
 	q "ALTER SYSTEM SET wal_writer_delay = '10s'" >/dev/null
 	q "ALTER SYSTEM SET bgwriter_lru_maxpages = 0" >/dev/null
-	q "SELECT pg_reload_conf()" >/dev/null
-	sleep 0.5          # the WAL writer's current sleep (200 ms) ends
+	# the postmaster has re-read them (pg_reload), and the WAL writer,
+	# woken by its SIGHUP, too: 0.5 s for it to run (one try in three
+	# is enough, below)
+	pg_reload
+	sleep 0.5
 	for i in 1 2 3; do
 		mk s_unflushed
 		q "CHECKPOINT" >/dev/null
@@ -735,6 +741,8 @@ standby_gone() {
 		[ "$(pg_as host_a -c "SHOW synchronous_standby_names")" = nobody ] && break
 		sleep 0.05
 	done
+	[ "$(pg_as host_a -c "SHOW synchronous_standby_names")" = nobody ] ||
+		echo "#   a new session did not see synchronous_standby_names after 100 tries"
 	c=$(code_now)
 	nw=$(nonce) nr=$(nonce)
 	a=$(atk -c "SET synchronous_commit = local" -c "BEGIN" -c "$(charge "$nw" s_sync $WRONG)" \
@@ -770,6 +778,9 @@ cancelled: $(norm <"$W/cancelled.$n" | tr '\n' ' ')"
 		[ -z "$(pg_as host_a -c "SHOW synchronous_standby_names")" ] && break
 		sleep 0.05
 	done
+	# still set, every later commit would wait for the standby (30 s)
+	[ -z "$(pg_as host_a -c "SHOW synchronous_standby_names")" ] ||
+		echo "#   synchronous_standby_names still set after 100 tries"
 	printf '%s\n' "$out" >"$W/sync.out"
 	[ "$(leaks "$W/sync.out")" = 0 ] || { echo "#   verdicts:"; say <"$W/sync.out"; return 1; }
 	[ "$a" = "$b" ] && grep -q TP010 <<<"$a" && [ "$(grep -c 'cancelled:.*TP010' <<<"$out")" = 2 ] &&
