@@ -600,9 +600,9 @@ check "delete, output lost: exit 1, says the profile was deleted" \
 # /proc shows every uid and gid field (real, effective, saved, fs).
 cat > "$T/fifo.py" <<'PY'
 import os, sys
-import blocked_writer
+import totpctl_run
 fifo, want_uid, want_gid = sys.argv[1], sys.argv[2], sys.argv[3]
-p, r, blocked = blocked_writer.start(fifo, sys.argv[4:])
+p, r, blocked = totpctl_run.start(fifo, sys.argv[4:])
 ids = None
 if blocked:
 	st = open("/proc/%d/status" % p.pid).read().splitlines()
@@ -636,29 +636,15 @@ check "the create whose output was read keeps its profile" profile_exists $A
 # totpctl dies as soon as the signal is delivered, and the guard's undo is
 # a lock and a rename; 10 s each leaves room for load 13 on 2 cores.
 cat > "$T/create_signal.py" <<'PY'
-import os, signal, subprocess, sys, time
-import blocked_writer
+import os, signal, sys
+import totpctl_run
 fifo, sig = sys.argv[1], getattr(signal, sys.argv[2])
-def foreground():
-	for s in (signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGTERM):
-		signal.signal(s, signal.SIG_DFL)
-p, r, blocked = blocked_writer.start(fifo, sys.argv[3:], start_new_session=True,
-				     preexec_fn=foreground)
+p, r, blocked = totpctl_run.start(fifo, sys.argv[3:], start_new_session=True,
+				  preexec_fn=totpctl_run.foreground)
 os.killpg(p.pid, sig)
-try:
-	rc = p.wait(timeout=10)
-except subprocess.TimeoutExpired:
-	os.killpg(p.pid, signal.SIGKILL)
-	rc = p.wait()
+rc, killed, gone = totpctl_run.end_of(p)
+if killed:
 	print("totpctl outlived %s by 10 s" % sys.argv[2])
-gone = False
-for _ in range(1000):                           # the guard: up to 10 s
-	try:
-		os.killpg(p.pid, 0)
-	except ProcessLookupError:
-		gone = True
-		break
-	time.sleep(0.01)
 print("blocked=%s rc=%d guard_gone=%s" % (blocked, rc, gone))
 sys.exit(0 if blocked and rc == -sig and gone else 1)
 PY
@@ -744,32 +730,18 @@ check "create --no-qr on a terminal: no QR code, and no word of scanning one" \
 # their own, with SIGINT at its default action as in a foreground job.
 FORK_SIGINT="$BUILD/tests/fork_sigint.so"
 cat > "$T/fork_window.py" <<'PY'
-import os, signal, subprocess, sys, time
-def foreground():
-	for s in (signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGTERM):
-		signal.signal(s, signal.SIG_DFL)
+import os, signal, subprocess, sys
+import totpctl_run
 env = dict(os.environ, LD_PRELOAD=sys.argv[1])
 p = subprocess.Popen(sys.argv[2:], env=env, stdout=subprocess.DEVNULL,
 		     stderr=subprocess.DEVNULL, start_new_session=True,
-		     preexec_fn=foreground)
-try:
-	rc = p.wait(timeout=10)
-except subprocess.TimeoutExpired:
-	os.killpg(p.pid, signal.SIGKILL)
-	rc = p.wait()
-gone = False
-for _ in range(1000):                           # the guard: up to 10 s
-	try:
-		os.killpg(p.pid, 0)
-	except ProcessLookupError:
-		gone = True
-		break
-	time.sleep(0.01)
+		     preexec_fn=totpctl_run.foreground)
+rc, killed, gone = totpctl_run.end_of(p)
 print("rc=%d guard_gone=%s" % (rc, gone))
 sys.exit(0 if rc == -signal.SIGINT and gone else 1)
 PY
 rm_root
-python3 "$T/fork_window.py" "$(echo $ASAN_LIB $FORK_SIGINT)" \
+PYTHONPATH="$TOP/tests/integration" PYTHONDONTWRITEBYTECODE=1 python3 "$T/fork_window.py" "$(echo $ASAN_LIB $FORK_SIGINT)" \
 	"$TOTPCTL" --config "$RCONF" create --no-qr --json > "$T/fork.out" 2>&1
 check "create, ^C between the guard's fork and its ignoring it: totpctl dies of it" \
 	bash -c "[ $? -eq 0 ] || { sed 's/^/#   /' '$T/fork.out'; exit 1; }"

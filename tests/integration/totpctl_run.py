@@ -1,13 +1,22 @@
-"""A program caught in its first write to stdout (tests/integration/totpctl.sh).
+"""totpctl runs that tests/integration/totpctl.sh watches from outside.
 
 start(fifo, cmd, **popen_args) makes FIFO, fills it to its (4 KiB)
 capacity, starts CMD with its stdout there and waits (up to 15 s) until a
 process named totpctl sits in write(1, ...).  It returns (p, r, blocked):
 the Popen, the FIFO's read end (reading it lets the write go on), and
 whether the write was seen blocked.
+
+foreground() is a preexec_fn: the terminal's signals at their default
+action, as in a terminal's foreground job (a suite run in the background
+inherits SIGINT ignored).
+
+end_of(p) waits for P (a session leader) to end, up to 10 s (then kills
+its group), and for its whole group to be gone, up to 10 s more (the
+guard undoing a create): (returncode, killed, group_gone).
 """
 import fcntl
 import os
+import signal
 import subprocess
 import time
 
@@ -40,3 +49,25 @@ def start(fifo, cmd, **popen_args):
             break
         time.sleep(0.01)
     return p, r, False
+
+
+def foreground():
+    for s in (signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGTERM):
+        signal.signal(s, signal.SIG_DFL)
+
+
+def end_of(p):
+    killed = False
+    try:
+        rc = p.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        rc = p.wait()
+        killed = True
+    for _ in range(1000):
+        try:
+            os.killpg(p.pid, 0)
+        except ProcessLookupError:
+            return rc, killed, True
+        time.sleep(0.01)
+    return rc, killed, False
