@@ -50,11 +50,7 @@ refused() { [ "$1" -ne 0 ] && ! grep -q 'successfully' "$T/pam.out"; }
 
 # ---- a full file system ------------------------------------------------
 MNT=0
-tp_faults_cleanup() {
-	[ "$MNT" = 1 ] && umount "$TP_STORE" 2>/dev/null
-	tp_cleanup
-}
-trap "trap '' INT TERM; tp_faults_cleanup" EXIT
+tp_at_exit '[ "$MNT" = 1 ] && umount "$TP_STORE" 2>/dev/null'
 # fill: use every block of the tmpfs (then prove it: a 1-byte write fails)
 fill() {
 	dd if=/dev/zero of="$TP_STORE/fill" bs=64k > /dev/null 2>&1

@@ -76,11 +76,33 @@ free_stale_faketime_shm
 
 T=$(mktemp -d /tmp/tp-test.XXXXXX)
 chmod 0755 "$T"
+# A suite adds its own clean-up with tp_at_exit CMD (run first, in order),
+# never with a trap of its own: the EXIT trap also stops the PostgreSQL
+# server on that backend (pg_chain_exit_trap in tests/pg/lib.sh), and a
+# suite's trap in its place left the server running.
+TP_AT_EXIT=()
+tp_at_exit() { TP_AT_EXIT+=("$1"); }
 trap 'tp_cleanup' EXIT
 tp_cleanup() {
+	local c
 	trap '' INT TERM        # finish: see pg_chain_exit_trap in tests/pg/lib.sh
+	for c in "${TP_AT_EXIT[@]}"; do eval "$c"; done
 	[ -n "${SSHD_PID:-}" ] && kill "$SSHD_PID" 2>/dev/null
+	tp_end_strays
 	rm -rf "$T"
+}
+# What the suite started and left running when it is stopped: a login under
+# `timeout` (which puts itself in a process group of its own, so a TERM to
+# the suite's group misses it) would go on writing into $T while it is
+# removed.  Every process whose command line names $T ends (timeout passes
+# the TERM on to its command); bound 5 s, then KILL.
+tp_end_strays() {
+	pkill -TERM -f -- "$T/" 2>/dev/null || return 0
+	for _ in $(seq 50); do
+		pgrep -f -- "$T/" > /dev/null || return 0
+		sleep 0.1
+	done
+	pkill -KILL -f -- "$T/" 2>/dev/null
 }
 
 # Every process under pam_wrapper runs through $PRIVATE_TMP (see there):

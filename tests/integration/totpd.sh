@@ -64,7 +64,7 @@ start_totpd() {
 }
 stop_totpd() { [ -n "$DPID" ] && kill "$DPID" 2> /dev/null && wait "$DPID" 2> /dev/null; DPID=""; }
 alive() { [ -n "$DPID" ] && kill -0 "$DPID" 2> /dev/null; }
-trap "trap '' INT TERM; "'stop_totpd; tp_cleanup' EXIT
+tp_at_exit stop_totpd
 
 # curl_as USER CURL_ARGS...: curl as USER (who cannot write in $T); the
 # body, byte for byte, in $T/out and the status in $ST

@@ -46,7 +46,7 @@ check "1,000 profiles written in one batch ($((SECONDS - start)) s)" test $? -eq
 setpriv --reuid=$STORE_USER --regid="$(id -g $STORE_USER)" --clear-groups \
 	"$BUILD/totpd" --config "$TCONF" --socket "$SOCK" > /dev/null 2> "$T/totpd.log" &
 DPID=$!
-trap "trap '' INT TERM; "'kill $DPID 2> /dev/null; wait $DPID 2> /dev/null; tp_cleanup' EXIT
+tp_at_exit 'kill $DPID 2> /dev/null; wait $DPID 2> /dev/null'
 # bound 10 s (it listens in well under 1 s); the client's first call
 # would fail on a missing socket, far from the cause
 for _ in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.1; done
