@@ -143,17 +143,7 @@ check "... logged as no answer in time" \
 # before the prompt, the connection and the probe share one bound: a hung
 # first server costs its share of connect_timeout (2 s, libpq's floor),
 # then the probe that does not answer gets only what is left
-python3 - "$T/hang.port" <<'PY' &
-import socket, sys, time
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-s.listen(64)
-open(sys.argv[1], "w").write(str(s.getsockname()[1]))
-time.sleep(60)
-PY
-HANG_PID=$!
-for _ in $(seq 100); do [ -s "$T/hang.port" ] && break; sleep 0.1; done
-[ -s "$T/hang.port" ] || echo "# the hung server did not listen within 10 s"
+pg_hung_server "$T/hang.port" 60
 cat > "$T/s3.conf" <<CONF
 store = { backend = "postgresql";
           conninfo = "host=127.0.0.1,$PG_DIR port=$(cat "$T/hang.port"),$PG_PORT dbname=slow1 user=host_a connect_timeout=$TIMEOUT"; };

@@ -197,6 +197,24 @@ pg_reload() {
 	return 1
 }
 
+# pg_hung_server PORT_FILE SECONDS: a server on 127.0.0.1 that takes
+# connections and never answers (a hung host, a black-holed route), for
+# SECONDS; its port in PORT_FILE, its pid in HANG_PID.  Bound: it listens
+# within 10 s, or a '#' line says it did not.
+pg_hung_server() {
+	python3 - "$1" "$2" <<'PY' &
+import socket, sys, time
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(64)
+open(sys.argv[1], "w").write(str(s.getsockname()[1]))
+time.sleep(float(sys.argv[2]))
+PY
+	HANG_PID=$!
+	for _ in $(seq 100); do [ -s "$1" ] && return 0; sleep 0.1; done
+	echo "# the hung server did not listen within 10 s"
+}
+
 pg_login_role() {
 	pg_psql -c "CREATE ROLE $1 LOGIN IN ROLE $2" >/dev/null
 }

@@ -233,17 +233,7 @@ check "schema back to the build's: logins work again" auth a alice "$EC3"
 
 # a server that takes the connection and never answers (a hung host, a
 # black-holed route): the login gives up after connect_timeout
-python3 - "$T/port" <<'PY' &
-import socket, sys, time
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-s.listen(64)
-open(sys.argv[1], "w").write(str(s.getsockname()[1]))
-time.sleep(120)
-PY
-HANG_PID=$!
-for _ in $(seq 100); do [ -s "$T/port" ] && break; sleep 0.1; done
-[ -s "$T/port" ] || echo "# the hung server did not listen within 10 s"
+pg_hung_server "$T/port" 120
 cat > "$T/g.conf" <<CONF
 store = { backend = "postgresql";
           conninfo = "host=127.0.0.1 port=$(cat "$T/port") dbname=totp user=host_a password=Sup3rSecretPw connect_timeout=$TIMEOUT"; };
